@@ -1,0 +1,137 @@
+"""The dataset card: YAML the Hub and ``load_dataset`` read, and a body people read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cpc_dataset.queries import QUERIES
+
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+
+
+def size_category(n: int) -> str:
+    return next((name for limit, name in SIZE_CATEGORIES if n < limit), "n>1M")
+
+
+def card_metadata(report) -> dict:
+    from cpc_dataset.parquet import dataset_features
+
+    summary = report.summary()
+    features = dataset_features(report.vocabulary)
+    return {
+        "language": ["en"],
+        "license": "other",
+        "license_name": "google-patents-public-text",
+        "pretty_name": "CPC codes of AI/ML patents (Google Patents)",
+        "task_categories": ["text-classification"],
+        "task_ids": ["multi-label-classification"],
+        "size_categories": [size_category(summary["documents"])],
+        "tags": ["patents", "cpc", "multi-label"],
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in summary["split_sizes"]],
+            }
+        ],
+        "dataset_info": {
+            "features": features._to_yaml_list(),
+            "splits": [{"name": s, "num_examples": n} for s, n in summary["split_sizes"].items()],
+        },
+    }
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def card_body(report, plots: dict[str, str]) -> str:
+    s = report.summary()
+    files = list(report.read.rows_per_file.items())
+    query_rows = [[i + 1, QUERIES[i] if len(files) == len(QUERIES) else "?", name, n] for i, (name, n) in enumerate(files)]
+    dropped = [[reason, n] for reason, n in sorted(s["rows_dropped"].items())] or [["(none)", 0]]
+    n_train = s["split_sizes"]["train"]
+    label_rows = [[f"`{code}`", n, f"{100 * n / n_train:.1f}%"] for code, n in sorted(report.label_counts.items(), key=lambda kv: -kv[1])]
+    freq = report.config.min_label_freq
+    rule = f"{freq:g} of training documents" if freq < 1 else f"{int(freq)} training documents"
+    return f"""
+# CPC codes of AI/ML patents (Google Patents)
+
+Patent abstracts with their Cooperative Patent Classification (CPC) codes, for multi-label classification.
+Built by `cpc data build` (package `patent-cpc`) from a raw scrape of Google Patents, October 2025.
+
+## Source
+
+Patents found on Google Patents by {len(QUERIES)} AI/ML search queries, then scraped one patent page at a time
+(publication number, title, abstract, CPC leaf codes). Abstracts of CN, KR and JP patents are Google's machine
+translations. One raw CSV per query:
+
+{_table(["#", "query", "file", "usable rows"], query_rows)}
+
+## Cleaning
+
+- {s['rows']} raw rows in {s['files']} files. Code lists are parsed as literals (never executed).
+- Text is NFKC-normalised, control characters removed, whitespace collapsed.
+- Codes are normalised (`G06N 3/08`, `G06N0003080000` -> `G06N3/08`); {sum(s['codes_dropped'].values())} strings that are not CPC symbols were dropped.
+- Rows dropped:
+
+{_table(["reason", "rows"], dropped)}
+
+- {s['duplicate_publication_numbers_merged']} rows repeated a publication number (found by several queries) and were merged.
+- {s['duplicate_abstracts_merged']} publications shared a normalised abstract (case, punctuation and spacing ignored) with another,
+  usually one invention filed in several countries: each such family is one document, represented by the member
+  with the most codes, with the family's codes united; the other numbers are in `other_publication_numbers`.
+
+## Splits
+
+Each document's split is fixed by a SHA-256 hash of its normalised abstract ({'/'.join(map(str, report.config.split_percent))} train/validation/test),
+so a document never changes split when the corpus grows, and no abstract (hence no family) straddles two splits.
+
+{_table(["split", "documents", "without labels"], [[k, v, s['documents_without_labels'][k]] for k, v in s['split_sizes'].items()])}
+
+## Fields
+
+- `publication_number`: e.g. `US11532378B2`
+- `title`, `abstract`: cleaned text
+- `cpc_codes`: every CPC code of the document (family), normalised
+- `labels`: the codes that are in the label vocabulary, as class indices (`ClassLabel`)
+- `other_publication_numbers`: family members merged into this document
+
+## Statistics
+
+- {s['documents']} documents, {s['distinct_codes']} distinct CPC codes, {s['mean_codes_per_document']} codes per document on average.
+- Label vocabulary: the {s['labels']} codes found in at least {rule} ({s['mean_labels_per_document']} labels per document on average).
+  Documents whose codes are all outside the vocabulary stay, with an empty `labels` list. The vocabulary is also in `labels.json`.
+
+![Label frequency]({plots['labels']})
+
+![Codes per patent]({plots['codes']})
+
+## Labels
+
+{_table(["code", "training documents", "share"], label_rows)}
+
+## Usage
+
+```python
+from datasets import load_dataset
+ds = load_dataset("path/to/patent-cpc-ai")          # or the Hub id
+names = ds["train"].features["labels"].feature.names
+```
+
+## Limitations
+
+- The corpus is what 20 AI/ML queries found: heavily skewed to G06N/G06F/G06V; not a sample of all patents.
+- CPC codes are the leaf codes shown on Google Patents at scrape time; reclassification changes them.
+- Machine-translated abstracts (CN/KR/JP) read differently from native English ones.
+- Near-duplicate abstracts that differ by more than case, spacing or punctuation are not merged.
+- Patent text is public; check Google Patents' terms before redistributing.
+"""
+
+
+def write_card(path: Path, report, plots: dict[str, str]) -> None:
+    import yaml
+
+    header = yaml.safe_dump(card_metadata(report), sort_keys=False, allow_unicode=True)
+    path.write_text(f"---\n{header}---\n{card_body(report, plots)}")

@@ -1,0 +1,1 @@
+"""patent-cpc: CPC classifiers (training, evaluation, export, prediction)."""
