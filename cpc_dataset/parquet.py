@@ -23,6 +23,7 @@ def dataset_features(vocabulary: list[str]):
 def write_splits(data_dir: Path, documents: dict, vocabulary: list[str]) -> dict[str, Path]:
     import datasets
 
+    datasets.disable_progress_bars()  # the build shows its own
     features = dataset_features(vocabulary)
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
