@@ -15,6 +15,7 @@ Loaders are imported lazily, so a missing optional dependency fails only for the
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -27,7 +28,7 @@ CONFIG_FILE = "config.json"
 
 # cpc_model_type -> "module:loader function"; the loader takes the folder path and returns a Scorer.
 MODEL_TYPES: dict[str, str] = {
-    "transformer": "cpc_models.transformer:load_transformer",
+    "transformer": "cpc_models.onnx_backend:load_transformer_any",
     "linear": "cpc_models.linear:load_linear",
     "embedding": "cpc_models.embed:load_embedding",
     "ensemble": "cpc_models.ensemble:load_ensemble",
@@ -74,8 +75,12 @@ def write_model_config(model_dir: str | Path, model_type: str, labels: list[str]
     return config
 
 
-def load_scorer(model_dir: str | Path) -> Scorer:
-    """Load any model folder by its ``cpc_model_type``."""
+def load_scorer(model_dir: str | Path, backend: str = "auto") -> Scorer:
+    """Load any model folder by its ``cpc_model_type``.
+
+    ``backend`` ("auto", "native", "torch", "onnx") is passed to loaders that take one; the others run
+    their own ("native") way and refuse any other request.
+    """
     config = read_model_config(model_dir)
     model_type = config.get("cpc_model_type", "transformer" if "architectures" in config else None)
     if model_type not in MODEL_TYPES:
@@ -85,4 +90,9 @@ def load_scorer(model_dir: str | Path) -> Scorer:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise MisconfiguredError(f"model type {model_type!r} needs {exc.name}: pip install 'patent-cpc[train]'") from None
-    return getattr(module, func)(Path(model_dir))
+    loader = getattr(module, func)
+    if "backend" in inspect.signature(loader).parameters:
+        return loader(Path(model_dir), backend=backend)
+    if backend not in ("auto", "native"):
+        raise MisconfiguredError(f"model type {model_type!r} has no {backend!r} backend; use 'native'")
+    return loader(Path(model_dir))

@@ -9,6 +9,11 @@ import click
 
 from cpc_dataset.cli import data_group
 from cpc_dataset.errors import CpcError
+from cpc_models.export_cli import export_command
+from cpc_models.predict_cli import predict_command
+from cpc_models.evaluate_cli import evaluate_command
+from cpc_models.train_cli import train_group
+from spaces.cli import serve_command, space_command, webapp_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +29,13 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 cli.add_command(data_group)
+cli.add_command(evaluate_command)
+cli.add_command(predict_command)
+cli.add_command(export_command)
+cli.add_command(train_group)
+cli.add_command(space_command)
+cli.add_command(serve_command)
+cli.add_command(webapp_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,148 @@
+"""ONNX export (``torch.onnx``) and int8 dynamic quantization (onnxruntime), in optimum's layout.
+
+``onnx/model.onnx`` (fp32) and ``onnx/model_quantized.onnx`` (int8 weights of MatMul/Gemm), with
+``onnx/export_config.json`` saying how they were made and how closely they agree with torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cpc_dataset.errors import MisconfiguredError
+
+log = logging.getLogger(__name__)
+
+ONNX_DIR = "onnx"
+FP32_FILE = "model.onnx"
+INT8_FILE = "model_quantized.onnx"
+EXPORT_CONFIG = "export_config.json"
+OPSET = 17
+
+
+def _require_transformer(model_dir: Path) -> dict:
+    from cpc_models.base import read_model_config
+
+    config = read_model_config(model_dir)
+    if config.get("cpc_model_type", "transformer") != "transformer":
+        raise MisconfiguredError(f"{model_dir}: only transformer models export to ONNX (this is {config['cpc_model_type']!r})")
+    if not any((model_dir / f).exists() for f in ("model.safetensors", "pytorch_model.bin")):
+        raise MisconfiguredError(f"{model_dir}: no weights (model.safetensors) to export")
+    return config
+
+
+def export_fp32(model_dir: Path, opset: int = OPSET) -> Path:
+    """Export logits with dynamic batch and sequence axes."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32).eval()
+    model.config.return_dict = False
+    sample = tokenizer(["a neural network", "a longer sample text for the export"], padding=True, return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes["logits"] = {0: "batch"}
+    out = model_dir / ONNX_DIR / FP32_FILE
+    out.parent.mkdir(exist_ok=True)
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            return self.inner(**dict(zip(names, args)))[0]
+
+    with torch.no_grad():
+        torch.onnx.export(
+            Logits(model), tuple(sample[n] for n in names), str(out), input_names=names, output_names=["logits"],
+            dynamic_axes=axes, opset_version=opset, dynamo=False,
+        )
+    return out
+
+
+def quantize_int8(fp32_path: Path) -> Path:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out = fp32_path.with_name(INT8_FILE)
+    quantize_dynamic(str(fp32_path), str(out), weight_type=QuantType.QInt8, per_channel=False, op_types_to_quantize=["MatMul", "Gemm"])
+    return out
+
+
+def parity(model_dir: Path, texts: list[str]) -> dict:
+    """Max |Δprobability| of each ONNX file against torch on ``texts``, and how often the decided code sets agree."""
+    from cpc_models.onnx_backend import OnnxScorer
+    from cpc_models.thresholds import Thresholds
+    from cpc_models.transformer import load_transformer
+
+    torch_scorer = load_transformer(model_dir, backend="torch")
+    reference = torch_scorer.predict_proba(texts)
+    thresholds = Thresholds.load(model_dir)
+    decided = thresholds.apply(reference, torch_scorer.labels)
+    report = {"n_texts": len(texts)}
+    for name in (FP32_FILE, INT8_FILE):
+        path = model_dir / ONNX_DIR / name
+        if not path.exists():
+            continue
+        scores = OnnxScorer.from_folder(model_dir, path).predict_proba(texts)
+        key = "fp32" if name == FP32_FILE else "int8"
+        report[f"{key}_max_abs_diff"] = float(np.abs(scores - reference).max())
+        report[f"{key}_code_set_agreement"] = float((thresholds.apply(scores, torch_scorer.labels) == decided).all(axis=1).mean())
+    return report
+
+
+def export_onnx(model_dir: str | Path, quantize: str | None = "int8", parity_texts: list[str] | None = None,
+                dataset_dir: str | Path | None = None, opset: int = OPSET) -> dict:
+    """Export, quantize, check parity, and (with ``dataset_dir``) score fp32 and int8 on the test split."""
+    model_dir = Path(model_dir)
+    _require_transformer(model_dir)
+    if quantize not in (None, "int8"):
+        raise MisconfiguredError(f"unknown quantization {quantize!r}; only int8 is supported")
+    t0 = time.perf_counter()
+    fp32 = export_fp32(model_dir, opset)
+    files = {"fp32": str(fp32.relative_to(model_dir))}
+    if quantize == "int8":
+        files["int8"] = str(quantize_int8(fp32).relative_to(model_dir))
+    report: dict = {
+        "exporter": "torch.onnx (TorchScript)",
+        "opset": opset,
+        "quantization": {"type": "dynamic", "weight_type": "QInt8", "per_channel": False, "ops": ["MatMul", "Gemm"]} if quantize else None,
+        "files": files,
+        "sizes_mb": {k: round((model_dir / v).stat().st_size / 2**20, 2) for k, v in files.items()},
+        "export_seconds": round(time.perf_counter() - t0, 1),
+    }
+    if dataset_dir is not None or parity_texts is not None:
+        from cpc_models.data import load_split
+
+        if parity_texts is None:
+            parity_texts = load_split(dataset_dir, "validation").texts[:200]
+        report["parity"] = parity(model_dir, parity_texts)
+    if dataset_dir is not None:
+        report["test_metrics"] = test_metrics_by_file(model_dir, dataset_dir, files)
+    (model_dir / ONNX_DIR / EXPORT_CONFIG).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def test_metrics_by_file(model_dir: Path, dataset_dir: str | Path, files: dict) -> dict:
+    """Test-split micro/macro F1 of each ONNX file, thresholds from the model folder (tuned on validation)."""
+    from cpc_models.data import load_split
+    from cpc_models.metrics import compute_metrics
+    from cpc_models.onnx_backend import OnnxScorer
+    from cpc_models.thresholds import Thresholds
+
+    thresholds = Thresholds.load(model_dir)
+    test = load_split(dataset_dir, "test")
+    keep = test.y.sum(axis=1) > 0
+    texts = [t for t, k in zip(test.texts, keep) if k]
+    out = {}
+    for key, rel in files.items():
+        scorer = OnnxScorer.from_folder(model_dir, model_dir / rel)
+        scores = scorer.predict_proba(texts)
+        m = compute_metrics(test.y[keep], scores, thresholds.apply(scores, scorer.labels), scorer.labels)
+        out[key] = {k: round(m[k], 4) for k in ("micro_f1", "macro_f1", "precision_at_1", "subclass_micro_f1")}
+    return out

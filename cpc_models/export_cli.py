@@ -1,0 +1,22 @@
+"""``cpc export``: ONNX + int8 for a transformer model folder."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("export")
+@click.option("--model", "model_dir", default=None, help="Transformer model folder (default: the default model).")
+@click.option("--quantize", type=click.Choice(["int8", "none"]), default="int8", show_default=True)
+@click.option("--dataset", default="hub/datasets/patent-cpc-ai", show_default=True, help="Dataset folder for the parity texts and the test-split F1 of fp32 vs int8.")
+@click.option("--opset", type=int, default=17, show_default=True)
+def export_command(model_dir, quantize, dataset, opset) -> None:
+    """Export to onnx/model.onnx and onnx/model_quantized.onnx, check parity with torch, report test F1."""
+    from cpc_models.export import export_onnx
+    from cpc_models.settings import default_model_dir
+
+    model_dir = model_dir or default_model_dir()
+    report = export_onnx(model_dir, None if quantize == "none" else quantize, dataset_dir=dataset, opset=opset)
+    click.echo(json.dumps(report, indent=2))

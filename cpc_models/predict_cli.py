@@ -1,0 +1,46 @@
+"""``cpc predict``: one abstract on the command line, or a CSV file in chunks."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("predict")
+@click.argument("text", required=False)
+@click.option("--model", "model_dir", default=None, help="Model folder (default: the committed default model).")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "onnx", "torch", "native"]))
+@click.option("--input", "input_path", default=None, help="CSV with an 'abstract' column (and optional 'title').")
+@click.option("--output", "output_path", default=None, help="CSV to write (with --input).")
+@click.option("--top-k", type=click.IntRange(min=1), default=None, help="At most this many codes per text.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="One threshold for all codes (default: the tuned ones).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def predict_command(ctx, text, model_dir, backend, input_path, output_path, top_k, threshold, chunk_size, as_json) -> None:
+    """Predict CPC codes for TEXT (an abstract, title first if you have it) or for a CSV (--input/--output)."""
+    from cpc_models.batch import predict_csv
+    from cpc_models.predictor import CpcPredictor
+    from cpc_models.settings import default_model_dir
+
+    if bool(text) == bool(input_path):
+        raise click.UsageError("give either TEXT or --input CSV (with --output)")
+    if input_path and not output_path:
+        raise click.UsageError("--input needs --output")
+    predictor = CpcPredictor.from_pretrained(model_dir or default_model_dir(), backend=backend)
+    if input_path:
+        rows = predict_csv(predictor, input_path, output_path, chunk_size, top_k, threshold, progress=not ctx.obj.get("quiet"))
+        click.echo(f"{rows} rows written to {output_path}", err=True)
+        return
+    prediction = predictor.predict([text], top_k=top_k, threshold=threshold)[0]
+    if as_json:
+        click.echo(json.dumps(prediction.to_dict(), indent=2))
+        return
+    if prediction.reason:
+        raise click.UsageError(f"no prediction: {prediction.reason}")
+    for c in prediction.codes:
+        click.echo(f"{c.code:<16} {c.score:.3f}")
+    click.echo("subclasses: " + ", ".join(f"{c.code} ({c.score:.2f})" for c in prediction.subclasses))
+    if prediction.truncated:
+        click.echo("note: the text was truncated to the model's maximum length", err=True)

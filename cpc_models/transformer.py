@@ -1,0 +1,301 @@
+"""Fine-tune a transformer with fastai (``cpc_models.glue``) and save it as a Hub model folder.
+
+Two stages, as the original blurr recipe: the head alone on a frozen body, then the whole model with
+discriminative learning rates (embeddings ``lr / lr_mult`` ... head ``lr``), each with ``fit_one_cycle``;
+the best epoch by validation micro-F1 is kept. The folder loads with stock ``AutoModelForSequenceClassification``
+(``config.json`` carries ``id2label``, ``label2id``, ``problem_type``) and with ``load_transformer``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from cpc_dataset.errors import InputError, MisconfiguredError
+
+log = logging.getLogger(__name__)
+
+HISTORY_FILE = "train_history.json"
+PREDICTIONS_DIR = "predictions"
+
+
+@dataclass
+class TransformerTrainConfig:
+    base: str = "roberta-base"  # Hub id, local folder or a short name of cpc_models.checkpoints
+    dataset: str = "hub/datasets/patent-cpc-ai"
+    out: str = "hub/models/transformer"
+    max_length: int = 256
+    batch_size: int = 32
+    epochs_frozen: int = 1  # stage 0: head only
+    epochs_unfrozen: int = 4  # stage 1: all layers, discriminative learning rates
+    lr: float = 1e-3  # stage 0 peak learning rate
+    lr_unfrozen: float = 5e-5  # stage 1 peak learning rate of the head
+    lr_mult: float = 100.0  # stage 1: the embeddings get lr_unfrozen / lr_mult
+    weight_decay: float = 0.01
+    prior_bias: bool = True  # start the output biases at each label's log-odds in the training split
+    lr_find: bool = False  # replace lr / lr_unfrozen by fastai's lr_find suggestion (valley)
+    monitor: str = "micro_f1_tuned"  # or micro_f1 (at 0.5), valid_loss
+    mixed_precision: str = "auto"  # auto (fp16 on CUDA), fp16, bf16, no
+    fp16_weights: bool = False  # save the weights in float16 (half the size)
+    seed: int = 42
+    max_train_docs: int | None = None  # smoke runs: a random subset of the training split
+    max_valid_docs: int | None = None  # smoke runs: validate each epoch on a subset (thresholds use all)
+    save_predictions: bool = True  # predictions/{validation,test}.npy (float16) for ensembles
+    device: str | None = None  # cuda, cpu; default: cuda when available
+    num_workers: int = 0
+    progress: bool = True
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TransformerTrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise MisconfiguredError(f"unknown transformer training option(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TransformerTrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+class TransformerScorer:
+    """Sigmoid scores of a sequence-classification model; texts are truncated to ``max_length`` tokens."""
+
+    backend = "torch"
+
+    def __init__(self, model, tokenizer, labels: list[str], max_length: int, device: str = "cpu", batch_size: int = 64):
+        self.model = model.eval().to(device)
+        self.tokenizer = tokenizer
+        self.labels = labels
+        self.max_length = max_length
+        self.device = device
+        self.batch_size = batch_size
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths batch together: less padding
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                enc = self.tokenizer(
+                    [texts[i] for i in rows], truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
+                ).to(self.device)
+                out[rows] = torch.sigmoid(self.model(**enc).logits.float()).cpu().numpy()
+        return out
+
+    def truncated(self, texts: list[str]) -> list[bool]:
+        enc = self.tokenizer(list(texts), truncation=False, return_attention_mask=False)
+        return [len(ids) > self.max_length for ids in enc["input_ids"]]
+
+
+def _device(requested: str | None) -> str:
+    import torch
+
+    if requested:
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_transformer(model_dir: str | Path, backend: str = "auto", device: str | None = None) -> TransformerScorer:
+    """The scorer of a transformer model folder (float32 on CPU, whatever dtype the weights were saved in)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from cpc_models.base import labels_from_config, read_model_config
+
+    if backend not in ("auto", "torch", "native"):
+        raise MisconfiguredError(f"transformer folders load with the torch backend here, not {backend!r}")
+    model_dir = Path(model_dir)
+    labels = labels_from_config(read_model_config(model_dir))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
+    max_length = min(int(tokenizer.model_max_length or 512), int(getattr(model.config, "max_position_embeddings", 512) or 512), 4096)
+    return TransformerScorer(model, tokenizer, labels, max_length, _device(device))
+
+
+class _RecordingScorer:
+    """Passes calls through and keeps each result, keyed by the texts, to save the scores once computed."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+        self.labels = scorer.labels
+        self.scores: dict[int, np.ndarray] = {}
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        scores = self.scorer.predict_proba(texts)
+        self.scores[hash(tuple(texts))] = scores
+        return scores
+
+
+def _subset(split, n: int | None, seed: int):
+    if not n or n >= len(split):
+        return split.texts, split.y
+    rows = np.sort(np.random.default_rng(seed).choice(len(split), n, replace=False))
+    return [split.texts[i] for i in rows], split.y[rows]
+
+
+def init_prior_bias(model, y: np.ndarray) -> None:
+    """Set the output layer's biases to the labels' training log-odds, so training starts from the base rates."""
+    import torch
+    from torch import nn
+
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == y.shape[1] and m.bias is not None]
+    if not linears:
+        return
+    p = np.clip(y.mean(axis=0), 1e-4, 1 - 1e-4)
+    with torch.no_grad():
+        linears[-1].bias.copy_(torch.as_tensor(np.log(p / (1 - p)), dtype=linears[-1].bias.dtype))
+
+
+def _stage_lr(learn, fallback: float, config: TransformerTrainConfig) -> float:
+    if not config.lr_find:
+        return fallback
+    from fastai.callback.schedule import valley
+
+    suggestion = learn.lr_find(suggest_funcs=(valley,), show_plot=False)
+    log.info("lr_find suggests %.2e (configured %.2e)", suggestion.valley, fallback)
+    return float(suggestion.valley)
+
+
+def build_learner(config: TransformerTrainConfig, model, tokenizer, train, valid, workdir: Path, device: str):
+    """The fastai ``Learner``: dynamic-padding loaders, BCE on logits, 3 parameter groups, micro-F1 metrics."""
+    import fastai.callback.progress  # noqa: F401  (progress bars as a default callback)
+    import fastai.callback.schedule  # noqa: F401  (fit_one_cycle, lr_find)
+    from fastai.learner import Learner
+    from fastai.optimizer import Adam
+
+    from cpc_models.glue import EpochHistory, HFClassifier, MicroF1, bce_loss, text_dataloaders, training_callbacks, transformer_splitter
+
+    dls = text_dataloaders(tokenizer, train, valid, config.max_length, config.batch_size, device=device, num_workers=config.num_workers)
+    history = EpochHistory()
+    learn = Learner(
+        dls,
+        HFClassifier(model),
+        loss_func=bce_loss(),
+        opt_func=Adam,
+        splitter=transformer_splitter,
+        metrics=[MicroF1(0.5), MicroF1(None)],
+        cbs=[history, *training_callbacks(config.monitor, config.mixed_precision if device.startswith("cuda") else "no")],
+        wd=config.weight_decay,
+        path=workdir,
+        model_dir="checkpoints",
+    )
+    return learn, history
+
+
+def fit_stages(learn, history, config: TransformerTrainConfig) -> None:
+    """Stage 0: head only (frozen body); stage 1: everything, ``slice(lr / lr_mult, lr)`` over the groups."""
+    import contextlib
+
+    bar = contextlib.nullcontext() if config.progress else learn.no_bar()
+    with bar:
+        if config.epochs_frozen > 0:
+            learn.freeze()
+            lr = _stage_lr(learn, config.lr, config)
+            history.stage = "frozen"
+            learn.fit_one_cycle(config.epochs_frozen, lr)
+        if config.epochs_unfrozen > 0:
+            learn.unfreeze()
+            lr = _stage_lr(learn, config.lr_unfrozen, config)
+            history.stage = "unfrozen"
+            learn.fit_one_cycle(config.epochs_unfrozen, slice(lr / config.lr_mult, lr))
+
+
+def save_model_folder(model, tokenizer, out: Path, max_length: int, fp16_weights: bool) -> None:
+    """Stock Hub layout: ``model.safetensors``, ``config.json`` (+ ``cpc_model_type``), tokenizer files."""
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.to("cpu").to(torch.float16 if fp16_weights else torch.float32)
+    model.config.cpc_model_type = "transformer"
+    model.config.problem_type = "multi_label_classification"
+    model.save_pretrained(out)
+    tokenizer.model_max_length = max_length
+    tokenizer.save_pretrained(out)
+
+
+def save_predictions(out: Path, labels: list[str], splits: dict) -> None:
+    """``predictions/{split}.npy`` (float16, rows in dataset order) and ``index.json`` (labels, publication numbers)."""
+    folder = out / PREDICTIONS_DIR
+    folder.mkdir(exist_ok=True)
+    index = {"labels": labels}
+    for name, (split, scores) in splits.items():
+        np.save(folder / f"{name}.npy", scores.astype(np.float16))
+        index[name] = split.publication_numbers
+    (folder / "index.json").write_text(json.dumps(index) + "\n")
+
+
+def train_transformer(config: TransformerTrainConfig) -> dict:
+    """Fine-tune, keep the best epoch, save the model folder, then thresholds, test metrics and card.
+
+    Returns ``{"metrics": test metrics, "history": one row per epoch, "seconds": training time}``.
+    """
+    import torch
+    from fastai.torch_core import set_seed
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from cpc_models.checkpoints import resolve_base
+    from cpc_models.data import load_split
+    from cpc_models.folder import finalize_model_folder
+
+    set_seed(config.seed)
+    out = Path(config.out)
+    base = resolve_base(config.base)
+    device = _device(config.device)
+    train_split = load_split(config.dataset, "train")
+    labels = train_split.vocabulary
+    val_split = load_split(config.dataset, "validation", labels)
+    if not len(train_split) or not len(val_split):
+        raise InputError(f"{config.dataset}: empty train or validation split")
+    train = _subset(train_split, config.max_train_docs, config.seed)
+    valid = _subset(val_split, config.max_valid_docs, config.seed)
+    log.info("fine-tuning %s on %d documents (%d labels), %s, device %s", base, len(train[0]), len(labels), config.max_length, device)
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base,
+        num_labels=len(labels),
+        id2label={i: code for i, code in enumerate(labels)},
+        label2id={code: i for i, code in enumerate(labels)},
+        problem_type="multi_label_classification",
+        dtype=torch.float32,
+    )
+    if config.prior_bias:
+        init_prior_bias(model, train[1])
+    with tempfile.TemporaryDirectory(prefix="cpc-train-") as workdir:
+        learn, history = build_learner(config, model, tokenizer, train, valid, Path(workdir), device)
+        t0 = time.perf_counter()
+        fit_stages(learn, history, config)
+        seconds = time.perf_counter() - t0
+    model = learn.model.hf
+    del learn
+    save_model_folder(model, tokenizer, out, config.max_length, config.fp16_weights)
+    del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    (out / HISTORY_FILE).write_text(json.dumps({"seconds": round(seconds, 1), "epochs": history.rows}, indent=2, default=str) + "\n")
+
+    scorer = _RecordingScorer(load_transformer(out, device=device))
+    description = config.description or (
+        f"`{config.base}` fine-tuned with fastai (head, then all layers with discriminative learning rates) on title + "
+        f"abstract, {config.max_length} tokens; the best epoch by validation {config.monitor} is kept."
+    )
+    metrics = finalize_model_folder(out, config.dataset, config.to_dict(), scorer=scorer, description=description)
+    if config.save_predictions:
+        test_split = load_split(config.dataset, "test", labels)
+        splits = {s.name: (s, scorer.scores[hash(tuple(s.texts))]) for s in (val_split, test_split)}
+        save_predictions(out, labels, splits)
+    return {"metrics": metrics, "history": history.rows, "seconds": seconds}

@@ -1,0 +1,150 @@
+"""The Gradio Space: ``build_demo(predictor)`` builds the app; ``main()`` loads the model once and launches it.
+
+Importing this module loads nothing heavy and launches nothing: gradio is imported inside ``build_demo``,
+the model and the examples are read in ``main()``. ``python spaces/app.py`` (what a Space runs) and
+``cpc space`` both call ``main()``.
+
+Endpoints for ``gradio_client``: ``/predict`` (text, top_k, threshold -> label, table, note) and
+``/predict_csv`` (file, top_k, threshold -> predictions CSV, note).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cpc_dataset.errors import CpcError, InputError  # noqa: E402
+from spaces.formatting import MAX_TOP_K, TABLE_HEADERS, check_text, code_table, error_message, label_value, read_examples  # noqa: E402
+from spaces.settings import ServingSettings, load_settings  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+TITLE = "CPC codes for patent abstracts"
+INTRO = (
+    "Paste a patent abstract (title first if you have one) to get its Cooperative Patent Classification "
+    "codes. Threshold 0 uses the thresholds tuned for each code on the validation split."
+)
+
+
+class SpaceHandlers:
+    """The functions behind the Space's events: plain Python, testable without a browser."""
+
+    def __init__(self, predictor, settings: ServingSettings):
+        self.predictor = predictor
+        self.settings = settings
+
+    def predict(self, text: str, top_k: float = 5, threshold: float = 0.0) -> tuple[dict, list[list], str]:
+        """Codes for one text: ``gr.Label`` value, the code table, a note. Raises InputError for bad input."""
+        text = check_text(text, self.settings.max_chars)
+        prediction = self.predictor.predict([text], top_k=int(top_k) or None, threshold=float(threshold) or None)[0]
+        if prediction.reason:
+            raise InputError(prediction.reason)
+        note = "The text was cut to the model's maximum length." if prediction.truncated else ""
+        return label_value(prediction.codes), code_table(prediction.codes), note
+
+    def predict_csv(self, path: str | None, top_k: float = 5, threshold: float = 0.0) -> tuple[str, str]:
+        """Predictions for an uploaded CSV (column ``abstract``, optional ``title``): output path and a note."""
+        from cpc_models.batch import predict_csv
+
+        if not path:
+            raise InputError("upload a CSV file with a column named 'abstract' (and optionally 'title')")
+        size = Path(path).stat().st_size
+        if size > self.settings.max_upload_mb * 2**20:
+            raise InputError(f"the file has {size / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB")
+        out = Path(tempfile.mkdtemp(prefix="cpc-batch-")) / f"{Path(path).stem}-cpc.csv"
+        rows = predict_csv(self.predictor, path, out, top_k=int(top_k) or None, threshold=float(threshold) or None, progress=False)
+        return str(out), f"{rows} rows classified."
+
+
+def build_demo(predictor, settings: ServingSettings | None = None, examples: list[str] | None = None):
+    """The Space as a ``gr.Blocks`` app around a loaded ``CpcPredictor``.
+
+    ``examples`` default to abstracts of the dataset's test split (none if the dataset folder is absent).
+    """
+    import gradio as gr
+
+    settings = settings or load_settings()
+    handlers = SpaceHandlers(predictor, settings)
+    if examples is None:
+        examples = read_examples(settings.dataset_dir, settings.examples)
+
+    def predict(text, top_k, threshold):
+        try:
+            return handlers.predict(text, top_k, threshold)
+        except Exception as exc:  # noqa: BLE001: every failure becomes a message, never a crash
+            raise gr.Error(html.escape(error_message(exc)), print_exception=not isinstance(exc, CpcError)) from None
+
+    def predict_file(file, top_k, threshold):
+        try:
+            return handlers.predict_csv(file, top_k, threshold)
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(html.escape(error_message(exc)), print_exception=not isinstance(exc, CpcError)) from None
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        with gr.Tab("Abstract"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    text = gr.Textbox(label="Abstract", lines=8, max_lines=20, elem_id="abstract",
+                                      placeholder="A method for training a neural network ...")
+                    with gr.Row():
+                        top_k = gr.Slider(1, MAX_TOP_K, value=settings.default_top_k, step=1, label="Top-k codes", elem_id="top-k")
+                        threshold = gr.Slider(0, 1, value=0, step=0.01, label="Threshold (0 = tuned)", elem_id="threshold")
+                    button = gr.Button("Predict", variant="primary", elem_id="predict")
+                with gr.Column(scale=2):
+                    label = gr.Label(label="CPC codes", elem_id="codes")
+                    note = gr.Markdown(elem_id="note")
+            table = gr.Dataframe(headers=TABLE_HEADERS, label="Codes by level", interactive=False, elem_id="code-table")
+            if examples:
+                gr.Examples([[e] for e in examples], inputs=[text], label="Abstracts from the test split")
+            events = dict(fn=predict, inputs=[text, top_k, threshold], outputs=[label, table, note])
+            button.click(**events, api_name="predict")
+            text.submit(**events, api_visibility="private")
+        with gr.Tab("Batch (CSV)"):
+            gr.Markdown("Upload a CSV with a column `abstract` (and optionally `title`); download it back with codes.")
+            upload = gr.File(label="CSV to classify", file_types=[".csv"], elem_id="upload")
+            with gr.Row():
+                batch_top_k = gr.Slider(1, MAX_TOP_K, value=settings.default_top_k, step=1, label="Top-k codes")
+                batch_threshold = gr.Slider(0, 1, value=0, step=0.01, label="Threshold (0 = tuned)")
+            batch_button = gr.Button("Classify the file", variant="primary", elem_id="predict-csv")
+            download = gr.File(label="Predictions (CSV)", elem_id="download")
+            batch_note = gr.Markdown(elem_id="batch-note")
+            batch_button.click(predict_file, [upload, batch_top_k, batch_threshold], [download, batch_note], api_name="predict_csv")
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.concurrency * 64)
+    return demo
+
+
+def launch(demo, settings: ServingSettings, **kwargs):
+    """Serve ``demo`` on the configured host and port (blocks unless ``prevent_thread_lock=True``)."""
+    return demo.launch(
+        server_name=settings.host,
+        server_port=settings.space_port,
+        max_file_size=f"{settings.max_upload_mb}mb",
+        footer_links=["api"],
+        ssr_mode=False,
+        **kwargs,
+    )
+
+
+def main(settings: ServingSettings | None = None) -> None:
+    """Load the model once, read the examples, build the Space and serve it."""
+    from cpc_models.predictor import CpcPredictor
+
+    settings = settings or load_settings()
+    predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend)
+    log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
+    launch(build_demo(predictor, settings), settings)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        main()
+    except CpcError as exc:
+        sys.exit(str(exc))

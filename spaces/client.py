@@ -1,0 +1,182 @@
+"""``CpcClient``: ``predict()`` like ``CpcPredictor.predict``, over a running Space or Inference-API server.
+
+- ``kind="inference"``: an Inference-API text-classification endpoint (``cpc serve``, or a Hub Inference
+  Endpoint). Texts go in batches of ``batch_size`` per request, as ``{"inputs": [...], "parameters": {"top_k": k}}``.
+  This is plain httpx rather than ``huggingface_hub.InferenceClient``, which sends one text per request and
+  refuses every URL, even 127.0.0.1, when HF_HUB_OFFLINE=1 (the setting a served model usually runs with).
+  The endpoint ranks codes with no threshold, so ``threshold`` filters the top-k here (the best code stays).
+- ``kind="space"``: the Gradio Space (``cpc space``) through ``gradio_client``; the Space applies the
+  tuned thresholds (or ``threshold``) itself.
+
+Connection failures, 5xx answers and time-outs are retried (``retries`` times, with back-off) and then
+raised as ``BackendError``; input the backend refuses is raised as ``InputError`` with its message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, TypeVar
+
+from cpc_dataset.errors import CpcError, InputError
+from cpc_models.predictor import CodeScore, Prediction
+from spaces.formatting import MAX_TOP_K
+from spaces.settings import BACKEND_KINDS, ServingSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class BackendError(CpcError):
+    """The backend could not be reached or failed; retrying later may help."""
+
+    prefix = "Backend unavailable"
+
+
+class CpcClient:
+    def __init__(self, url: str, kind: str = "inference", timeout: float = 30.0, retries: int = 2, backoff: float = 0.5,
+                 token: str | None = None, batch_size: int = 16):
+        if kind not in BACKEND_KINDS:
+            raise InputError(f"unknown backend kind {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")
+        self.url = url.rstrip("/")
+        self.kind = kind
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.token = token  # for a Hub endpoint or a private Space
+        self.batch_size = batch_size
+        self._client = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: ServingSettings) -> CpcClient:
+        return cls(settings.backend_url, settings.backend_kind, settings.timeout)
+
+    def __repr__(self) -> str:
+        return f"CpcClient({self.url!r}, kind={self.kind!r})"
+
+    def predict(self, texts: list[str] | str, top_k: int | None = None, threshold: float | None = None) -> list[Prediction]:
+        """One ``Prediction`` per text, best codes first. Empty texts get an empty prediction with a reason."""
+        if isinstance(texts, str):
+            texts = [texts]
+        results = [Prediction(reason="empty text") for _ in texts]
+        keep = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
+        if self.kind == "space":
+            for i in keep:
+                results[i] = self._with_retries(lambda: self._predict_space(texts[i], top_k, threshold))
+            return results
+        for start in range(0, len(keep), self.batch_size):
+            chunk = keep[start : start + self.batch_size]
+            ranked = self._with_retries(lambda: self._rank_inference([texts[i] for i in chunk], top_k or 5))
+            for i, row in zip(chunk, ranked):
+                codes = [CodeScore(item["label"], round(float(item["score"]), 4)) for item in row]
+                if threshold is not None:
+                    codes = [c for c in codes if c.score >= threshold] or codes[:1]
+                results[i] = _prediction(codes)
+        return results
+
+    def health(self) -> bool:
+        """Whether the backend answers (``/health`` of the server; the config page of a Space)."""
+        import httpx
+
+        path = "/config" if self.kind == "space" else "/health"
+        try:
+            return httpx.get(self.url + path, timeout=min(self.timeout, 5.0)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # -- the two backends -------------------------------------------------------------------------
+
+    def _rank_inference(self, texts: list[str], top_k: int) -> list[list[dict]]:
+        response = self._http().post(self.url + "/", json={"inputs": texts, "parameters": {"top_k": top_k}})
+        response.raise_for_status()
+        ranked = response.json()
+        if not isinstance(ranked, list) or len(ranked) != len(texts):
+            raise BackendError(f"{self.url} is not a text-classification endpoint (unexpected answer)")
+        return ranked
+
+    def _predict_space(self, text: str, top_k: int | None, threshold: float | None) -> Prediction:
+        label, _table, note = self._space().predict(text, min(top_k or MAX_TOP_K, MAX_TOP_K), threshold or 0.0, api_name="/predict")
+        confidences = (label or {}).get("confidences") or []
+        codes = [CodeScore(c["label"], round(float(c["confidence"]), 4)) for c in confidences]
+        return _prediction(codes, truncated=bool(note and "cut" in note))
+
+    def _http(self):
+        with self._lock:
+            if self._client is None:
+                import httpx
+
+                headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+                self._client = httpx.Client(timeout=self.timeout, headers=headers)
+            return self._client
+
+    def _space(self):
+        with self._lock:
+            if self._client is None:
+                from gradio_client import Client
+
+                self._client = Client(self.url, token=self.token, verbose=False, analytics_enabled=False, download_files=False,
+                                      httpx_kwargs={"timeout": self.timeout})
+            return self._client
+
+    # -- errors and retries -----------------------------------------------------------------------
+
+    def _with_retries(self, call: Callable[[], T]) -> T:
+        for attempt in range(self.retries + 1):
+            try:
+                return call()
+            except CpcError:
+                raise
+            except Exception as exc:  # noqa: BLE001: sorted into our two error kinds below
+                error = self._classify(exc)
+                if isinstance(error, InputError) or attempt == self.retries:
+                    raise error from exc
+                log.warning("%s (attempt %d of %d); retrying", error, attempt + 1, self.retries + 1)
+                with self._lock:
+                    if self.kind == "space":
+                        self._client = None  # reconnect: the Space may have restarted
+                time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _classify(self, exc: Exception) -> CpcError:
+        """Our error for a library's exception: InputError for a 4xx / app error, BackendError otherwise."""
+        import httpx
+
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status is not None and 400 <= status < 500 and status not in (408, 429):
+            return InputError(_server_message(exc) or f"the backend refused the request (HTTP {status})")
+        if type(exc).__name__ == "AppError":  # gradio_client: the Space raised gr.Error
+            return InputError(_strip_prefix(str(exc)))
+        if isinstance(exc, (httpx.TimeoutException, TimeoutError)) or "Timeout" in type(exc).__name__:
+            return BackendError(f"{self.url} did not answer within {self.timeout:g} s")
+        if isinstance(exc, (httpx.ConnectError, ConnectionError)) or "Connect" in type(exc).__name__:
+            return BackendError(f"cannot connect to {self.url}: is the {'Space' if self.kind == 'space' else 'server'} running?")
+        if status is not None:
+            return BackendError(f"{self.url} answered HTTP {status}: {_server_message(exc) or 'server error'}")
+        return BackendError(f"{self.url}: {type(exc).__name__}: {exc}")
+
+
+def _prediction(codes: list[CodeScore], truncated: bool = False) -> Prediction:
+    return Prediction(codes, _roll(codes, 4), _roll(codes, 1), truncated)
+
+
+def _roll(codes: list[CodeScore], prefix: int) -> list[CodeScore]:
+    best: dict[str, float] = {}
+    for c in codes:
+        best[c.code[:prefix]] = max(best.get(c.code[:prefix], 0.0), c.score)
+    return [CodeScore(k, v) for k, v in sorted(best.items(), key=lambda kv: -kv[1])]
+
+
+def _server_message(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    try:
+        return _strip_prefix(str(response.json().get("error", "")))
+    except Exception:  # noqa: BLE001: not our server's JSON; no message then
+        return ""
+
+
+def _strip_prefix(message: str) -> str:
+    for prefix in ("Bad request: ", "Bad input: "):
+        message = message.removeprefix(prefix)
+    return message.strip()

@@ -1,0 +1,150 @@
+"""``cpc serve``: the Hugging Face Inference API text-classification contract over a ``CpcPredictor``.
+
+``POST /`` with ``{"inputs": "text" | ["text", ...], "parameters": {"top_k": 5}}`` returns
+``[[{"label": "G06N3/08", "score": 0.93}, ...], ...]``: one list per input, best first, with no threshold
+(the API's meaning of top_k). So ``huggingface_hub.InferenceClient(model="http://host:port")`` works unchanged.
+``GET /health`` says whether the model is loaded. Errors are ``{"error": "..."}`` with a 4xx status
+(400 unreadable body, 413 too large, 422 unusable inputs), the shape the Hub client reads.
+
+Concurrent requests are batched (``spaces.batcher.MicroBatcher``); the model is loaded once, at start.
+FastAPI is imported at the top: only ``cpc serve`` (and tests) import this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from cpc_dataset.errors import CpcError, InputError
+from spaces.batcher import MicroBatcher
+from spaces.formatting import check_text, ranked_to_api
+from spaces.settings import ServingSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+REQUEST_SCHEMA = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["inputs"],
+                "properties": {
+                    "inputs": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                    "parameters": {"type": "object", "properties": {"top_k": {"type": "integer", "minimum": 1}}},
+                },
+            },
+            "example": {"inputs": "A neural network is trained to classify images.", "parameters": {"top_k": 5}},
+        }
+    }
+}
+
+
+class RequestError(CpcError):
+    """A request the server refuses; ``status`` is the HTTP status it answers with."""
+
+    prefix = "Bad request"
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+def parse_request(body: bytes, settings: ServingSettings, n_labels: int) -> tuple[list[str], int, bool]:
+    """Texts, top_k and whether ``inputs`` was a single string; RequestError for anything unusable."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RequestError("the body is not UTF-8 text (binary data?): send JSON", 400) from None
+    except json.JSONDecodeError as exc:
+        raise RequestError(f"the body is not valid JSON ({exc.msg} at character {exc.pos})", 400) from None
+    if not isinstance(payload, dict) or "inputs" not in payload:
+        raise RequestError('expected a JSON object {"inputs": "text" or ["text", ...], "parameters": {...}}')
+    inputs, single = payload["inputs"], isinstance(payload["inputs"], str)
+    texts = [inputs] if single else inputs
+    if not isinstance(texts, list) or not texts:
+        raise RequestError('"inputs" must be a text or a non-empty list of texts')
+    if len(texts) > settings.max_batch:
+        raise RequestError(f'"inputs" has {len(texts)} texts; the limit is {settings.max_batch} per request', 413)
+    for i, text in enumerate(texts):
+        try:
+            check_text(text, settings.max_chars)
+        except InputError as exc:
+            where = "" if single else f"inputs[{i}]: "
+            status = 413 if isinstance(text, str) and len(text) > settings.max_chars else 422
+            raise RequestError(where + str(exc).removeprefix(f"{InputError.prefix}: "), status) from None
+    parameters = payload.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise RequestError('"parameters" must be an object')
+    top_k = parameters.get("top_k")
+    top_k = settings.default_top_k if top_k is None else top_k
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise RequestError('"parameters.top_k" must be a positive integer')
+    return texts, min(top_k, n_labels), single
+
+
+def create_app(predictor, settings: ServingSettings | None = None):
+    """The FastAPI app around a loaded predictor (nothing is loaded here)."""
+    settings = settings or load_settings()
+    batcher = MicroBatcher(predictor.ranked, max_texts=settings.max_batch, wait_ms=settings.batch_wait_ms)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="CPC codes (Inference API)", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.batcher = batcher
+
+    def error(message: str, status: int) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {
+            "status": "ok",
+            "model": str(getattr(predictor, "model_dir", "") or ""),
+            "backend": getattr(predictor, "backend", ""),
+            "labels": len(predictor.labels),
+            "batches": batcher.batches,
+        }
+
+    @app.post("/", openapi_extra={"requestBody": REQUEST_SCHEMA})
+    async def classify(request: Request):
+        limit = settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return error(f"the request body has {int(declared):,} bytes; the limit is {limit:,}", 413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return error(f"the request body is over the limit of {limit:,} bytes", 413)
+        try:
+            texts, top_k, single = parse_request(bytes(body), settings, len(predictor.labels))
+        except RequestError as exc:
+            return error(str(exc), exc.status)
+        try:
+            ranked = await batcher.ranked(texts, top_k)
+        except Exception:  # noqa: BLE001: logged by the batcher; the client gets a message, not a traceback
+            return error("the model failed on this request (see the server log)", 500)
+        return ranked_to_api(ranked)
+
+    return app
+
+
+def run_server(settings: ServingSettings | None = None) -> None:
+    """Load the model once and serve it with uvicorn until interrupted."""
+    import uvicorn
+
+    from cpc_models.predictor import CpcPredictor
+
+    settings = settings or load_settings()
+    predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend)
+    log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
+    uvicorn.run(create_app(predictor, settings), host=settings.host, port=settings.serve_port, log_level="warning",
+                timeout_graceful_shutdown=5)

@@ -1,0 +1,80 @@
+"""The Flask app factory and its runner."""
+
+from __future__ import annotations
+
+import logging
+
+from cpc_dataset.errors import CpcError, InputError
+from spaces.formatting import check_text, code_levels
+from spaces.settings import ServingSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(client=None, settings: ServingSettings | None = None):
+    """The web app; ``client`` (anything with ``predict(texts, top_k=)``) defaults to a ``CpcClient`` from settings."""
+    from flask import Flask, render_template, request
+
+    from spaces.client import BackendError, CpcClient
+
+    settings = settings or load_settings()
+    client = client or CpcClient.from_settings(settings)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_chars * 4 + 4096  # form-encoded text, with room to spare
+
+    def page(status: int = 200, **context):
+        context.setdefault("text", "")
+        context.setdefault("top_k", settings.default_top_k)
+        return render_template("index.html", backend=client, max_chars=settings.max_chars, **context), status
+
+    @app.get("/")
+    def index():
+        return page()
+
+    @app.post("/")
+    def predict():
+        text = request.form.get("text", "")
+        top_k = request.form.get("top_k", type=int) or settings.default_top_k
+        top_k = max(1, min(top_k, 50))
+        try:
+            check_text(text, settings.max_chars)
+            prediction = client.predict([text], top_k=top_k)[0]
+            if prediction.reason:
+                raise InputError(prediction.reason)
+        except InputError as exc:
+            return page(422, text=text[: settings.max_chars], top_k=top_k, error=str(exc))
+        except BackendError as exc:
+            return page(503, text=text, top_k=top_k, error=str(exc))
+        except CpcError as exc:
+            return page(500, text=text, top_k=top_k, error=str(exc))
+        rows = [{"code": c.code, "score": c.score, "levels": code_levels(c.code)} for c in prediction.codes]
+        return page(text=text, top_k=top_k, rows=rows, truncated=prediction.truncated)
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok", "backend": client.url if hasattr(client, "url") else repr(client)}
+
+    @app.after_request
+    def security_headers(response):
+        # defence in depth beside autoescaping: the page runs no script at all
+        response.headers["Content-Security-Policy"] = "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @app.errorhandler(413)
+    def too_large(_exc):
+        return page(413, error=f"Bad input: the text is too long; the limit is {settings.max_chars:,} characters")
+
+    @app.errorhandler(400)
+    def bad_request(_exc):
+        return page(400, error="Bad input: the form could not be read (binary data?)")
+
+    return app
+
+
+def run_webapp(settings: ServingSettings | None = None) -> None:
+    """Serve the web app with Werkzeug's threaded server (a demo; use a WSGI server such as gunicorn for more)."""
+    settings = settings or load_settings()
+    app = create_app(settings=settings)
+    log.info("web app on http://%s:%d, backend %s (%s)", settings.host, settings.webapp_port, settings.backend_url, settings.backend_kind)
+    app.run(host=settings.host, port=settings.webapp_port, threaded=True, debug=False, use_reloader=False)

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cpc_dataset.errors import CpcError
+from cpc_models.cli import main
+from cpc_models.data import load_split
+from cpc_models.export import export_onnx
+from cpc_models.predictor import CpcPredictor
+from cpc_models.thresholds import Thresholds
+from tests.conftest import DATASET
+from tests.tiny_models import tiny_bert_folder
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tiny_bert_folder(tmp_path_factory.mktemp("tiny") / "tiny-bert")
+    Thresholds(0.5, mode="global").save(folder)
+    texts = load_split(DATASET, "validation").texts[:64]
+    report = export_onnx(folder, "int8", parity_texts=texts)
+    return folder, report, texts
+
+
+def test_onnx_files_follow_optimum_layout_with_config(exported):
+    folder, report, _ = exported
+    assert (folder / "onnx" / "model.onnx").exists() and (folder / "onnx" / "model_quantized.onnx").exists()
+    saved = json.loads((folder / "onnx" / "export_config.json").read_text())
+    assert saved["files"] == report["files"] and saved["opset"] == report["opset"]
+
+
+def test_fp32_and_int8_agree_with_torch(exported):
+    parity = exported[1]["parity"]
+    assert parity["fp32_max_abs_diff"] < 1e-4
+    assert parity["int8_max_abs_diff"] < 0.02
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_predictor_backends_give_the_same_codes(exported, backend):
+    folder, _, texts = exported
+    reference = CpcPredictor.from_pretrained(folder, backend="torch").scores(texts)
+    predictor = CpcPredictor.from_pretrained(folder, backend=backend)
+    assert np.abs(predictor.scores(texts) - reference).max() < 0.02
+    results = predictor.predict(texts[:3] + ["", "   "], top_k=4)
+    assert all(1 <= len(r.codes) <= 4 and not r.reason for r in results[:3])
+    assert [r.reason for r in results[3:]] == ["empty text", "empty text"]
+    first = results[0]
+    assert [c.score for c in first.codes] == sorted((c.score for c in first.codes), reverse=True)
+    assert {c.code[:4] for c in first.codes} == {s.code for s in first.subclasses}
+
+
+def test_truncation_is_reported(exported):
+    folder, _, texts = exported
+    predictor = CpcPredictor.from_pretrained(folder, backend="onnx")
+    short, long = predictor.predict([texts[0][:50], " ".join(texts[:20])])
+    assert not short.truncated and long.truncated
+
+
+def test_predictor_is_safe_to_share_between_threads(exported):
+    folder, _, texts = exported
+    predictor = CpcPredictor.from_pretrained(folder, backend="onnx")
+    expected = predictor.scores(texts[:8])
+    results, errors = [None] * 8, []
+
+    def work(i):
+        try:
+            results[i] = predictor.scores(texts[:8])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors and all(np.allclose(r, expected, atol=1e-6) for r in results)
+
+
+def test_missing_or_wrong_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(CpcError, match="does not exist"):
+        CpcPredictor.from_pretrained(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CpcError, match="not a model folder"):
+        CpcPredictor.from_pretrained(tmp_path / "empty")
+
+
+def test_cli_predict_text_and_csv(exported, tmp_path, capsys):
+    folder, _, texts = exported
+    assert main(["predict", "--model", str(folder), "--json", texts[0]]) == 0
+    assert json.loads(capsys.readouterr().out)["codes"]
+    rows = pd.DataFrame({"title": ["t1", "t2", "t3", "t4", "t5"], "abstract": [texts[1], "", texts[2], "  ", texts[3]], "keep": list("abcde")})
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    assert main(["-q", "predict", "--model", str(folder), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv"), "--chunk-size", "2"]) == 0
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert list(out["keep"]) == list("abcde")
+    assert [bool(c) for c in out["cpc_codes"]] == [True, False, True, False, True]
+    assert list(out["reason"]) == ["", "empty text", "", "empty text", ""]
+
+
+def test_cli_predict_bad_csv_is_a_clear_error(exported, tmp_path, capsys):
+    folder = exported[0]
+    (tmp_path / "in.csv").write_text("text\nhello\n")
+    assert main(["predict", "--model", str(folder), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o.csv")]) == 1
+    assert "no 'abstract' column" in capsys.readouterr().err
