@@ -1,4 +1,4 @@
-# The two commands the README opens with: `make demo` (set up + main job) and `make test`.
+# The two commands the README opens with: `make demo` (set up + the Space on the default model) and `make test`.
 # Both set up .venv on a fresh machine and are safe to run again.
 SHELL := /bin/bash
 PY ?= python3
@@ -8,7 +8,7 @@ RAW ?= ../shared/data/google-patents-ai/scraped
 DATASET := hub/datasets/patent-cpc-ai
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo dataset test test-unit test-integration clean
+.PHONY: venv demo space dataset test test-unit clean
 
 venv: $(STAMP)
 
@@ -21,10 +21,13 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/pip uninstall -q -y torchvision 2>/dev/null || true
 	touch $(STAMP)
 
-demo: venv
-	$(BIN)/cpc data build --raw $(RAW) --out $(DATASET)
+demo: space
 
-dataset: demo
+space: venv
+	$(BIN)/cpc space --model hub/models/cpc-default
+
+dataset: venv
+	$(BIN)/cpc data build --raw $(RAW) --out $(DATASET)
 
 test: venv
 	$(BIN)/python -m pytest -q

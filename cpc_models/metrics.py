@@ -42,6 +42,13 @@ def rollup(matrix: np.ndarray, labels: list[str], level: str) -> tuple[np.ndarra
     return out, list(values)
 
 
+def _two_columns(*matrices: np.ndarray) -> list[np.ndarray]:
+    """scikit-learn refuses samples averaging on one column; an all-zero column changes no per-document F1."""
+    if matrices[0].shape[1] > 1:
+        return list(matrices)
+    return [np.hstack([m, np.zeros_like(m)]) for m in matrices]
+
+
 def level_metrics(y_true: np.ndarray, scores: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import f1_score, label_ranking_average_precision_score, precision_score, recall_score
 
@@ -51,7 +58,7 @@ def level_metrics(y_true: np.ndarray, scores: np.ndarray, y_pred: np.ndarray) ->
     out = {
         "micro_f1": f1_score(y_true, y_pred, average="micro", **kw),
         "macro_f1": f1_score(y_true, y_pred, average="macro", **kw),
-        "samples_f1": f1_score(y_true, y_pred, average="samples", **kw),
+        "samples_f1": f1_score(*_two_columns(y_true, y_pred), average="samples", **kw),
         "micro_precision": precision_score(y_true, y_pred, average="micro", **kw),
         "micro_recall": recall_score(y_true, y_pred, average="micro", **kw),
     }

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 # Offline, and nothing written outside temporary folders: set before any Hugging Face import.
-os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="cpc-test-hf-"))
+_HF_HOME = tempfile.mkdtemp(prefix="cpc-test-hf-")
+os.environ.setdefault("HF_HOME", _HF_HOME)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 
@@ -15,6 +17,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_RAW = REPO.parent / "shared" / "data" / "google-patents-ai" / "scraped"
 DATASET = REPO / "hub" / "datasets" / "patent-cpc-ai"
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(_HF_HOME, ignore_errors=True)
 
 
 def write_raw_csv(path: Path, rows: list[dict], header: tuple[str, ...] = ("publication_number", "title", "abstract", "cpc_codes")) -> Path:

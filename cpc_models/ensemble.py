@@ -1,0 +1,251 @@
+"""Weighted average of member model folders, the weights tuned on validation.
+
+Members are model folders of any type (``cpc_models.base.load_scorer``). Their validation and test scores
+come from ``<member>/predictions/{validation,test}.npy`` + ``index.json`` when present (as the transformer
+trainer writes them on a GPU machine, and as the CPU trainers here write them), else from running the member.
+Per-label stacking (logistic regression on the members' logits, with CPC subclass features, fitted on
+out-of-fold training scores or cross-fitted on validation) and an MLP over all members' scores were tried
+and did not beat the weighted mean on validation, so the mean is the one combination offered.
+
+Folder: ``config.json`` (type ``ensemble``), ``ensemble.json`` (members by path relative to the folder, or
+copied into ``members/``, and their weights), ``predictions/``, thresholds, metrics and card.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cpc_dataset.errors import InputError, MisconfiguredError
+from cpc_models.settings import DATASET_DIR, MODELS_DIR
+
+log = logging.getLogger(__name__)
+
+ENSEMBLE_FILE = "ensemble.json"
+PREDICTIONS_DIR = "predictions"
+INDEX_FILE = "index.json"
+
+
+@dataclass
+class EnsembleConfig:
+    dataset_dir: str = str(DATASET_DIR)
+    output_dir: str = str(MODELS_DIR / "ensemble")
+    members: list[str] = field(default_factory=list)  # model folders
+    weights: list[float] | None = None  # fixed weights; None: tuned on validation
+    grid_step: float = 0.1  # weights are searched on this grid of the simplex
+    copy_members: bool = False  # copy the member folders into members/ (else reference them by relative path)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EnsembleConfig:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def save_predictions(model_dir: str | Path, labels: list[str], splits: dict) -> None:
+    """``predictions/{split}.npy`` (rows in dataset order) and ``index.json`` (labels, publication numbers).
+
+    ``splits``: split name -> (Split, scores). The layout the transformer trainer writes, so any folder can be a member.
+    """
+    folder = Path(model_dir) / PREDICTIONS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    index = {"labels": list(labels)}
+    for name, (split, scores) in splits.items():
+        np.save(folder / f"{name}.npy", np.asarray(scores, dtype=np.float32))
+        index[name] = list(split.publication_numbers)
+    (folder / INDEX_FILE).write_text(json.dumps(index) + "\n")
+
+
+def saved_predictions(model_dir: str | Path, split) -> np.ndarray | None:
+    """The member's saved scores of ``split``, over the split's vocabulary and in its row order; None if absent."""
+    folder = Path(model_dir) / PREDICTIONS_DIR
+    if not (folder / INDEX_FILE).exists() or not (folder / f"{split.name}.npy").exists():
+        return None
+    index = json.loads((folder / INDEX_FILE).read_text())
+    scores = np.load(folder / f"{split.name}.npy").astype(np.float32)
+    rows = {p: i for i, p in enumerate(index.get(split.name, []))}
+    cols = {c: j for j, c in enumerate(index["labels"])}
+    missing_rows = [p for p in split.publication_numbers if p not in rows]
+    missing_cols = [c for c in split.vocabulary if c not in cols]
+    if missing_rows or missing_cols or scores.shape != (len(rows), len(cols)):
+        log.warning("%s: saved %s predictions do not cover the split; running the model instead", model_dir, split.name)
+        return None
+    return scores[np.ix_([rows[p] for p in split.publication_numbers], [cols[c] for c in split.vocabulary])]
+
+
+def member_scores(model_dir: str | Path, split) -> np.ndarray:
+    scores = saved_predictions(model_dir, split)
+    if scores is not None:
+        return scores
+    from cpc_models.base import load_scorer
+
+    log.info("%s: scoring %d %s texts", model_dir, len(split), split.name)
+    scorer = load_scorer(model_dir)
+    cols = {c: j for j, c in enumerate(scorer.labels)}
+    if any(c not in cols for c in split.vocabulary):
+        raise InputError(f"{model_dir} does not predict every label of the dataset")
+    return np.asarray(scorer.predict_proba(split.texts), dtype=np.float32)[:, [cols[c] for c in split.vocabulary]]
+
+
+def best_global_micro_f1(y: np.ndarray, scores: np.ndarray, min_codes: int = 1) -> float:
+    """Validation micro-F1 at the best single threshold, each text keeping at least its top ``min_codes`` codes."""
+    from cpc_models.thresholds import GRID
+
+    y = y > 0
+    forced = np.zeros_like(y)
+    if min_codes > 0:
+        top = np.argpartition(-scores, min_codes - 1, axis=1)[:, :min_codes]
+        np.put_along_axis(forced, top, True, axis=1)
+    rest = scores[~forced]
+    rest_pos = rest[y[~forced]]
+    # decided above t: counts of scores >= t, from sorted arrays
+    grid = GRID.astype(scores.dtype)  # compared as Thresholds.apply compares them
+    n_rest = len(rest) - np.searchsorted(np.sort(rest), grid, side="left")
+    tp_rest = len(rest_pos) - np.searchsorted(np.sort(rest_pos), grid, side="left")
+    tp = np.logical_and(forced, y).sum() + tp_rest
+    f1 = 2 * tp / np.maximum(y.sum() + forced.sum() + n_rest, 1)
+    return float(f1.max())
+
+
+def simplex_grid(n: int, step: float) -> list[tuple[float, ...]]:
+    units = int(round(1 / step))
+    grid = [c for c in itertools.product(range(units + 1), repeat=n - 1) if sum(c) <= units]
+    return [tuple(x / units for x in (*c, units - sum(c))) for c in grid]
+
+
+def tune_weights(y: np.ndarray, member_val: list[np.ndarray], step: float = 0.1) -> tuple[list[float], float]:
+    """The weights on the simplex grid with the best validation micro-F1 (at its best global threshold)."""
+    from tqdm.auto import tqdm
+
+    best, best_f = None, -1.0
+    for w in tqdm(simplex_grid(len(member_val), step), desc="tuning weights", unit="weights", disable=len(member_val) < 3):
+        f = best_global_micro_f1(y, combine(member_val, w))
+        if f > best_f + 1e-9:
+            best, best_f = w, f
+    return [round(x, 6) for x in best], best_f
+
+
+def combine(member_scores_: list[np.ndarray], weights) -> np.ndarray:
+    total = sum(float(w) for w in weights)
+    out = np.zeros_like(member_scores_[0], dtype=np.float32)
+    for s, w in zip(member_scores_, weights):
+        if w:
+            out += (float(w) / total) * np.asarray(s, dtype=np.float32)
+    return out
+
+
+class EnsembleScorer:
+    backend = "native"
+
+    def __init__(self, labels: list[str], members: list, weights: list[float]):
+        self.labels = list(labels)
+        self.members = members
+        self.weights = [float(w) for w in weights]
+        self._cols = []
+        for m in members:
+            cols = {c: j for j, c in enumerate(m.labels)}
+            missing = [c for c in self.labels if c not in cols]
+            if missing:
+                raise MisconfiguredError(f"an ensemble member does not predict {missing[:3]}")
+            self._cols.append([cols[c] for c in self.labels])
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        used = [(m, cols, w) for m, cols, w in zip(self.members, self._cols, self.weights) if w]
+        scores = [np.asarray(m.predict_proba(list(texts)), dtype=np.float32)[:, cols] for m, cols, _ in used]
+        return combine(scores, [w for _, _, w in used])
+
+    def truncated(self, texts: list[str]) -> list[bool]:
+        flags = [m.truncated(texts) for m, w in zip(self.members, self.weights) if w and hasattr(m, "truncated")]
+        return [any(f) for f in zip(*flags)] if flags else [False] * len(texts)
+
+
+def load_ensemble(model_dir: str | Path) -> EnsembleScorer:
+    from cpc_models.base import labels_from_config, load_scorer, read_model_config
+
+    model_dir = Path(model_dir)
+    labels = labels_from_config(read_model_config(model_dir))
+    spec = json.loads((model_dir / ENSEMBLE_FILE).read_text())
+    members, weights = [], []
+    for m in spec["members"]:
+        if not m["weight"]:
+            continue  # a member the tuning left out is not loaded
+        path = (model_dir / m["path"]).resolve()
+        if not path.is_dir():
+            raise MisconfiguredError(f"{model_dir}: member {m['path']} is missing (expected at {path})")
+        members.append(load_scorer(path))
+        weights.append(m["weight"])
+    return EnsembleScorer(labels, members, weights)
+
+
+def _check_member(path: Path) -> None:
+    from cpc_models.base import read_model_config
+
+    config = read_model_config(path)
+    if config.get("cpc_model_type", "transformer") == "ensemble":
+        raise InputError(f"{path} is itself an ensemble; list its members instead")
+
+
+def train_ensemble(config: EnsembleConfig) -> dict:
+    """Gather the members' validation/test scores, tune the weights on validation, save, finalize."""
+    from cpc_models.base import write_model_config
+    from cpc_models.data import load_split
+    from cpc_models.folder import finalize_model_folder
+
+    if len(config.members) < 1:
+        raise InputError("an ensemble needs at least one member")
+    out = Path(config.output_dir)
+    members = [Path(m) for m in config.members]
+    for m in members:
+        _check_member(m)
+    val = load_split(config.dataset_dir, "validation")
+    test = load_split(config.dataset_dir, "test", val.vocabulary)
+    t0 = time.perf_counter()
+    val_scores = [member_scores(m, val) for m in members]
+    if config.weights is not None:
+        if len(config.weights) != len(members) or min(config.weights) < 0 or sum(config.weights) <= 0:
+            raise InputError("give one non-negative weight per member, not all zero")
+        weights = [float(w) / sum(config.weights) for w in config.weights]
+        val_f1 = best_global_micro_f1(val.y, combine(val_scores, weights))
+    else:
+        weights, val_f1 = tune_weights(val.y, val_scores, config.grid_step)
+    log.info("weights %s: validation micro-F1 %.4f (global threshold)", weights, val_f1)
+    empty = np.zeros((len(test), len(val.vocabulary)), np.float32)
+    test_scores = [member_scores(m, test) if w else empty for m, w in zip(members, weights)]
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for m, w in zip(members, weights):
+        if config.copy_members and w:
+            target = out / "members" / m.name
+            if target.resolve() != m.resolve():
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(m, target)
+            rel = Path("members") / m.name
+        else:
+            rel = Path(os.path.relpath(m.resolve(), out.resolve()))
+        entries.append({"name": m.name, "path": rel.as_posix(), "weight": w, "type": _member_type(m)})
+    spec = {"method": "weighted_mean", "members": entries, "validation_micro_f1_global": round(val_f1, 4)}
+    (out / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2) + "\n")
+    write_model_config(out, "ensemble", val.vocabulary, members=[e["name"] for e in entries])
+    ens_val, ens_test = combine(val_scores, weights), combine(test_scores, weights)
+    save_predictions(out, val.vocabulary, {"validation": (val, ens_val), "test": (test, ens_test)})
+    train_config = {**config.to_dict(), "model_type": "ensemble", "tuned_weights": weights, "seconds": round(time.perf_counter() - t0, 1)}
+    used = ", ".join(f"`{e['name']}` ({e['weight']:.2f})" for e in entries if e["weight"])
+    description = f"Weighted mean of {used}; weights tuned on validation."
+    return finalize_model_folder(out, config.dataset_dir, train_config, val_scores=ens_val, test_scores=ens_test, description=description)
+
+
+def _member_type(path: Path) -> str:
+    from cpc_models.base import read_model_config
+
+    return read_model_config(path).get("cpc_model_type", "transformer")
