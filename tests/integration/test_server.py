@@ -12,14 +12,9 @@ from cpc_dataset.errors import InputError
 from cpc_models.base import labels_from_config, read_model_config
 from spaces.client import BackendError, CpcClient
 from spaces.processes import stop_server
-from tests.integration.test_server_support import ABSTRACT, XSS, server_env, serving_model, start_cpc
+from tests.integration.support import ABSTRACT, XSS, server_env, start_cpc
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return serving_model(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

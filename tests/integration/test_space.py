@@ -9,16 +9,11 @@ import pytest
 from cpc_dataset.errors import InputError
 from spaces.client import CpcClient
 from spaces.processes import stop_server
-from tests.integration.test_server_support import (
-    ABSTRACT, XSS, chrome, screenshot, server_env, serving_model, set_textarea, start_cpc, wait_until,
+from tests.integration.support import (
+    ABSTRACT, XSS, chrome, screenshot, server_env, set_textarea, start_cpc, wait_until,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return serving_model(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

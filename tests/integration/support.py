@@ -1,7 +1,6 @@
 """Helpers shared by the serving integration tests (test_server, test_space, test_webapp); no tests here.
 
-- ``serving_model``: a tiny random BERT over the real label vocabulary, exported to int8 ONNX (built once
-  per test session, under pytest's base temp folder), so servers start fast and load a real model folder.
+- ``serving_model``: the committed default model, the one `make demo` serves.
 - ``start_cpc``: ``cpc serve|space|webapp`` as a child process on 127.0.0.1 and a free port; the fixture
   that calls it stops it by PID (``spaces.processes.stop_server``).
 - ``chrome``: headless Debian Chromium through selenium; ``screenshot`` saves under the test's tmp_path
@@ -23,6 +22,7 @@ from tests.conftest import DATASET, REPO
 SCREENSHOTS = REPO / "tests" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "hub" / "models" / "cpc-default"
 ABSTRACT = (
     "Neural network training with reinforcement learning. A robot controller is trained by reinforcement "
     "learning: a deep neural network maps camera images to motor commands and is updated from rewards."
@@ -30,26 +30,16 @@ ABSTRACT = (
 XSS = "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\"> neural network"
 
 
-def serving_model(base: Path) -> Path:
-    """The model folder the servers load (built on first use in this session, then reused)."""
-    folder = base / "serving-model"
-    if (folder / "onnx" / "model_quantized.onnx").exists():
-        return folder
-    from cpc_models.export import export_onnx
-    from cpc_models.thresholds import Thresholds
-    from tests.tiny_models import tiny_bert_folder
-
-    tiny_bert_folder(folder, n_texts=200)
-    Thresholds(0.5, mode="global").save(folder)
-    export_onnx(folder, "int8")
-    return folder
+def serving_model() -> Path:
+    """The committed default model: the servers under test are the ones `make demo` starts."""
+    return DEFAULT_MODEL
 
 
 def server_env(model: Path, tmp: Path) -> dict[str, str]:
     """What every child server gets: the model, the real dataset for examples, nothing written outside tmp."""
     return {
         "CPC_MODEL": str(model),
-        "CPC_BACKEND": "onnx",
+        "CPC_BACKEND": "auto",
         "CPC_DATASET": str(DATASET),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "GRADIO_TEMP_DIR": str(tmp / "gradio"),
