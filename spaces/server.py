@@ -147,4 +147,4 @@ def run_server(settings: ServingSettings | None = None) -> None:
     predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend)
     log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
     uvicorn.run(create_app(predictor, settings), host=settings.host, port=settings.serve_port, log_level="warning",
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, timeout_keep_alive=30)
