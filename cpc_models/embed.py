@@ -232,7 +232,6 @@ def train_embedding(config: EmbeddingConfig) -> dict:
     """Embed the splits (cached), fit the head on train, save the folder, finalize it. Returns test metrics."""
     from cpc_models.base import write_model_config
     from cpc_models.data import load_split
-    from cpc_models.ensemble import save_predictions
     from cpc_models.folder import finalize_model_folder
 
     out = Path(config.output_dir)
@@ -266,7 +265,6 @@ def train_embedding(config: EmbeddingConfig) -> dict:
     description = f"Frozen `{config.base}` sentence embeddings (mean-pooled, normalised) with a {kind}."
     # validation and test scores from the cached embeddings: the same arithmetic as predict_proba
     scores = {name: head.scores(emb[name]) for name in ("validation", "test")}
-    save_predictions(out, splits["train"].vocabulary, {name: (splits[name], scores[name]) for name in scores})
     return finalize_model_folder(
         out, config.dataset_dir, train_config, val_scores=scores["validation"], test_scores=scores["test"], description=description
     )

@@ -25,13 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import InputError, MisconfiguredError
+from cpc_models.folder import INDEX_FILE, PREDICTIONS_DIR
 from cpc_models.settings import DATASET_DIR, MODELS_DIR
 
 log = logging.getLogger(__name__)
 
 ENSEMBLE_FILE = "ensemble.json"
-PREDICTIONS_DIR = "predictions"
-INDEX_FILE = "index.json"
 
 
 @dataclass
@@ -49,20 +48,6 @@ class EnsembleConfig:
     @classmethod
     def from_dict(cls, data: dict) -> EnsembleConfig:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-def save_predictions(model_dir: str | Path, labels: list[str], splits: dict) -> None:
-    """``predictions/{split}.npy`` (rows in dataset order) and ``index.json`` (labels, publication numbers).
-
-    ``splits``: split name -> (Split, scores). The layout the transformer trainer writes, so any folder can be a member.
-    """
-    folder = Path(model_dir) / PREDICTIONS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    index = {"labels": list(labels)}
-    for name, (split, scores) in splits.items():
-        np.save(folder / f"{name}.npy", np.asarray(scores, dtype=np.float32))
-        index[name] = list(split.publication_numbers)
-    (folder / INDEX_FILE).write_text(json.dumps(index) + "\n")
 
 
 def saved_predictions(model_dir: str | Path, split) -> np.ndarray | None:
@@ -238,7 +223,6 @@ def train_ensemble(config: EnsembleConfig) -> dict:
     (out / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2) + "\n")
     write_model_config(out, "ensemble", val.vocabulary, members=[e["name"] for e in entries])
     ens_val, ens_test = combine(val_scores, weights), combine(test_scores, weights)
-    save_predictions(out, val.vocabulary, {"validation": (val, ens_val), "test": (test, ens_test)})
     train_config = {**config.to_dict(), "model_type": "ensemble", "tuned_weights": weights, "seconds": round(time.perf_counter() - t0, 1)}
     used = ", ".join(f"`{e['name']}` ({e['weight']:.2f})" for e in entries if e["weight"])
     description = f"Weighted mean of {used}; weights tuned on validation."

@@ -16,12 +16,28 @@ from cpc_models.thresholds import tune_thresholds
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+PREDICTIONS_DIR = "predictions"
+INDEX_FILE = "index.json"
 TRAIN_CONFIG_FILE = "train_config.json"
 PROTOCOL = "test split, documents with at least one code in the label vocabulary; thresholds tuned on validation only"
 
 
 def score_texts(scorer, texts: list[str]) -> np.ndarray:
     return np.asarray(scorer.predict_proba(texts), dtype=np.float32)
+
+
+def save_predictions(model_dir: str | Path, labels: list[str], splits: dict, dtype=np.float32) -> None:
+    """``predictions/{split}.npy`` (rows in dataset order) and ``index.json`` (labels, publication numbers).
+
+    ``splits``: split name -> (Split, scores). Any folder with these can be an ensemble member.
+    """
+    folder = Path(model_dir) / PREDICTIONS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    index = {"labels": list(labels)}
+    for name, (split, scores) in splits.items():
+        np.save(folder / f"{name}.npy", np.asarray(scores, dtype=dtype))
+        index[name] = list(split.publication_numbers)
+    (folder / INDEX_FILE).write_text(json.dumps(index) + "\n")
 
 
 def finalize_model_folder(
@@ -33,6 +49,8 @@ def finalize_model_folder(
     test_scores: np.ndarray | None = None,
     description: str = "",
     min_codes: int = 1,
+    predictions_dtype=np.float32,
+    save_scores: bool = True,
 ) -> dict:
     """Tune and save thresholds on validation, score the test split once, write metrics, config and card.
 
@@ -69,6 +87,8 @@ def finalize_model_folder(
     }
     if scorer is not None and seconds > 0:
         metrics["test_abstracts_per_second"] = round(len(test) / seconds, 1)
+    if save_scores:
+        save_predictions(model_dir, labels, {"validation": (val, val_scores), "test": (test, test_scores)}, predictions_dtype)
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     (model_dir / TRAIN_CONFIG_FILE).write_text(json.dumps(train_config, indent=2, default=str) + "\n")
     write_model_card(model_dir, train_config, metrics, description)

@@ -277,7 +277,6 @@ def train_linear(config: LinearConfig) -> dict:
     """Fit on train, calibrate (SVM) on validation, save the folder, finalize it. Returns test metrics."""
     from cpc_models.base import write_model_config
     from cpc_models.data import load_split
-    from cpc_models.ensemble import save_predictions
     from cpc_models.folder import finalize_model_folder
 
     out = Path(config.output_dir)
@@ -309,7 +308,4 @@ def train_linear(config: LinearConfig) -> dict:
     }
     names = ", ".join(b.name for b in blocks)
     description = f"TF-IDF ({names} blocks) with {method}, saved as JSON vocabularies and .npz arrays (no pickle)."
-    metrics = finalize_model_folder(out, config.dataset_dir, train_config, scorer=scorer, description=description)
-    test = load_split(config.dataset_dir, "test", train.vocabulary)
-    save_predictions(out, train.vocabulary, {s.name: (s, scorer.predict_proba(s.texts)) for s in (val, test)})
-    return metrics
+    return finalize_model_folder(out, config.dataset_dir, train_config, scorer=scorer, description=description)

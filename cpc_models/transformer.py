@@ -22,7 +22,6 @@ from cpc_dataset.errors import InputError, MisconfiguredError
 log = logging.getLogger(__name__)
 
 HISTORY_FILE = "train_history.json"
-PREDICTIONS_DIR = "predictions"
 
 
 @dataclass
@@ -126,20 +125,6 @@ def load_transformer(model_dir: str | Path, backend: str = "auto", device: str |
     return TransformerScorer(model, tokenizer, labels, max_length, _device(device))
 
 
-class _RecordingScorer:
-    """Passes calls through and keeps each result, keyed by the texts, to save the scores once computed."""
-
-    def __init__(self, scorer):
-        self.scorer = scorer
-        self.labels = scorer.labels
-        self.scores: dict[int, np.ndarray] = {}
-
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        scores = self.scorer.predict_proba(texts)
-        self.scores[hash(tuple(texts))] = scores
-        return scores
-
-
 def _subset(split, n: int | None, seed: int):
     if not n or n >= len(split):
         return split.texts, split.y
@@ -227,17 +212,6 @@ def save_model_folder(model, tokenizer, out: Path, max_length: int, fp16_weights
     tokenizer.save_pretrained(out)
 
 
-def save_predictions(out: Path, labels: list[str], splits: dict) -> None:
-    """``predictions/{split}.npy`` (float16, rows in dataset order) and ``index.json`` (labels, publication numbers)."""
-    folder = out / PREDICTIONS_DIR
-    folder.mkdir(exist_ok=True)
-    index = {"labels": labels}
-    for name, (split, scores) in splits.items():
-        np.save(folder / f"{name}.npy", scores.astype(np.float16))
-        index[name] = split.publication_numbers
-    (folder / "index.json").write_text(json.dumps(index) + "\n")
-
-
 def train_transformer(config: TransformerTrainConfig) -> dict:
     """Fine-tune, keep the best epoch, save the model folder, then thresholds, test metrics and card.
 
@@ -288,14 +262,13 @@ def train_transformer(config: TransformerTrainConfig) -> dict:
         torch.cuda.empty_cache()
     (out / HISTORY_FILE).write_text(json.dumps({"seconds": round(seconds, 1), "epochs": history.rows}, indent=2, default=str) + "\n")
 
-    scorer = _RecordingScorer(load_transformer(out, device=device))
+    scorer = load_transformer(out, device=device)
     description = config.description or (
         f"`{config.base}` fine-tuned with fastai (head, then all layers with discriminative learning rates) on title + "
         f"abstract, {config.max_length} tokens; the best epoch by validation {config.monitor} is kept."
     )
-    metrics = finalize_model_folder(out, config.dataset, config.to_dict(), scorer=scorer, description=description)
-    if config.save_predictions:
-        test_split = load_split(config.dataset, "test", labels)
-        splits = {s.name: (s, scorer.scores[hash(tuple(s.texts))]) for s in (val_split, test_split)}
-        save_predictions(out, labels, splits)
+    metrics = finalize_model_folder(
+        out, config.dataset, config.to_dict(), scorer=scorer, description=description,
+        predictions_dtype=np.float16, save_scores=config.save_predictions,
+    )
     return {"metrics": metrics, "history": history.rows, "seconds": seconds}
