@@ -77,8 +77,9 @@ def model_row(model_dir: Path, texts: list[str]) -> list[str]:
     train_config = json.loads((model_dir / "train_config.json").read_text())
     config_path = model_dir / "config.json"
     model_type = json.loads(config_path.read_text()).get("cpc_model_type", "transformer") if config_path.exists() else "?"
+    weightless = model_type == "transformer" and not any((model_dir / f).exists() for f in ("model.safetensors", "onnx"))
     try:
-        speed = _f(throughput(model_dir, texts), 1) if texts else "–"
+        speed = "no weights here" if weightless else _f(throughput(model_dir, texts), 1) if texts else "–"
     except Exception as exc:  # a benchmark reports a broken model and goes on
         log.warning("%s: could not measure throughput: %s", model_dir.name, exc)
         speed = "error"
