@@ -100,7 +100,8 @@ def quantize_int8(fp32_path: Path, method: str = "int8") -> Path:
     config = DefaultWeightOnlyQuantConfig(block_size=spec["block_size"], is_symmetric=spec["symmetric"], bits=8, op_types_to_quantize=("MatMul",))
     quantizer = MatMulNBitsQuantizer(fp32, algo_config=config, nodes_to_exclude=attention_matmuls(fp32))
     quiet = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
-    level, quiet.level = quiet.level, logging.WARNING  # it logs one INFO line per graph node
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # it logs one INFO line per graph node
     try:
         quantizer.process()
     finally:
@@ -131,6 +132,11 @@ def _embeddings_to_fp16(model) -> None:
         model.graph.node.insert(list(model.graph.node).index(node) + 1, cast)
 
 
+def code_set_agreement(decided: np.ndarray, reference: np.ndarray) -> float:
+    """Share of documents (rows) whose decided code set is identical in both 0/1 matrices."""
+    return float((decided == reference).all(axis=1).mean())
+
+
 def parity(model_dir: Path, texts: list[str]) -> dict:
     """Max |Δprobability| of each ONNX file against torch on ``texts``, and how often the decided code sets agree."""
     from cpc_models.onnx_backend import OnnxScorer
@@ -149,7 +155,7 @@ def parity(model_dir: Path, texts: list[str]) -> dict:
         scores = OnnxScorer.from_folder(model_dir, path).predict_proba(texts)
         key = "fp32" if name == FP32_FILE else "int8"
         report[f"{key}_max_abs_diff"] = float(np.abs(scores - reference).max())
-        report[f"{key}_code_set_agreement"] = float((thresholds.apply(scores, torch_scorer.labels) == decided).all(axis=1).mean())
+        report[f"{key}_code_set_agreement"] = code_set_agreement(thresholds.apply(scores, torch_scorer.labels), decided)
     return report
 
 
@@ -205,5 +211,5 @@ def test_metrics_by_file(model_dir: Path, dataset_dir: str | Path, files: dict) 
         out[key] = {k: round(m[k], 4) for k in ("micro_f1", "macro_f1", "precision_at_1", "subclass_micro_f1")}
     if "int8" in decided and "fp32" in decided:
         out["n_docs"] = len(texts)
-        out["int8_vs_fp32_code_set_agreement"] = round(float((decided["int8"] == decided["fp32"]).all(axis=1).mean()), 4)
+        out["int8_vs_fp32_code_set_agreement"] = round(code_set_agreement(decided["int8"], decided["fp32"]), 4)
     return out

@@ -10,7 +10,7 @@ import click
 @click.command("export")
 @click.option("--model", "model_dir", default=None, help="Transformer model folder (default: the default model).")
 @click.option("--quantize", type=click.Choice(["int8", "int8-dynamic", "none"]), default="int8", show_default=True,
-              help="int8: weight-only int8 feed-forward weights, fp32 attention, fp16 embeddings (keeps parity); int8-dynamic: onnxruntime dynamic int8 (smaller, lossier).")
+              help="int8: weight-only int8 feed-forward weights, fp32 attention, fp16 embeddings (closest to torch); int8-dynamic: onnxruntime dynamic int8 (smaller, lossier).")
 @click.option("--dataset", default="hub/datasets/patent-cpc-ai", show_default=True, help="Dataset folder for the parity texts and the test-split F1 of fp32 vs int8.")
 @click.option("--opset", type=int, default=17, show_default=True)
 def export_command(model_dir, quantize, dataset, opset) -> None:
