@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cpc_models.data import load_split  # noqa: E402
-from cpc_models.report import markdown_table  # noqa: E402
+from cpc_models.report import markdown_table, write_markdown  # noqa: E402
 from cpc_models.settings import DATASET_DIR, DEFAULT_MODEL_NAME, MODELS_DIR  # noqa: E402
 from cpc_models.thresholds import Thresholds  # noqa: E402
 
@@ -89,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "closest thing this corpus has to a second examiner; where that agreement stays well below 1, no model "
         "reading the text alone can be expected to do much better.\n"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    write_markdown(args.out, text)
     return 0
 
 

@@ -142,7 +142,7 @@ def main() -> None:
     tf = Path(args.transformer)
     if (tf / "config.json").exists():
         if not (tf / "onnx" / "model.onnx").exists():
-            export_onnx(tf, "int8")
+            export_onnx(tf, "int8", dataset_dir=REPO / "hub/datasets/patent-cpc-ai")
         weights = [tf / "model.safetensors", tf / "tokenizer.json"]
         specs += [
             {"name": f"CpcPredictor {tf.name} torch fp32", "kind": "ours", "path": str(tf), "backend": "torch", "size_mb": folder_mb(weights)},

@@ -1,6 +1,6 @@
-"""ONNX export (``torch.onnx``) and int8 dynamic quantization (onnxruntime), in optimum's layout.
+"""ONNX export (``torch.onnx``) and int8 weight quantization (GPTQ or onnxruntime's quantizers), in optimum's layout.
 
-``onnx/model.onnx`` (fp32) and ``onnx/model_quantized.onnx`` (int8 weights of MatMul/Gemm), with
+``onnx/model.onnx`` (fp32) and ``onnx/model_quantized.onnx`` (int8 feed-forward weights), with
 ``onnx/export_config.json`` saying how they were made and how closely they agree with torch.
 """
 
@@ -67,13 +67,18 @@ def export_fp32(model_dir: Path, opset: int = OPSET) -> Path:
     return out
 
 
+CALIBRATION_DOCS = 1024  # training abstracts whose activations GPTQ balances its rounding errors on
+CALIBRATION_SEED = 0
+_WEIGHT_ONLY = {"type": "weight-only", "bits": 8, "block_size": 16, "symmetric": False, "embeddings": "fp16",
+                "kept_fp32": "attention projections (MatMuls named *attention*/*attn*)"}
 QUANTIZATIONS = {
-    # weight-only int8 (block-wise, asymmetric) for the feed-forward MatMuls, attention projections kept in fp32,
-    # embedding tables stored in fp16; activations stay fp32. Measured on the fine-tuned MiniLM-L6 (1,000
-    # validation abstracts): code sets agree with torch on 98.5 %, max |Δp| 0.008, 46 vs 87 MB. Quantizing the
-    # attention projections too (block 32) gave 97.1 %, block 16 97.8 %; see DEVELOPERS.md.
-    "int8": {"type": "weight-only", "bits": 8, "block_size": 16, "symmetric": False, "embeddings": "fp16",
-             "kept_fp32": "attention projections (MatMuls named *attention*/*attn*)"},
+    # weight-only int8 (block 16, asymmetric) for the feed-forward MatMuls, rounding errors compensated with GPTQ on
+    # training abstracts; attention projections kept in fp32, embedding tables stored in fp16; activations stay fp32.
+    # Fine-tuned MiniLM-L6, 2,065 labelled test abstracts: code sets agree with fp32 on 98.5 % (round-to-nearest
+    # 97.4 %), 46 vs 87 MB. See DEVELOPERS.md for the variants measured.
+    "int8": {**_WEIGHT_ONLY, "algorithm": "gptq", "damp": 0.01},
+    # the same layout rounded to nearest (onnxruntime's MatMulNBitsQuantizer): needs no calibration text
+    "int8-rtn": {**_WEIGHT_ONLY, "algorithm": "round-to-nearest"},
     # onnxruntime's dynamic quantization (int8 weights and activations): faster, but measured max |Δp| 0.1-0.2
     "int8-dynamic": {"type": "dynamic", "weight_type": "QInt8", "per_channel": True, "ops": ["MatMul", "Gemm", "Gather"]},
 }
@@ -84,21 +89,78 @@ def attention_matmuls(model) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and ("attention" in n.name or "attn" in n.name)]
 
 
-def quantize_int8(fp32_path: Path, method: str = "int8") -> Path:
-    """Write ``model_quantized.onnx`` beside ``fp32_path`` with one of ``QUANTIZATIONS``."""
-    out = fp32_path.with_name(INT8_FILE)
+def weight_matmuls(model, block_size: int) -> list:
+    """MatMul nodes outside attention with a constant 2-D weight whose input size is a multiple of ``block_size``."""
+    from onnx import numpy_helper
+
+    tables = {t.name: t for t in model.graph.initializer}
+    skip = set(attention_matmuls(model))
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type != "MatMul" or node.name in skip or node.input[1] not in tables:
+            continue
+        dims = list(tables[node.input[1]].dims)
+        if len(dims) == 2 and dims[0] % block_size == 0:
+            nodes.append(node)
+    return nodes
+
+
+def calibration_sample(dataset_dir: str | Path, n: int = CALIBRATION_DOCS, seed: int = CALIBRATION_SEED) -> list[str]:
+    """``n`` abstracts drawn at random (fixed seed) from the training split: never validation or test text."""
+    from cpc_models.data import load_split
+
+    texts = [t for t in load_split(dataset_dir, "train").texts if isinstance(t, str) and t.strip()]
+    pick = np.random.default_rng(seed).choice(len(texts), size=min(n, len(texts)), replace=False)
+    return [texts[i] for i in sorted(pick)]
+
+
+def quantize_int8(fp32_path: Path, method: str = "int8", calibration_texts: list[str] | None = None,
+                  out: Path | None = None) -> tuple[Path, dict]:
+    """Write ``out`` (default ``model_quantized.onnx`` beside ``fp32_path``, which must sit in its model folder's
+    ``onnx/``) with one of ``QUANTIZATIONS``; return its path and settings."""
+    out = out or fp32_path.with_name(INT8_FILE)
+    spec = {"method": method, **QUANTIZATIONS[method]}
     if method == "int8-dynamic":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantize_dynamic(str(fp32_path), str(out), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gemm", "Gather"])
-        return out
+        return out, spec
     import onnx
+
+    fp32 = onnx.load(str(fp32_path))
+    if method == "int8":
+        if not calibration_texts:
+            raise MisconfiguredError("int8 (GPTQ) needs calibration abstracts: give a dataset folder, or choose int8-rtn")
+        model, spec["calibration"] = _gptq(fp32, fp32_path, calibration_texts, spec)
+    else:
+        model = _round_to_nearest(fp32, spec)
+    _embeddings_to_fp16(model)
+    onnx.save_model(model, str(out))
+    return out, spec
+
+
+def _gptq(model, fp32_path: Path, texts: list[str], spec: dict):
+    from tqdm.auto import tqdm
+
+    from cpc_models import gptq
+    from cpc_models.onnx_backend import OnnxScorer
+
+    nodes = weight_matmuls(model, spec["block_size"])
+    scorer = OnnxScorer.from_folder(fp32_path.parent.parent, fp32_path)
+    ordered = sorted(texts, key=len)  # similar lengths per batch: little padding
+    batches = (scorer.encode(ordered[i : i + 16]) for i in range(0, len(ordered), 16))
+    batches = tqdm(batches, total=-(-len(ordered) // 16), desc="calibrating", unit="batch", leave=False)
+    activations = sorted({n.input[0] for n in nodes})
+    sums, tokens = gptq.hessians(model, activations, batches)
+    gptq.replace_matmuls(model, [n.name for n in nodes], sums, spec["block_size"], spec["damp"])
+    return model, {"split": "train", "docs": len(texts), "tokens": tokens, "seed": CALIBRATION_SEED}
+
+
+def _round_to_nearest(model, spec: dict):
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
-    spec = QUANTIZATIONS["int8"]
-    fp32 = onnx.load(str(fp32_path))
     config = DefaultWeightOnlyQuantConfig(block_size=spec["block_size"], is_symmetric=spec["symmetric"], bits=8, op_types_to_quantize=("MatMul",))
-    quantizer = MatMulNBitsQuantizer(fp32, algo_config=config, nodes_to_exclude=attention_matmuls(fp32))
+    quantizer = MatMulNBitsQuantizer(model, algo_config=config, nodes_to_exclude=attention_matmuls(model))
     quiet = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     level = quiet.level
     quiet.setLevel(logging.WARNING)  # it logs one INFO line per graph node
@@ -106,10 +168,7 @@ def quantize_int8(fp32_path: Path, method: str = "int8") -> Path:
         quantizer.process()
     finally:
         quiet.setLevel(level)
-    model = quantizer.model.model
-    _embeddings_to_fp16(model)
-    onnx.save_model(model, str(out))
-    return out
+    return quantizer.model.model
 
 
 def _embeddings_to_fp16(model) -> None:
@@ -160,21 +219,32 @@ def parity(model_dir: Path, texts: list[str]) -> dict:
 
 
 def export_onnx(model_dir: str | Path, quantize: str | None = "int8", parity_texts: list[str] | None = None,
-                dataset_dir: str | Path | None = None, opset: int = OPSET) -> dict:
-    """Export, quantize, check parity, and (with ``dataset_dir``) score fp32 and int8 on the test split."""
+                dataset_dir: str | Path | None = None, opset: int = OPSET, calibration_texts: list[str] | None = None,
+                calibration_docs: int = CALIBRATION_DOCS) -> dict:
+    """Export, quantize, check parity, and (with ``dataset_dir``) score fp32 and int8 on the test split.
+
+    ``int8`` (GPTQ) calibrates on ``calibration_texts``, or else on ``calibration_docs`` training abstracts of
+    ``dataset_dir``.
+    """
     model_dir = Path(model_dir)
     _require_transformer(model_dir)
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise MisconfiguredError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    if quantize == "int8" and calibration_texts is None:
+        if dataset_dir is None:
+            raise MisconfiguredError("int8 (GPTQ) needs calibration abstracts: give a dataset folder, or choose int8-rtn")
+        calibration_texts = calibration_sample(dataset_dir, calibration_docs)
     t0 = time.perf_counter()
     fp32 = export_fp32(model_dir, opset)
     files = {"fp32": str(fp32.relative_to(model_dir))}
+    spec = None
     if quantize:
-        files["int8"] = str(quantize_int8(fp32, quantize).relative_to(model_dir))
+        int8, spec = quantize_int8(fp32, quantize, calibration_texts)
+        files["int8"] = str(int8.relative_to(model_dir))
     report: dict = {
         "exporter": "torch.onnx (TorchScript)",
         "opset": opset,
-        "quantization": {"method": quantize, **QUANTIZATIONS[quantize]} if quantize else None,
+        "quantization": spec,
         "files": files,
         "sizes_mb": {k: round((model_dir / v).stat().st_size / 2**20, 2) for k, v in files.items()},
         "export_seconds": round(time.perf_counter() - t0, 1),

@@ -56,7 +56,8 @@ class OnnxScorer:
         scorer.path = path
         return scorer
 
-    def _encode(self, texts: list[str]) -> dict:
+    def encode(self, texts: list[str]) -> dict:
+        """Model inputs (int64 arrays, padded to the longest text) for ``texts``."""
         with self._lock:
             enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="np")
         return {n: enc[n].astype(np.int64) for n in self.inputs}
@@ -67,7 +68,7 @@ class OnnxScorer:
         order = np.argsort([len(t) for t in texts], kind="stable")
         for start in range(0, len(texts), self.batch_size):
             rows = order[start : start + self.batch_size]
-            logits = self.session.run(["logits"], self._encode([texts[i] for i in rows]))[0]
+            logits = self.session.run(["logits"], self.encode([texts[i] for i in rows]))[0]
             out[rows] = 1.0 / (1.0 + np.exp(-logits))
         return out
 

@@ -48,9 +48,17 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def write_markdown(path: Path, text: str) -> None:
+    """Write a benchmark's Markdown result (making its folder) and print it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(text)
 
 
 def per_label_table(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], train_counts: dict[str, int] | None) -> list[dict]:

@@ -22,7 +22,8 @@ def exported(tmp_path_factory):
     folder = tiny_bert_folder(tmp_path_factory.mktemp("tiny") / "tiny-bert")
     Thresholds(0.5, mode="global").save(folder)
     texts = load_split(DATASET, "validation").texts[:64]
-    report = export_onnx(folder, "int8", parity_texts=texts)
+    calibration = load_split(DATASET, "train").texts[:64]
+    report = export_onnx(folder, "int8", parity_texts=texts, calibration_texts=calibration)
     return folder, report, texts
 
 

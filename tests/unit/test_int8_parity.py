@@ -21,7 +21,7 @@ from cpc_models.thresholds import Thresholds, tune_thresholds  # noqa: E402
 from cpc_models.transformer import load_transformer  # noqa: E402
 from tests.conftest import DATASET  # noqa: E402
 
-N_LABELS, N_TRAIN, N_TUNE, N_PARITY, MAX_LENGTH = 24, 600, 200, 300, 128
+N_LABELS, N_TRAIN, N_CALIBRATE, N_TUNE, N_PARITY, MAX_LENGTH = 24, 600, 256, 200, 300, 128
 
 
 def _pooled(model, tokenizer, texts: list[str]) -> np.ndarray:
@@ -65,7 +65,8 @@ def trained_minilm(tmp_path_factory):
     scores = load_transformer(folder, backend="torch").predict_proba(tune)
     tune_thresholds(valid.y[:N_TUNE][:, frequent], scores, labels).save(folder)
     parity_texts = valid.texts[N_TUNE : N_TUNE + N_PARITY]
-    report = export_onnx(folder, "int8", parity_texts=parity_texts)
+    calibration = train.texts[N_TRAIN : N_TRAIN + N_CALIBRATE]
+    report = export_onnx(folder, "int8", parity_texts=parity_texts, calibration_texts=calibration)
     return folder, report, parity_texts, labels
 
 
