@@ -91,8 +91,6 @@ def attention_matmuls(model) -> list[str]:
 
 def weight_matmuls(model, block_size: int) -> list:
     """MatMul nodes outside attention with a constant 2-D weight whose input size is a multiple of ``block_size``."""
-    from onnx import numpy_helper
-
     tables = {t.name: t for t in model.graph.initializer}
     skip = set(attention_matmuls(model))
     nodes = []
