@@ -46,7 +46,8 @@ class CpcPredictor:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, backend: str = "auto") -> CpcPredictor:
-        """Load a model folder. ``backend``: "onnx" (int8 if present), "torch", "native", or "auto" (fastest there)."""
+        """Load a model folder. ``backend``: "onnx" (the int8 file if present, else fp32), "torch", "native" (non-transformer
+        models), or "auto": ONNX where the folder has an ONNX file, else torch or native."""
         from cpc_models.base import load_scorer, read_model_config
 
         path = Path(path)
