@@ -260,7 +260,8 @@ def export_onnx(model_dir: str | Path, quantize: str | None = "int8", parity_tex
 
 
 def test_metrics_by_file(model_dir: Path, dataset_dir: str | Path, files: dict) -> dict:
-    """Test-split micro/macro F1 of each ONNX file (thresholds tuned on validation), and how often int8 decides as fp32 does."""
+    """Test-split micro/macro F1 of each ONNX file (thresholds tuned on validation), and how often int8 decides as fp32
+    does: whole code sets per document, and single (document, code) decisions."""
     from cpc_models.data import load_split
     from cpc_models.metrics import compute_metrics
     from cpc_models.onnx_backend import OnnxScorer
@@ -280,4 +281,5 @@ def test_metrics_by_file(model_dir: Path, dataset_dir: str | Path, files: dict) 
     if "int8" in decided and "fp32" in decided:
         out["n_docs"] = len(texts)
         out["int8_vs_fp32_code_set_agreement"] = round(code_set_agreement(decided["int8"], decided["fp32"]), 4)
+        out["int8_vs_fp32_decision_agreement"] = round(float((decided["int8"] == decided["fp32"]).mean()), 6)  # per (doc, code)
     return out

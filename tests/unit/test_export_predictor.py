@@ -40,6 +40,26 @@ def test_fp32_and_int8_agree_with_torch(exported):
     assert parity["int8_max_abs_diff"] < 0.02
 
 
+def test_test_split_report_puts_fp32_and_int8_side_by_side(exported):
+    from cpc_models.export import test_metrics_by_file
+    from cpc_models.metrics import compute_metrics
+
+    folder, report, _ = exported
+    out = test_metrics_by_file(folder, DATASET, report["files"])
+    test = load_split(DATASET, "test")
+    keep = test.y.sum(axis=1) > 0
+    assert out["n_docs"] == int(keep.sum())
+    # fp32's figures match an independent path: the torch model through the predictor, same documents and thresholds
+    predictor = CpcPredictor.from_pretrained(folder, backend="torch")
+    scores = predictor.scores([t for t, k in zip(test.texts, keep) if k])
+    decided = Thresholds.load(folder).apply(scores, predictor.labels)
+    torch_metrics = compute_metrics(test.y[keep], scores, decided, predictor.labels)
+    assert abs(out["fp32"]["micro_f1"] - torch_metrics["micro_f1"]) < 0.01
+    assert set(out["int8"]) == set(out["fp32"])
+    # a document agrees only if all its code decisions do, so per-decision agreement can never be the lower one
+    assert 0 <= out["int8_vs_fp32_code_set_agreement"] <= out["int8_vs_fp32_decision_agreement"] <= 1
+
+
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_predictor_backends_give_the_same_codes(exported, backend):
     folder, _, texts = exported
