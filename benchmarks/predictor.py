@@ -129,12 +129,14 @@ def main() -> None:
     from cpc_models.data import load_split
     from cpc_models.export import export_onnx
     from cpc_models.report import markdown_table
+    from cpc_models.settings import DATASET_DIR
 
-    test = load_split(REPO / "hub/datasets/patent-cpc-ai", "test")
+    dataset = REPO / DATASET_DIR
+    test = load_split(dataset, "test")
     texts = test.texts[: args.n]
     work = Path(tempfile.mkdtemp(prefix="cpc-bench-"))
     (work / "texts.json").write_text(json.dumps(texts))
-    train_texts = load_split(REPO / "hub/datasets/patent-cpc-ai", "train").texts[:5000]
+    train_texts = load_split(dataset, "train").texts[:5000]
     specs = [{"name": "original path (distilroberta int8 ONNX, 1 text/call)", "kind": "original",
               "path": str(build_original(work / "original", train_texts, len(test.vocabulary)))}]
     default = Path(args.default)
@@ -142,7 +144,7 @@ def main() -> None:
     tf = Path(args.transformer)
     if (tf / "config.json").exists():
         if not (tf / "onnx" / "model.onnx").exists():
-            export_onnx(tf, "int8", dataset_dir=REPO / "hub/datasets/patent-cpc-ai")
+            export_onnx(tf, "int8", dataset_dir=dataset)
         weights = [tf / "model.safetensors", tf / "tokenizer.json"]
         specs += [
             {"name": f"CpcPredictor {tf.name} torch fp32", "kind": "ours", "path": str(tf), "backend": "torch", "size_mb": folder_mb(weights)},

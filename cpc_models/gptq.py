@@ -112,7 +112,8 @@ def replace_matmuls(model, nodes: list[str], hessians_by_input: dict[str, np.nda
     from onnx import helper, numpy_helper
 
     tables = {t.name: t for t in model.graph.initializer}
-    for node in [n for n in model.graph.node if n.name in set(nodes)]:
+    wanted = set(nodes)
+    for node in [n for n in model.graph.node if n.name in wanted]:
         weight = numpy_helper.to_array(tables[node.input[1]])
         k, n = weight.shape
         hessian = None if hessians_by_input is None else hessians_by_input[node.input[0]]
