@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cpc_models.data import load_split  # noqa: E402
-from cpc_models.report import markdown_table, write_benchmark_report  # noqa: E402
+from cpc_models.scoring.report import markdown_table, write_benchmark_report  # noqa: E402
 from cpc_models.settings import DATASET_DIR, DEFAULT_MODEL_NAME, MODELS_DIR  # noqa: E402
-from cpc_models.thresholds import Thresholds  # noqa: E402
+from cpc_models.scoring.thresholds import Thresholds  # noqa: E402
 
 BANDS = ((0.0, 0.2), (0.2, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.01))
 

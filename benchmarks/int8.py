@@ -23,12 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cpc_models.data import load_split  # noqa: E402
-from cpc_models.export import FP32_FILE, ONNX_DIR, calibration_sample, code_set_agreement, quantize_int8  # noqa: E402
-from cpc_models.metrics import compute_metrics  # noqa: E402
-from cpc_models.onnx_backend import OnnxScorer  # noqa: E402
-from cpc_models.report import markdown_table, write_benchmark_report  # noqa: E402
+from cpc_models.onnx.export import FP32_FILE, ONNX_DIR, calibration_sample, code_set_agreement, quantize_int8  # noqa: E402
+from cpc_models.scoring.metrics import compute_metrics  # noqa: E402
+from cpc_models.onnx.runtime import OnnxScorer  # noqa: E402
+from cpc_models.scoring.report import markdown_table, write_benchmark_report  # noqa: E402
 from cpc_models.settings import DATASET_DIR  # noqa: E402
-from cpc_models.thresholds import Thresholds  # noqa: E402
+from cpc_models.scoring.thresholds import Thresholds  # noqa: E402
 
 METHODS = ("int8-rtn", "int8", "int8-dynamic")
 

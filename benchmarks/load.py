@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cpc_models.settings import DATASET_DIR, default_model_dir  # noqa: E402
 from spaces.formatting import read_examples  # noqa: E402
-from spaces.processes import LOCALHOST, cpc_command, free_port, running_server  # noqa: E402
+from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, running_server  # noqa: E402
 
 FALLBACK_TEXTS = [
     "A neural network is trained on labelled images and classifies new images into categories.",

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cpc_models.report import markdown_table, write_benchmark_report  # noqa: E402
+from cpc_models.scoring.report import markdown_table, write_benchmark_report  # noqa: E402
 from cpc_models.settings import DATASET_DIR, MODELS_DIR  # noqa: E402
 
 log = logging.getLogger("benchmarks.models")
@@ -61,7 +61,7 @@ def model_folders(models_dir: Path) -> list[Path]:
 
 def throughput(model_dir: Path, texts: list[str]) -> float:
     """Abstracts per second of one ``predict_proba`` call over ``texts``, after a small warm-up."""
-    from cpc_models.base import load_scorer
+    from cpc_models.registry import load_scorer
 
     scorer = load_scorer(model_dir)
     scorer.predict_proba(texts[:8])

@@ -86,11 +86,11 @@ def run_contender(spec: dict) -> dict:
         batch = lambda ts: [one(t) for t in ts]  # noqa: E731  (it had no batch path)
         size = folder_mb([Path(spec["path"])])
     else:
-        from cpc_models.predictor import CpcPredictor
+        from cpc_models.predict.predictor import CpcPredictor
 
         predictor = CpcPredictor.from_pretrained(spec["path"], backend=spec["backend"])
         if spec["kind"] == "onnx-fp32":
-            from cpc_models.onnx_backend import OnnxScorer
+            from cpc_models.onnx.runtime import OnnxScorer
 
             predictor.scorer = OnnxScorer.from_folder(Path(spec["path"]), Path(spec["path"]) / "onnx" / "model.onnx")
         one = lambda t: predictor.predict([t])  # noqa: E731
@@ -127,8 +127,8 @@ def main() -> None:
         return
 
     from cpc_models.data import load_split
-    from cpc_models.export import export_onnx
-    from cpc_models.report import markdown_table
+    from cpc_models.onnx.export import export_onnx
+    from cpc_models.scoring.report import markdown_table
     from cpc_models.settings import DATASET_DIR
 
     dataset = REPO / DATASET_DIR

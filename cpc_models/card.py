@@ -62,7 +62,7 @@ def card_body(name: str, train_config: dict, metrics: dict, description: str, li
         f'from transformers import pipeline\nclf = pipeline("text-classification", model="{name}", top_k=5)\n'
         if library == "transformers"
         else ""
-    ) + f'from cpc_models.predictor import CpcPredictor\npredictor = CpcPredictor.from_pretrained("hub/models/{name}")\npredictor.predict(["A neural network is trained ..."])'
+    ) + f'from cpc_models import CpcPredictor\npredictor = CpcPredictor.from_pretrained("hub/models/{name}")\npredictor.predict(["A neural network is trained ..."])'
     return f"""
 # {name}
 

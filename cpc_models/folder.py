@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from cpc_models.data import load_split
-from cpc_models.metrics import compute_metrics
-from cpc_models.thresholds import tune_thresholds
+from cpc_models.scoring.metrics import compute_metrics
+from cpc_models.scoring.thresholds import tune_thresholds
 
 log = logging.getLogger(__name__)
 

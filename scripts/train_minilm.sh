@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fine-tune minilm-l6 with fastai (head, then all layers) into hub/models/minilm-l6-ft; meant for a GPU.
 # Extra options pass through, e.g. a CPU smoke run: scripts/train_minilm.sh --max-train-docs 256 --epochs-unfrozen 1
-# CPC overrides the command (e.g. CPC="python3 -m cpc_models.cli"); BASE, DATASET, OUT the paths.
+# CPC overrides the command (e.g. CPC="python3 -m spaces.cli"); BASE, DATASET, OUT the paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec ${CPC:-.venv/bin/cpc} -v train transformer --base "${BASE:-minilm-l6}" \

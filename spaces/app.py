@@ -50,7 +50,7 @@ class SpaceHandlers:
 
     def predict_csv(self, path: str | None, top_k: float = 5, threshold: float = 0.0) -> tuple[str, str]:
         """Predictions for an uploaded CSV (column ``abstract``, optional ``title``): output path and a note."""
-        from cpc_models.batch import predict_csv
+        from cpc_models.predict.batch import predict_csv
 
         if not path:
             raise InputError("upload a CSV file with a column named 'abstract' (and optionally 'title')")
@@ -134,7 +134,7 @@ def launch(demo, settings: ServingSettings, **kwargs):
 
 def main(settings: ServingSettings | None = None) -> None:
     """Load the model once, read the examples, build the Space and serve it."""
-    from cpc_models.predictor import CpcPredictor
+    from cpc_models import CpcPredictor
 
     settings = settings or load_settings()
     predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend)

@@ -1,8 +1,18 @@
-"""``cpc space``, ``cpc serve`` and ``cpc webapp``: options become settings, then one call each."""
+"""The root ``cpc`` command, and ``cpc space``, ``cpc serve``, ``cpc webapp``.
+
+The root lives here, in the top layer (serving), so that no lower layer imports a higher one:
+``cpc_dataset.cli`` and ``cpc_models.cli`` contribute their groups; each subcommand imports its heavy
+libraries only when it runs.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import click
+
+from cpc_dataset.errors import CpcError
 
 _model = click.option("--model", "model_dir", default=None, help="Model folder. [CPC_MODEL or hub/models/cpc-default]")
 _backend = click.option("--backend", default=None, type=click.Choice(["auto", "onnx", "torch", "native"]), help="[CPC_BACKEND or auto]")
@@ -49,3 +59,49 @@ def webapp_command(**options) -> None:
     from spaces.webapp import run_webapp
 
     run_webapp(load_settings(**options))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars.")
+@click.version_option(package_name="patent-cpc")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """patent-cpc: predict CPC codes from patent abstracts."""
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(dict)["quiet"] = quiet
+
+
+def _add_commands() -> None:
+    from cpc_dataset.cli import data_group
+    from cpc_models.cli import MODEL_COMMANDS
+
+    for command in (data_group, *MODEL_COMMANDS, space_command, serve_command, webapp_command):
+        cli.add_command(command)
+
+
+_add_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors print one line and exit 1, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="cpc", standalone_mode=False)
+    except CpcError as exc:
+        click.echo(str(exc), err=True)
+        return 1
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

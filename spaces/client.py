@@ -20,7 +20,7 @@ import time
 from typing import Callable, TypeVar
 
 from cpc_dataset.errors import CpcError, InputError
-from cpc_models.predictor import CodeScore, Prediction
+from cpc_models.predict.predictor import CodeScore, Prediction
 from spaces.formatting import MAX_TOP_K
 from spaces.settings import BACKEND_KINDS, ServingSettings
 

@@ -141,7 +141,7 @@ def run_server(settings: ServingSettings | None = None) -> None:
     """Load the model once and serve it with uvicorn until interrupted."""
     import uvicorn
 
-    from cpc_models.predictor import CpcPredictor
+    from cpc_models import CpcPredictor
 
     settings = settings or load_settings()
     predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.support import serving_model
+from tests.fixtures.serving import serving_model
 
 
 @pytest.fixture(scope="module")

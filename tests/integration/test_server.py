@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from cpc_dataset.errors import InputError
-from cpc_models.base import labels_from_config, read_model_config
+from cpc_models.registry import labels_from_config, read_model_config
 from spaces.client import BackendError, CpcClient
-from spaces.processes import stop_server
-from tests.integration.support import ABSTRACT, XSS, server_env, start_cpc
+from tests.fixtures.processes import stop_server
+from tests.fixtures.serving import ABSTRACT, XSS, server_env, start_cpc
 
 pytestmark = pytest.mark.integration
 

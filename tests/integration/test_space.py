@@ -8,8 +8,8 @@ import pytest
 
 from cpc_dataset.errors import InputError
 from spaces.client import CpcClient
-from spaces.processes import stop_server
-from tests.integration.support import (
+from tests.fixtures.processes import stop_server
+from tests.fixtures.serving import (
     ABSTRACT, XSS, chrome, screenshot, server_env, set_textarea, start_cpc, wait_until,
 )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from spaces.processes import stop_server
-from tests.integration.support import (
+from tests.fixtures.processes import stop_server
+from tests.fixtures.serving import (
     ABSTRACT, XSS, chrome, screenshot, server_env, set_textarea, start_cpc, wait_until,
 )
 

@@ -9,7 +9,7 @@ from cpc_dataset.build import BuildConfig, build_dataset, split_of
 from cpc_dataset.errors import InputError, MisconfiguredError
 from cpc_dataset.raw import parse_code_list
 from cpc_dataset.text import abstract_key
-from cpc_models.cli import main
+from spaces.cli import main
 from tests.conftest import make_rows, write_raw_csv
 
 

@@ -1,4 +1,4 @@
-"""Frozen-embedding models (cpc_models.embed) with a tiny random encoder: kNN and logistic-regression heads."""
+"""Frozen-embedding models (cpc_models.kinds.embed) with a tiny random encoder: kNN and logistic-regression heads."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("sklearn")
 
-from cpc_models.base import load_scorer  # noqa: E402
-from cpc_models.embed import (  # noqa: E402
+from cpc_models.registry import load_scorer  # noqa: E402
+from cpc_models.kinds.embed import (  # noqa: E402
     EmbeddingConfig,
     KnnHead,
     SentenceEncoder,
@@ -124,7 +124,7 @@ def test_knn_votes_are_similarity_weighted_shares():
 def test_cli_trains_knn(tiny_dataset, tiny_encoder, tmp_path):
     from click.testing import CliRunner
 
-    from cpc_models.cli import cli
+    from spaces.cli import cli
 
     out = tmp_path / "cli-knn"
     args = ["train", "knn", "--dataset", str(tiny_dataset), "--out", str(out), "--base", str(tiny_encoder)]

@@ -1,4 +1,4 @@
-"""Weighted-mean ensembles of model folders (cpc_models.ensemble), with tiny TF-IDF members."""
+"""Weighted-mean ensembles of model folders (cpc_models.kinds.ensemble), with tiny TF-IDF members."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from cpc_models.base import load_scorer  # noqa: E402
+from cpc_models.registry import load_scorer  # noqa: E402
 from cpc_models.data import load_split  # noqa: E402
-from cpc_models.ensemble import (  # noqa: E402
+from cpc_models.kinds.ensemble import (  # noqa: E402
     EnsembleConfig,
     best_global_micro_f1,
     combine,
@@ -22,7 +22,7 @@ from cpc_models.ensemble import (  # noqa: E402
     train_ensemble,
     tune_weights,
 )
-from cpc_models.linear import LinearConfig, train_linear  # noqa: E402
+from cpc_models.kinds.linear import LinearConfig, train_linear  # noqa: E402
 from tests.unit.test_linear import make_tiny_dataset  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def test_simplex_grid_and_combine():
 
 
 def test_fast_micro_f1_matches_the_threshold_module():
-    from cpc_models.thresholds import Thresholds, _micro_f1, tune_global
+    from cpc_models.scoring.thresholds import Thresholds, _micro_f1, tune_global
 
     rng = np.random.default_rng(0)
     y = (rng.random((300, 12)) < 0.2).astype(np.uint8)
@@ -124,7 +124,7 @@ def test_saved_predictions_are_aligned_by_publication_number_and_label(members, 
 def test_cli_and_bad_members(members, tiny_dataset, tmp_path):
     from click.testing import CliRunner
 
-    from cpc_models.cli import cli, main
+    from spaces.cli import cli, main
 
     out = tmp_path / "cli-ens"
     base = ["train", "ensemble", "--dataset", str(tiny_dataset)]

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cpc_models import base
-from cpc_models.base import write_model_config
-from cpc_models.cli import main
+from cpc_models import registry as base
+from cpc_models.registry import write_model_config
+from spaces.cli import main
 from cpc_models.data import label_matrix, load_split, load_vocabulary
-from cpc_models.metrics import compute_metrics
-from cpc_models.thresholds import Thresholds
+from cpc_models.scoring.metrics import compute_metrics
+from cpc_models.scoring.thresholds import Thresholds
 from tests.conftest import make_rows, write_raw_csv
 
 JSON_KEYS = {

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 from cpc_dataset.errors import CpcError
-from cpc_models.cli import main
+from spaces.cli import main
 from cpc_models.data import load_split
-from cpc_models.export import export_onnx
-from cpc_models.predictor import CpcPredictor
-from cpc_models.thresholds import Thresholds
+from cpc_models.onnx.export import export_onnx
+from cpc_models.predict.predictor import CpcPredictor
+from cpc_models.scoring.thresholds import Thresholds
 from tests.conftest import DATASET
-from tests.tiny_models import tiny_bert_folder
+from tests.fixtures.tiny_models import tiny_bert_folder
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,8 @@ def test_fp32_and_int8_agree_with_torch(exported):
 
 
 def test_test_split_report_puts_fp32_and_int8_side_by_side(exported):
-    from cpc_models.export import test_metrics_by_file
-    from cpc_models.metrics import compute_metrics
+    from cpc_models.onnx.export import test_metrics_by_file
+    from cpc_models.scoring.metrics import compute_metrics
 
     folder, report, _ = exported
     out = test_metrics_by_file(folder, DATASET, report["files"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cpc_models.gptq import dequantize, quantize_weight, replace_matmuls
+from cpc_models.onnx.gptq import dequantize, quantize_weight, replace_matmuls
 
 
 def _activations(rng, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:

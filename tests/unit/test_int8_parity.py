@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 
 from cpc_models.checkpoints import resolve_base  # noqa: E402
 from cpc_models.data import load_split  # noqa: E402
-from cpc_models.export import export_onnx  # noqa: E402
-from cpc_models.thresholds import Thresholds, tune_thresholds  # noqa: E402
-from cpc_models.transformer import load_transformer  # noqa: E402
+from cpc_models.onnx.export import export_onnx  # noqa: E402
+from cpc_models.scoring.thresholds import Thresholds, tune_thresholds  # noqa: E402
+from cpc_models.kinds.transformer.train import load_transformer  # noqa: E402
 from tests.conftest import DATASET  # noqa: E402
 
 N_LABELS, N_TRAIN, N_CALIBRATE, N_TUNE, N_PARITY, MAX_LENGTH = 24, 600, 256, 200, 300, 128

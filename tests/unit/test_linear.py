@@ -1,4 +1,4 @@
-"""TF-IDF + linear models (cpc_models.linear) on a tiny dataset folder cut from the committed dataset."""
+"""TF-IDF + linear models (cpc_models.kinds.linear) on a tiny dataset folder cut from the committed dataset."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from cpc_models.base import load_scorer  # noqa: E402
-from cpc_models.linear import LinearConfig, load_linear, train_linear  # noqa: E402
+from cpc_models.registry import load_scorer  # noqa: E402
+from cpc_models.kinds.linear import LinearConfig, load_linear, train_linear  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "hub" / "datasets" / "patent-cpc-ai" / "data" / "validation-00000-of-00001.parquet"
@@ -99,7 +99,7 @@ def test_config_round_trip():
 def test_cli_trains_a_linear_model(tiny_dataset, tmp_path):
     from click.testing import CliRunner
 
-    from cpc_models.cli import cli
+    from spaces.cli import cli
 
     out = tmp_path / "cli-model"
     result = CliRunner().invoke(cli, ["train", "linear", "--dataset", str(tiny_dataset), "--out", str(out), "--min-df", "1", "--C", "0.5"])

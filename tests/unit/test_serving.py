@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from cpc_dataset.errors import InputError
-from cpc_models.predictor import CodeScore, CpcPredictor
-from cpc_models.thresholds import Thresholds
+from cpc_models.predict.predictor import CodeScore, CpcPredictor
+from cpc_models.scoring.thresholds import Thresholds
 from spaces.batcher import MicroBatcher
 from spaces.client import BackendError, CpcClient
 from spaces.formatting import check_text, code_levels, code_table, label_value, ranked_to_api, read_examples
-from spaces.processes import free_port
+from tests.fixtures.processes import free_port
 from spaces.settings import ServingSettings, load_settings
 
 LABELS = ["G06N3/08", "G06N3/045", "G06F40/30", "H04L9/40", "A61B5/7267"]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cpc_models.thresholds import THRESHOLDS_FILE, Thresholds, _micro_f1, tune_global, tune_thresholds
+from cpc_models.scoring.thresholds import THRESHOLDS_FILE, Thresholds, _micro_f1, tune_global, tune_thresholds
 
 
 def calibrated_case(seed: int, n: int = 300, n_labels: int = 6):

@@ -1,4 +1,4 @@
-"""Transformer fine-tuning with fastai (cpc_models.glue, cpc_models.transformer) on tiny random models.
+"""Transformer fine-tuning with fastai (cpc_models.kinds.transformer.glue, cpc_models.kinds.transformer.train) on tiny random models.
 
 Tokenizers are trained on the fly from real abstracts of the committed dataset; models have 2 layers of
 width 32, so the whole file runs in well under a minute on two CPU cores.
@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from cpc_models.checkpoints import resolve_base  # noqa: E402
-from cpc_models.transformer import TransformerTrainConfig, load_transformer, train_transformer  # noqa: E402
+from cpc_models.kinds.transformer.train import TransformerTrainConfig, load_transformer, train_transformer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "hub" / "datasets" / "patent-cpc-ai" / "data" / "validation-00000-of-00001.parquet"
@@ -128,7 +128,7 @@ def test_fine_tune_save_and_load(tiny_dataset, tmp_path, arch, fp16_weights, pri
         progress=False,
     )
     if via_cli:
-        from cpc_models.cli import main
+        from spaces.cli import main
 
         (tmp_path / "start.json").write_text(json.dumps({**config.to_dict(), "out": "elsewhere"}))
         assert main(["-q", "train", "transformer", "--config", str(tmp_path / "start.json"), "--out", str(out)]) == 0
@@ -171,7 +171,7 @@ def test_fine_tune_save_and_load(tiny_dataset, tmp_path, arch, fp16_weights, pri
 def test_splitter_groups_embeddings_encoder_head(arch):
     from transformers import AutoModelForSequenceClassification
 
-    from cpc_models.glue import HFClassifier, transformer_splitter
+    from cpc_models.kinds.transformer.glue import HFClassifier, transformer_splitter
 
     config = tiny_config(arch, 100)
     config.num_labels = 3
@@ -185,7 +185,7 @@ def test_splitter_groups_embeddings_encoder_head(arch):
 
 
 def test_batches_are_padded_to_their_longest_text():
-    from cpc_models.glue import TokenizedTexts, collate
+    from cpc_models.kinds.transformer.glue import TokenizedTexts, collate
 
     tokenizer = bert_tokenizer(["a neural network", "a model trained on data with labels"] * 5)
     ds = TokenizedTexts(tokenizer, ["a neural network", "a model trained on data with labels " * 20], np.eye(2), max_length=16)
@@ -199,7 +199,7 @@ def test_batches_are_padded_to_their_longest_text():
 def test_micro_f1_metric_tunes_its_threshold():
     from types import SimpleNamespace
 
-    from cpc_models.glue import MicroF1
+    from cpc_models.kinds.transformer.glue import MicroF1
 
     y = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     logits = torch.logit(torch.tensor([[0.3, 0.1], [0.1, 0.35]]))

@@ -40,7 +40,7 @@ class OnnxScorer:
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
-        from cpc_models.base import labels_from_config, read_model_config
+        from cpc_models.registry import labels_from_config, read_model_config
 
         path = path or onnx_file(model_dir)
         if path is None or not path.exists():
@@ -82,6 +82,6 @@ def load_transformer_any(model_dir: Path, backend: str = "auto"):
     """Registry loader for transformer folders: ONNX when asked for (or "auto" and a file exists), else torch."""
     if backend == "onnx" or (backend == "auto" and onnx_file(model_dir) is not None):
         return OnnxScorer.from_folder(model_dir)
-    from cpc_models.transformer import load_transformer
+    from cpc_models.kinds.transformer.train import load_transformer
 
     return load_transformer(model_dir, backend="torch" if backend == "auto" else backend)

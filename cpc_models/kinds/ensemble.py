@@ -1,6 +1,6 @@
 """Weighted average of member model folders, the weights tuned on validation.
 
-Members are model folders of any type (``cpc_models.base.load_scorer``). Their validation and test scores
+Members are model folders of any type (``cpc_models.registry.load_scorer``). Their validation and test scores
 come from ``<member>/predictions/{validation,test}.npy`` + ``index.json`` when present (as the transformer
 trainer writes them on a GPU machine, and as the CPU trainers here write them), else from running the member.
 Per-label stacking (logistic regression on the members' logits, with CPC subclass features, fitted on
@@ -71,7 +71,7 @@ def member_scores(model_dir: str | Path, split) -> np.ndarray:
     scores = saved_predictions(model_dir, split)
     if scores is not None:
         return scores
-    from cpc_models.base import load_scorer
+    from cpc_models.registry import load_scorer
 
     log.info("%s: scoring %d %s texts", model_dir, len(split), split.name)
     scorer = load_scorer(model_dir)
@@ -83,7 +83,7 @@ def member_scores(model_dir: str | Path, split) -> np.ndarray:
 
 def best_global_micro_f1(y: np.ndarray, scores: np.ndarray, min_codes: int = 1) -> float:
     """Validation micro-F1 at the best single threshold, each text keeping at least its top ``min_codes`` codes."""
-    from cpc_models.thresholds import GRID
+    from cpc_models.scoring.thresholds import GRID
 
     y = y > 0
     forced = np.zeros_like(y)
@@ -156,7 +156,7 @@ class EnsembleScorer:
 
 
 def load_ensemble(model_dir: str | Path) -> EnsembleScorer:
-    from cpc_models.base import labels_from_config, load_scorer, read_model_config
+    from cpc_models.registry import labels_from_config, load_scorer, read_model_config
 
     model_dir = Path(model_dir)
     labels = labels_from_config(read_model_config(model_dir))
@@ -174,7 +174,7 @@ def load_ensemble(model_dir: str | Path) -> EnsembleScorer:
 
 
 def _check_member(path: Path) -> None:
-    from cpc_models.base import read_model_config
+    from cpc_models.registry import read_model_config
 
     config = read_model_config(path)
     if config.get("cpc_model_type", "transformer") == "ensemble":
@@ -183,7 +183,7 @@ def _check_member(path: Path) -> None:
 
 def train_ensemble(config: EnsembleConfig) -> dict:
     """Gather the members' validation/test scores, tune the weights on validation, save, finalize."""
-    from cpc_models.base import write_model_config
+    from cpc_models.registry import write_model_config
     from cpc_models.data import load_split
     from cpc_models.folder import finalize_model_folder
 
@@ -230,6 +230,6 @@ def train_ensemble(config: EnsembleConfig) -> dict:
 
 
 def _member_type(path: Path) -> str:
-    from cpc_models.base import read_model_config
+    from cpc_models.registry import read_model_config
 
     return read_model_config(path).get("cpc_model_type", "transformer")

@@ -4,7 +4,7 @@ A model folder (``hub/models/<name>/``) is laid out like a Hub model repo:
 
 - ``config.json``: ``cpc_model_type`` (registry key), ``id2label``, ``label2id``,
   ``problem_type: multi_label_classification`` (for transformers, the stock HF config plus these keys)
-- ``thresholds.json``: written by ``cpc_models.thresholds``
+- ``thresholds.json``: written by ``cpc_models.scoring.thresholds``
 - ``train_config.json``, ``metrics.json`` (test metrics), ``README.md`` (model card)
 - the weights, in a format with no pickle (safetensors, .npz/.npy arrays, ONNX)
 
@@ -28,10 +28,10 @@ CONFIG_FILE = "config.json"
 
 # cpc_model_type -> "module:loader function"; the loader takes the folder path and returns a Scorer.
 MODEL_TYPES: dict[str, str] = {
-    "transformer": "cpc_models.onnx_backend:load_transformer_any",
-    "linear": "cpc_models.linear:load_linear",
-    "embedding": "cpc_models.embed:load_embedding",
-    "ensemble": "cpc_models.ensemble:load_ensemble",
+    "transformer": "cpc_models.onnx.runtime:load_transformer_any",
+    "linear": "cpc_models.kinds.linear:load_linear",
+    "embedding": "cpc_models.kinds.embed:load_embedding",
+    "ensemble": "cpc_models.kinds.ensemble:load_ensemble",
 }
 
 

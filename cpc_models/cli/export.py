@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cpc_models.export import CALIBRATION_DOCS
+from cpc_models.onnx.export import CALIBRATION_DOCS
 
 
 @click.command("export")
@@ -21,7 +21,7 @@ from cpc_models.export import CALIBRATION_DOCS
 @click.option("--opset", type=int, default=17, show_default=True)
 def export_command(model_dir, quantize, dataset, calibration_docs, opset) -> None:
     """Export to onnx/model.onnx and onnx/model_quantized.onnx, check parity with torch, report test F1."""
-    from cpc_models.export import export_onnx
+    from cpc_models.onnx.export import export_onnx
     from cpc_models.settings import default_model_dir
 
     model_dir = model_dir or default_model_dir()

@@ -47,7 +47,7 @@ def _given(options: dict) -> dict:
 @click.pass_context
 def transformer_command(ctx: click.Context, config_file: Path | None, **options) -> None:
     """Fine-tune a transformer with fastai: head first, then all layers; best epoch by validation micro-F1."""
-    from cpc_models.transformer import TransformerTrainConfig, train_transformer
+    from cpc_models.kinds.transformer.train import TransformerTrainConfig, train_transformer
 
     start = json.loads(config_file.read_text()) if config_file else {}
     config = TransformerTrainConfig.from_dict({**start, **_given(options)})
@@ -87,7 +87,7 @@ _dataset_option = click.option("--dataset", "dataset_dir", type=click.Path(file_
 @click.option("--temperature", type=float, help="knn: a vote is exp(temperature * (similarity - best)). [10]")
 def linear_command(config_file: Path | None, **options) -> None:
     """TF-IDF (words, title, optional chars) with one linear model per code, or kNN; saved without pickle."""
-    from cpc_models.linear import LinearConfig, train_linear
+    from cpc_models.kinds.linear import LinearConfig, train_linear
 
     config = LinearConfig.from_dict({**_start(config_file), **_given(options)})
     _echo_metrics(config.output_dir, train_linear(config))
@@ -103,7 +103,7 @@ def _embedding_command(head: str, default_out: str):
     @click.option("--temperature", type=float, help="kNN: a vote is exp(temperature * (similarity - best)). [10]")
     @click.option("--C", "C", type=float, help="logreg: inverse regularisation strength. [1.0]")
     def command(config_file: Path | None, **options) -> None:
-        from cpc_models.embed import EmbeddingConfig, train_embedding
+        from cpc_models.kinds.embed import EmbeddingConfig, train_embedding
         from cpc_models.settings import MODELS_DIR
 
         start = {"output_dir": str(MODELS_DIR / default_out), **_start(config_file)}
@@ -129,7 +129,7 @@ train_group.command("knn", help="Frozen MiniLM embeddings (cached): similarity-w
 @click.option("--copy-members/--link-members", default=None, help="Copy members into the folder, or reference them by relative path. [link]")
 def ensemble_command(config_file: Path | None, members: tuple[str, ...], weights: tuple[float, ...], **options) -> None:
     """Weighted mean of model folders; weights and thresholds tuned on validation."""
-    from cpc_models.ensemble import EnsembleConfig, train_ensemble
+    from cpc_models.kinds.ensemble import EnsembleConfig, train_ensemble
 
     given = _given(options)
     if members:

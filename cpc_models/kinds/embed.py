@@ -216,7 +216,7 @@ class EmbeddingScorer:
 
 
 def load_embedding(model_dir: str | Path) -> EmbeddingScorer:
-    from cpc_models.base import labels_from_config, read_model_config
+    from cpc_models.registry import labels_from_config, read_model_config
 
     model_dir = Path(model_dir)
     labels = labels_from_config(read_model_config(model_dir))
@@ -230,7 +230,7 @@ def load_embedding(model_dir: str | Path) -> EmbeddingScorer:
 
 def train_embedding(config: EmbeddingConfig) -> dict:
     """Embed the splits (cached), fit the head on train, save the folder, finalize it. Returns test metrics."""
-    from cpc_models.base import write_model_config
+    from cpc_models.registry import write_model_config
     from cpc_models.data import load_split
     from cpc_models.folder import finalize_model_folder
 

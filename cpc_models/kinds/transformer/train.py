@@ -1,4 +1,4 @@
-"""Fine-tune a transformer with fastai (``cpc_models.glue``) and save it as a Hub model folder.
+"""Fine-tune a transformer with fastai (``cpc_models.kinds.transformer.glue``) and save it as a Hub model folder.
 
 Two stages, as the original blurr recipe: the head alone on a frozen body, then the whole model with
 discriminative learning rates (embeddings ``lr / lr_mult`` ... head ``lr``), each with ``fit_one_cycle``;
@@ -113,7 +113,7 @@ def load_transformer(model_dir: str | Path, backend: str = "auto", device: str |
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from cpc_models.base import labels_from_config, read_model_config
+    from cpc_models.registry import labels_from_config, read_model_config
 
     if backend not in ("auto", "torch", "native"):
         raise MisconfiguredError(f"transformer folders load with the torch backend here, not {backend!r}")
@@ -162,7 +162,7 @@ def build_learner(config: TransformerTrainConfig, model, tokenizer, train, valid
     from fastai.learner import Learner
     from fastai.optimizer import Adam
 
-    from cpc_models.glue import EpochHistory, HFClassifier, MicroF1, bce_loss, text_dataloaders, training_callbacks, transformer_splitter
+    from cpc_models.kinds.transformer.glue import EpochHistory, HFClassifier, MicroF1, bce_loss, text_dataloaders, training_callbacks, transformer_splitter
 
     dls = text_dataloaders(tokenizer, train, valid, config.max_length, config.batch_size, device=device, num_workers=config.num_workers)
     history = EpochHistory()

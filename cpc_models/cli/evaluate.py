@@ -1,4 +1,4 @@
-"""``cpc evaluate``: options -> ``cpc_models.evaluate.evaluate``; a table or one JSON object."""
+"""``cpc evaluate``: options -> ``cpc_models.scoring.evaluate.evaluate``; a table or one JSON object."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def evaluate_command(ctx: click.Context, model_dir: str | None, data_path: str, 
 
     Uses the thresholds saved beside the model; by default only documents with a code among its labels.
     """
-    from cpc_models.evaluate import evaluate
-    from cpc_models.report import format_table, level_table
+    from cpc_models.scoring.evaluate import evaluate
+    from cpc_models.scoring.report import format_table, level_table
     from cpc_models.settings import default_model_dir
 
     quiet = (ctx.obj or {}).get("quiet", False)

@@ -164,7 +164,7 @@ class TfidfKnnScorer:
         self.k, self.temperature = int(k), float(temperature)
 
     def predict_proba(self, texts: list[str], chunk: int = 1024) -> np.ndarray:
-        from cpc_models.embed import neighbour_vote
+        from cpc_models.kinds.embed import neighbour_vote
 
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         for start in range(0, len(texts), chunk):
@@ -217,7 +217,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def load_linear(model_dir: str | Path) -> LinearScorer | TfidfKnnScorer:
     from scipy.sparse import csc_matrix, csr_matrix
 
-    from cpc_models.base import labels_from_config, read_model_config
+    from cpc_models.registry import labels_from_config, read_model_config
 
     model_dir = Path(model_dir)
     labels = labels_from_config(read_model_config(model_dir))
@@ -275,7 +275,7 @@ def fit_platt(decisions: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def train_linear(config: LinearConfig) -> dict:
     """Fit on train, calibrate (SVM) on validation, save the folder, finalize it. Returns test metrics."""
-    from cpc_models.base import write_model_config
+    from cpc_models.registry import write_model_config
     from cpc_models.data import load_split
     from cpc_models.folder import finalize_model_folder
 

@@ -20,8 +20,8 @@ import click
 @click.pass_context
 def predict_command(ctx, text, model_dir, backend, input_path, output_path, top_k, threshold, chunk_size, as_json) -> None:
     """Predict CPC codes for TEXT (an abstract, title first if you have it) or for a CSV (--input/--output)."""
-    from cpc_models.batch import predict_csv
-    from cpc_models.predictor import CpcPredictor
+    from cpc_models.predict.batch import predict_csv
+    from cpc_models.predict.predictor import CpcPredictor
     from cpc_models.settings import default_model_dir
 
     if bool(text) == bool(input_path):

@@ -126,10 +126,10 @@ def evaluate(
     model's vocabulary; scored only with ``all_docs``), ``rows_skipped`` (raw CSVs), the thresholds mode
     and the scoring speed. With ``report_dir``, writes plots and ``report.md`` there.
     """
-    from cpc_models.base import load_scorer, read_model_config
+    from cpc_models.registry import load_scorer, read_model_config
     from cpc_models.data import label_matrix
-    from cpc_models.metrics import compute_metrics
-    from cpc_models.thresholds import THRESHOLDS_FILE, Thresholds
+    from cpc_models.scoring.metrics import compute_metrics
+    from cpc_models.scoring.thresholds import THRESHOLDS_FILE, Thresholds
 
     model_dir = Path(model_dir)
     read_model_config(model_dir)  # a missing or broken model folder fails before any data is read
@@ -172,7 +172,7 @@ def evaluate(
     result.update(compute_metrics(y_true, scores, y_pred, labels))
     log.info("%s on %s: %d documents, micro-F1 %.3f", model_dir, data_path, result["n_docs"], result["micro_f1"])
     if report_dir is not None:
-        from cpc_models.report import write_report
+        from cpc_models.scoring.report import write_report
 
         train_counts = data.train_counts or _training_counts(model_dir)
         write_report(report_dir, result, y_true, scores, y_pred, labels, train_counts)

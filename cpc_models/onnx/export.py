@@ -26,7 +26,7 @@ PARITY_DOCS = 500  # validation abstracts on which ONNX files are compared with 
 
 
 def _require_transformer(model_dir: Path) -> dict:
-    from cpc_models.base import read_model_config
+    from cpc_models.registry import read_model_config
 
     config = read_model_config(model_dir)
     if config.get("cpc_model_type", "transformer") != "transformer":
@@ -140,8 +140,8 @@ def quantize_int8(fp32_path: Path, method: str = "int8", calibration_texts: list
 def _gptq(model, fp32_path: Path, texts: list[str], spec: dict):
     from tqdm.auto import tqdm
 
-    from cpc_models import gptq
-    from cpc_models.onnx_backend import OnnxScorer
+    from cpc_models.onnx import gptq
+    from cpc_models.onnx.runtime import OnnxScorer
 
     nodes = weight_matmuls(model, spec["block_size"])
     scorer = OnnxScorer.from_folder(fp32_path.parent.parent, fp32_path)
@@ -196,9 +196,9 @@ def code_set_agreement(decided: np.ndarray, reference: np.ndarray) -> float:
 
 def parity(model_dir: Path, texts: list[str]) -> dict:
     """Max |Δprobability| of each ONNX file against torch on ``texts``, and how often the decided code sets agree."""
-    from cpc_models.onnx_backend import OnnxScorer
-    from cpc_models.thresholds import Thresholds
-    from cpc_models.transformer import load_transformer
+    from cpc_models.onnx.runtime import OnnxScorer
+    from cpc_models.scoring.thresholds import Thresholds
+    from cpc_models.kinds.transformer.train import load_transformer
 
     torch_scorer = load_transformer(model_dir, backend="torch")
     reference = torch_scorer.predict_proba(texts)
@@ -266,9 +266,9 @@ def test_metrics_by_file(model_dir: Path, dataset_dir: str | Path, files: dict) 
     """Test-split micro/macro F1 of each ONNX file (thresholds tuned on validation), and how often int8 decides as fp32
     does: whole code sets per document, and single (document, code) decisions."""
     from cpc_models.data import load_split
-    from cpc_models.metrics import compute_metrics
-    from cpc_models.onnx_backend import OnnxScorer
-    from cpc_models.thresholds import Thresholds
+    from cpc_models.scoring.metrics import compute_metrics
+    from cpc_models.onnx.runtime import OnnxScorer
+    from cpc_models.scoring.thresholds import Thresholds
 
     thresholds = Thresholds.load(model_dir)
     test = load_split(dataset_dir, "test")
