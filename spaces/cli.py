@@ -75,9 +75,10 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 def _add_commands() -> None:
     from cpc_dataset.cli import data_group
+    from cpc_dataset.scrape.cli import scrape_group
     from cpc_models.cli import MODEL_COMMANDS
 
-    for command in (data_group, *MODEL_COMMANDS, space_command, serve_command, webapp_command):
+    for command in (data_group, scrape_group, *MODEL_COMMANDS, space_command, serve_command, webapp_command):
         cli.add_command(command)
 
 

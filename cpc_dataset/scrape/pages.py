@@ -1,0 +1,141 @@
+"""Parse one Google Patents page (server-rendered HTML with microdata) into a raw-corpus row.
+
+What is read (see ``../shared/data/google-patents-ai/README.md``), all as properties of the page's own
+top-level item, so that the rows of the citation tables (which carry ``itemprop=publicationNumber`` too)
+are never mistaken for the page's patent:
+
+- ``<dd itemprop="publicationNumber">`` - the publication number;
+- ``<meta name="DC.title" content="...">`` (else the item's ``title`` property) - the title;
+- ``<section itemprop="abstract">`` - the abstract (its ``itemprop="content"`` part when present);
+- every ``<li itemprop="classifications" itemscope>`` node: ``Code``, ``Description``, ``Leaf``, ``IsCPC``.
+  The codes kept are the leaves of CPC paths (as the original scraper kept), in page order; IPC paths are
+  skipped. Every CPC node's description is kept as the code's title.
+
+Text is plain: entities decoded, scripts and styles dropped, whitespace collapsed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+
+from cpc_dataset.errors import MisconfiguredError
+
+_NOT_TEXT = ["script", "style", "noscript", "template"]
+
+
+class PageError(Exception):
+    """The page was fetched but holds no usable row; ``reason`` goes to the failures file. Not retried."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class PatentPage:
+    publication_number: str
+    title: str
+    abstract: str
+    cpc_codes: list[str]
+    code_titles: dict[str, str] = field(default_factory=dict)  # every CPC node on the page: code -> description
+
+
+def plain_text(text: str | None) -> str:
+    """Whitespace collapsed to single spaces, control characters dropped, stripped."""
+    if not text:
+        return ""
+    return " ".join("".join(ch if ch.isprintable() or ch.isspace() else " " for ch in text).split())
+
+
+def require_parser() -> None:
+    if importlib.util.find_spec("selectolax") is None:
+        raise MisconfiguredError("the scraper needs selectolax: pip install 'patent-cpc[scrape]'")
+
+
+def parse_patent_page(html: str) -> PatentPage:
+    """The page's row; raises PageError("no abstract") or PageError("layout changed: ...")."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
+    tree.strip_tags(_NOT_TEXT)
+    number = _own_property_text(tree, "publicationNumber").replace(" ", "")
+    if not number:
+        raise PageError("layout changed: no publication number (itemprop=publicationNumber)")
+    abstract = _abstract(tree)
+    if not abstract:
+        raise PageError("no abstract")
+    title_meta = tree.css_first('meta[name="DC.title"]')
+    title = plain_text(title_meta.attributes.get("content")) if title_meta is not None else ""
+    codes, titles = _classifications(tree)
+    return PatentPage(number, title or _own_property_text(tree, "title"), abstract, codes, titles)
+
+
+def _owner(node):
+    """The item a property node belongs to: its nearest ancestor with ``itemscope`` (None: the document)."""
+    parent = node.parent
+    while parent is not None and parent.tag != "-undef":
+        if "itemscope" in (parent.attributes or {}):
+            return parent
+        parent = parent.parent
+    return None
+
+
+def _is_page_item(item) -> bool:
+    """True for the document itself or an item that is not nested in another item (the page's patent)."""
+    return item is None or _owner(item) is None
+
+
+def _own_properties(tree, name: str) -> list:
+    return [node for node in tree.css(f'[itemprop="{name}"]') if _is_page_item(_owner(node))]
+
+
+def _own_property_text(tree, name: str) -> str:
+    for node in _own_properties(tree, name):
+        value = node.attributes.get("content") if node.tag == "meta" else node.text(deep=True)
+        if plain_text(value):
+            return plain_text(value)
+    return ""
+
+
+def _abstract(tree) -> str:
+    for section in _own_properties(tree, "abstract"):
+        content = section.css_first('[itemprop="content"]')
+        if content is None:
+            for heading in section.css("h1, h2, h3"):
+                heading.decompose()
+            content = section
+        text = plain_text(content.text(deep=True))
+        if text:
+            return text
+    return ""
+
+
+def _classifications(tree) -> tuple[list[str], dict[str, str]]:
+    codes: list[str] = []
+    titles: dict[str, str] = {}
+    for item in tree.css('[itemprop="classifications"]'):
+        if "itemscope" not in (item.attributes or {}):
+            continue
+        props = {}
+        for node in item.css("[itemprop]"):
+            owner = _owner(node)
+            if owner is not None and owner.mem_id == item.mem_id:
+                props.setdefault(node.attributes.get("itemprop"), node)
+        code = _value(props.get("Code")).replace(" ", "")
+        if not code or _value(props.get("IsCPC")).lower() != "true":
+            continue
+        description = _value(props.get("Description"))
+        if description:
+            titles.setdefault(code, description)
+        if _value(props.get("Leaf")).lower() == "true" and code not in codes:
+            codes.append(code)
+    return codes, titles
+
+
+def _value(node) -> str:
+    if node is None:
+        return ""
+    if node.tag == "meta":
+        return plain_text(node.attributes.get("content"))
+    return plain_text(node.text(deep=True))
