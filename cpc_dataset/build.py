@@ -164,12 +164,14 @@ def write_dataset_folder(report: BuildReport) -> None:
     from cpc_dataset.card import write_card
     from cpc_dataset.parquet import write_splits
     from cpc_dataset.plots import write_plots
+    from cpc_dataset.titles import vocabulary_titles
 
     out = report.out
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "data", ignore_errors=True)
     write_splits(out / "data", report.documents, report.vocabulary)
     labels = {"labels": report.vocabulary, "train_counts": report.label_counts, "min_label_freq": report.config.min_label_freq}
+    labels.update({"titles": titles} if (titles := vocabulary_titles(report.config.raw, report.vocabulary)) else {})
     (out / LABELS_FILE).write_text(json.dumps(labels, indent=2) + "\n")
     config = {k: v for k, v in asdict(report.config).items() if k != "progress"}
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpc_dataset.queries import QUERIES
+from cpc_dataset.titles import vocabulary_titles
 
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
@@ -46,6 +47,11 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (no pipes, no HTML)."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def card_body(report, plots: dict[str, str]) -> str:
     s = report.summary()
     files = list(report.read.rows_per_file.items())
@@ -53,6 +59,9 @@ def card_body(report, plots: dict[str, str]) -> str:
     dropped = [[reason, n] for reason, n in sorted(s["rows_dropped"].items())] or [["(none)", 0]]
     n_train = s["split_sizes"]["train"]
     label_rows = [[f"`{code}`", n, f"{100 * n / n_train:.1f}%"] for code, n in sorted(report.label_counts.items(), key=lambda kv: -kv[1])]
+    titles = vocabulary_titles(report.config.raw, report.vocabulary)  # CPC titles saved by `cpc scrape patents`
+    label_header = ["code", "training documents", "share"] + (["title"] if titles else [])
+    label_rows = [row + [_cell(titles.get(row[0].strip("`"), ""))] for row in label_rows] if titles else label_rows
     freq = report.config.min_label_freq
     rule = f"{freq:g} of training documents" if freq < 1 else f"{int(freq)} training documents"
     return f"""
@@ -110,7 +119,7 @@ so a document never changes split when the corpus grows, and no abstract (hence 
 
 ## Labels
 
-{_table(["code", "training documents", "share"], label_rows)}
+{_table(label_header, label_rows)}
 
 ## Usage
 

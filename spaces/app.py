@@ -20,6 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cpc_dataset.errors import CpcError, InputError  # noqa: E402
+from cpc_dataset.titles import read_label_titles  # noqa: E402
 from spaces.formatting import MAX_TOP_K, TABLE_HEADERS, check_text, code_table, error_message, label_value, read_examples  # noqa: E402
 from spaces.settings import ServingSettings, load_settings  # noqa: E402
 
@@ -35,9 +36,10 @@ INTRO = (
 class SpaceHandlers:
     """The functions behind the Space's events: plain Python, testable without a browser."""
 
-    def __init__(self, predictor, settings: ServingSettings):
+    def __init__(self, predictor, settings: ServingSettings, titles: dict[str, str] | None = None):
         self.predictor = predictor
         self.settings = settings
+        self.titles = titles or {}  # code -> CPC title, from the dataset's labels.json when the scraper saved them
 
     def predict(self, text: str, top_k: float = 5, threshold: float = 0.0) -> tuple[dict, list[list], str]:
         """Codes for one text: ``gr.Label`` value, the code table, a note. Raises InputError for bad input."""
@@ -46,7 +48,7 @@ class SpaceHandlers:
         if prediction.reason:
             raise InputError(prediction.reason)
         note = "The text was cut to the model's maximum length." if prediction.truncated else ""
-        return label_value(prediction.codes), code_table(prediction.codes), note
+        return label_value(prediction.codes), code_table(prediction.codes, self.titles), note
 
     def predict_csv(self, path: str | None, top_k: float = 5, threshold: float = 0.0) -> tuple[str, str]:
         """Predictions for an uploaded CSV (column ``abstract``, optional ``title``): output path and a note."""
@@ -70,7 +72,7 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
     import gradio as gr
 
     settings = settings or load_settings()
-    handlers = SpaceHandlers(predictor, settings)
+    handlers = SpaceHandlers(predictor, settings, read_label_titles(settings.dataset_dir))
     if examples is None:
         examples = read_examples(settings.dataset_dir, settings.examples)
 
@@ -100,7 +102,7 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
                 with gr.Column(scale=2):
                     label = gr.Label(label="CPC codes", elem_id="codes")
                     note = gr.Markdown(elem_id="note")
-            table = gr.Dataframe(headers=TABLE_HEADERS, label="Codes by level", interactive=False, elem_id="code-table")
+            table = gr.Dataframe(headers=TABLE_HEADERS + (["title"] if handlers.titles else []), label="Codes by level", interactive=False, elem_id="code-table")
             if examples:
                 gr.Examples([[e] for e in examples], inputs=[text], label="Abstracts from the test split")
             events = dict(fn=predict, inputs=[text, top_k, threshold], outputs=[label, table, note])

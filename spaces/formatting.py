@@ -51,9 +51,11 @@ def label_value(codes: list) -> dict[str, float]:
     return {_code(c): float(c.score) for c in codes}
 
 
-def code_table(codes: list) -> list[list]:
-    """One row per code: code, score, section, class, subclass (``TABLE_HEADERS``)."""
-    return [[_code(c), round(float(c.score), 4), *code_levels(_code(c))] for c in codes]
+def code_table(codes: list, titles: dict[str, str] | None = None) -> list[list]:
+    """One row per code: code, score, section, class, subclass (``TABLE_HEADERS``), then its CPC title if
+    ``titles`` (``labels.json``'s, saved by the scraper) is given."""
+    rows = [[_code(c), round(float(c.score), 4), *code_levels(_code(c))] for c in codes]
+    return [row + [titles.get(row[0], "")] for row in rows] if titles else rows
 
 
 def ranked_to_api(ranked: list[list]) -> list[list[dict]]:
