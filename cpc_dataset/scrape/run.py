@@ -127,7 +127,14 @@ def scrape_patents(config: ScrapeConfig, fetcher=None) -> ScrapeSummary:
 
     require_parser()
     urls = read_urls(config.urls)
-    output = ScrapeOutput(Path(config.out))
+    own_fetcher = fetcher is None
+    fetcher = fetcher or make_fetcher(config)  # a missing extra or browser is reported before any file is touched
+    try:
+        output = ScrapeOutput(Path(config.out))
+    except BaseException:
+        if own_fetcher:
+            fetcher.close()
+        raise
     todo = [u for u in dict.fromkeys([*urls, *output.previous_failures]) if not output.is_done(u)]
     summary = ScrapeSummary(Path(config.out), urls=len(urls), skipped=sum(output.is_done(u) for u in urls))
     log.info("%d URLs: %d done already, %d to scrape (%s backend, %d workers)", len(urls), summary.skipped, len(todo), config.backend, config.workers)
@@ -135,10 +142,8 @@ def scrape_patents(config: ScrapeConfig, fetcher=None) -> ScrapeSummary:
     limiter = RateLimiter(config.max_rate)
     attempted: set[str] = set()
     started = time.monotonic()
-    own_fetcher = fetcher is None
     pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="scrape")
     try:
-        fetcher = fetcher or make_fetcher(config)
         with tqdm(total=len(todo), unit="page", desc="scraping", disable=not config.progress, smoothing=0.1) as bar:
             pending = set()
             queue = iter(todo)
@@ -160,7 +165,7 @@ def scrape_patents(config: ScrapeConfig, fetcher=None) -> ScrapeSummary:
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         output.close(attempted)
-        if own_fetcher and fetcher is not None:
+        if own_fetcher:
             fetcher.close()
         summary.seconds = time.monotonic() - started
     return summary

@@ -52,3 +52,32 @@ def test_space_code_table_adds_titles_when_known():
     assert code_table(codes, {"G06N3/08": "Learning methods"}) == [
         ["G06N3/08", 0.91, "G", "G06", "G06N", "Learning methods"], ["H04L9/40", 0.42, "H", "H04", "H04L", ""]]
     assert code_table(codes, {}) == code_table(codes)
+
+
+def test_space_shows_the_dataset_titles(tmp_path):
+    import numpy as np
+
+    from cpc_models.predict.predictor import CpcPredictor
+    from cpc_models.scoring.thresholds import Thresholds
+    from spaces.app import build_demo
+    from spaces.settings import ServingSettings
+
+    LABELS = ["G06N3/08", "G06F40/30", "H04L9/40"]
+
+    class FixedScorer:
+        labels = LABELS
+
+        def predict_proba(self, texts):
+            return np.tile(np.asarray([0.9, 0.7, 0.1], dtype=np.float32), (len(texts), 1))
+
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "labels.json").write_text(json.dumps({"labels": LABELS, "titles": {code: f"Title of {code}" for code in LABELS}}))
+    settings = ServingSettings(model_dir=tmp_path / "model", dataset_dir=dataset, max_chars=2000, max_batch=4)
+    demo = build_demo(CpcPredictor(FixedScorer(), Thresholds(0.5, mode="global")), settings, examples=[])
+    table = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "code-table")
+    assert table.headers[-1] == "title"
+    fn = next(f for f in demo.fns.values() if f.api_name == "predict").fn
+    _, rows, _ = fn("A neural network learns.", 3, 0.0)
+    assert [row[0] for row in rows] == ["G06N3/08", "G06F40/30"]
+    assert [row[-1] for row in rows] == ["Title of G06N3/08", "Title of G06F40/30"]
