@@ -21,7 +21,7 @@ from cpc_dataset.scrape.urls import patent_key, read_search_csv, read_urls
 from tests.conftest import REPO
 from tests.fixtures.patent_pages import changed_layout_page, code_title, expected_row, patent_page
 
-SEARCH_RESULTS = REPO.parent / "shared" / "data" / "google-patents-ai" / "search_results"
+SEARCH_SAMPLE = REPO / "tests" / "fixtures" / "pages" / "gp-search-sample.csv"  # first 5 rows of a real export (query 4)
 
 
 def _row(i: int, codes=None) -> dict:
@@ -79,11 +79,11 @@ def _failures(out: Path) -> dict[str, str]:
 # -- URL sources -----------------------------------------------------------------------------------------
 
 def test_search_export_read_with_and_without_its_search_url_line(tmp_path):
-    original = sorted(SEARCH_RESULTS.glob("*.csv"))[0]
+    original = SEARCH_SAMPLE
     links = read_search_csv(original)
-    with original.open(encoding="utf-8", newline="") as fh:
-        assert links == [row["result link"] for row in csv.DictReader(fh)]
-    assert links[0].startswith("https://patents.google.com/patent/")
+    assert links == ["https://patents.google.com/patent/US12299796B2/en", "https://patents.google.com/patent/US12412340B2/en",
+                     "https://patents.google.com/patent/US20230377099A1/en", "https://patents.google.com/patent/CN117876249A/en",
+                     "https://patents.google.com/patent/US20250063136A1/en"]
     prefixed = tmp_path / "gp-search.csv"
     prefixed.write_text("search URL:,https://patents.google.com/?q=(diffusion)\n" + original.read_text(encoding="utf-8"))
     assert read_search_csv(prefixed) == links
