@@ -67,7 +67,7 @@ def chromium_driver(download_dir: Path | None = None, page_load_timeout: float |
     return driver
 
 
-def document_response(entries: list[dict], url: str) -> tuple[int, dict[str, str]]:
+def document_response(entries: list[dict]) -> tuple[int, dict[str, str]]:
     """Status and headers of the last document response in a performance log (after redirects)."""
     status, headers = 0, {}
     for entry in entries:
@@ -125,7 +125,7 @@ class BrowserFetcher:
             driver.get_log("performance")  # drop the previous page's entries
             driver.get(url)
             WebDriverWait(driver, self.timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
-            status, headers = document_response(driver.get_log("performance"), url)
+            status, headers = document_response(driver.get_log("performance"))
             return Response(status, driver.page_source, headers)
         except TimeoutException:
             self._discard(driver)  # a page still loading would leak into the next one

@@ -173,6 +173,22 @@ def test_which_failures_are_retried():
         assert reason in outcome.reason and outcome.attempts == 1 and not slept
 
 
+def test_browser_backend_reads_status_and_headers_from_the_performance_log():
+    from cpc_dataset.scrape.browser import document_response
+
+    def entry(method, **params):
+        return {"message": json.dumps({"message": {"method": method, "params": params}})}
+
+    log = [entry("Network.requestWillBeSent", type="Document"),
+           entry("Network.responseReceived", type="Document", response={"status": 301, "headers": {}}),
+           entry("Network.responseReceived", type="Script", response={"status": 200, "headers": {}}),
+           entry("Network.responseReceived", type="Document", response={"status": 429, "headers": {"Retry-After": "3"}}),
+           {"message": "not json"}]
+    assert document_response(log) == (429, {"retry-after": "3"})
+    with pytest.raises(FetchError, match="no response"):
+        document_response(log[2:3])
+
+
 # -- a whole run: output files and resume ----------------------------------------------------------------
 
 def _config(tmp_path, urls, **kwargs) -> ScrapeConfig:
