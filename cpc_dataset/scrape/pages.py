@@ -11,7 +11,9 @@ are never mistaken for the page's patent:
   The codes kept are the leaves of CPC paths (as the original scraper kept), in page order; IPC paths are
   skipped. Every CPC node's description is kept as the code's title.
 
-Text is plain: entities decoded, scripts and styles dropped, whitespace collapsed.
+Text is plain: entities decoded, scripts and styles dropped, whitespace collapsed. On machine-translated pages
+(CN, KR, JP ...) the original-language text that Google keeps beside each translated sentence
+(``<span class="google-src-text">``, hidden in a browser) is dropped, so the abstract is the English one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from cpc_dataset.errors import MisconfiguredError
 
 _NOT_TEXT = ["script", "style", "noscript", "template"]
+_ORIGINAL_TEXT = ".google-src-text"  # the source-language text of a translated page (shown on hover)
 
 
 class PageError(Exception):
@@ -59,6 +62,8 @@ def parse_patent_page(html: str) -> PatentPage:
 
     tree = LexborHTMLParser(html)
     tree.strip_tags(_NOT_TEXT)
+    for original in tree.css(_ORIGINAL_TEXT):  # machine-translated pages keep the original beside the English
+        original.decompose()
     number = _own_property_text(tree, "publicationNumber").replace(" ", "")
     if not number:
         raise PageError("layout changed: no publication number (itemprop=publicationNumber)")

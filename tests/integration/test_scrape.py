@@ -131,6 +131,9 @@ def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path):
     assert rows == _expected(site), "a row was lost or differs"
     assert summary["skipped"] >= killed_with and summary["done"] == len(rows) - killed_with
     assert _failures(out) == _expected_failures(site)
+    titles = json.loads(out.with_name("scraped.csv.codes.json").read_text(encoding="utf-8"))
+    assert all(code in titles for row in rows for code in row["cpc_codes"])  # the killed run's pages' titles too
+    print(f"killed with {killed_with} of {len(rows)} rows written; the resumed run wrote {summary['done']}")
 
 
 def test_browser_backend_with_real_chromium(tmp_path):

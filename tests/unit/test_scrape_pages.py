@@ -17,7 +17,7 @@ def _page(name: str) -> str:
     return (PAGES / name).read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("number", ["US11532378B2", "US12254170B2"])
+@pytest.mark.parametrize("number", ["US11532378B2", "US12254170B2", "CN110543639B"])
 def test_saved_page_gives_the_corpus_row(number):
     expected = json.loads(_page(f"{number}.expected.json"))
     page = parse_patent_page(_page(f"{number}.html"))
@@ -48,6 +48,13 @@ def test_scripts_and_numeric_entities_are_not_text():
     page = parse_patent_page(html)
     assert "\u2014" in page.abstract + page.title
     assert "script" not in page.abstract and "__abstractSeen" not in page.abstract and "  " not in page.abstract
+
+
+def test_translated_page_gives_the_english_abstract_only():
+    html = _page("CN110543639B.html")
+    assert 'class="google-src-text"' in html
+    abstract = parse_patent_page(html).abstract
+    assert abstract.startswith("The invention discloses") and not any("\u4e00" <= ch <= "\u9fff" for ch in abstract)
 
 
 def test_missing_abstract_and_changed_layout_say_why():
