@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cpc_dataset.errors import MisconfiguredError
 from cpc_dataset.raw import RawReadStats, RawRecord, read_raw_dir
+from cpc_dataset.superseded import find_superseded
 from cpc_dataset.text import abstract_key
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class BuildReport:
     vocabulary: list[str]
     label_counts: dict[str, int]
     out: Path
+    superseded: dict = field(default_factory=dict)  # code -> cpc_dataset.superseded.Superseded (not labels)
 
     def summary(self) -> dict:
         docs = [d for split in SPLITS for d in self.documents[split]]
@@ -150,12 +152,15 @@ def build_dataset(config: BuildConfig) -> BuildReport:
     if not by_split["train"]:
         raise MisconfiguredError("no training documents: the raw folder holds too few usable rows")
     vocabulary, label_counts = build_vocabulary(by_split["train"], config.min_label_freq)
+    superseded = find_superseded([d.cpc_codes for d in by_split["train"]])
+    vocabulary = [c for c in vocabulary if c not in superseded]
+    label_counts = {c: n for c, n in label_counts.items() if c not in superseded}
     if not vocabulary:
         raise MisconfiguredError(f"no code reaches --min-label-freq {config.min_label_freq}; lower it")
     index = {code: i for i, code in enumerate(vocabulary)}
     for doc in documents:
         doc.labels = [index[c] for c in doc.cpc_codes if c in index]
-    report = BuildReport(config, read_stats, dup_numbers, dup_abstracts, by_split, vocabulary, label_counts, Path(config.out))
+    report = BuildReport(config, read_stats, dup_numbers, dup_abstracts, by_split, vocabulary, label_counts, Path(config.out), superseded)
     write_dataset_folder(report)
     return report
 
@@ -172,6 +177,7 @@ def write_dataset_folder(report: BuildReport) -> None:
     write_splits(out / "data", report.documents, report.vocabulary)
     labels = {"labels": report.vocabulary, "train_counts": report.label_counts, "min_label_freq": report.config.min_label_freq}
     labels.update({"titles": titles} if (titles := vocabulary_titles(report.config.raw, report.vocabulary)) else {})
+    labels["superseded"] = {code: s.to_dict() for code, s in report.superseded.items()}
     (out / LABELS_FILE).write_text(json.dumps(labels, indent=2) + "\n")
     config = {k: v for k, v in asdict(report.config).items() if k != "progress"}
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")

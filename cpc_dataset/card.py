@@ -110,7 +110,7 @@ so a document never changes split when the corpus grows, and no abstract (hence 
 ## Statistics
 
 - {s['documents']} documents, {s['distinct_codes']} distinct CPC codes, {s['mean_codes_per_document']} codes per document on average.
-- Label vocabulary: the {s['labels']} codes found in at least {rule} ({s['mean_labels_per_document']} labels per document on average).
+- Label vocabulary: the {s['labels']} codes found in at least {rule}, superseded symbols excepted ({s['mean_labels_per_document']} labels per document on average).
   Documents whose codes are all outside the vocabulary stay, with an empty `labels` list. The vocabulary is also in `labels.json`.
 
 ![Label frequency]({plots['labels']})
@@ -120,6 +120,10 @@ so a document never changes split when the corpus grows, and no abstract (hence 
 ## Labels
 
 {_table(label_header, label_rows)}
+
+## Superseded symbols
+
+{superseded_section(report)}
 
 ## Usage
 
@@ -137,6 +141,34 @@ names = ds["train"].features["labels"].feature.names
 - Near-duplicate abstracts that differ by more than case, spacing or punctuation are not merged.
 - Patent text is public; check Google Patents' terms before redistributing.
 """
+
+
+def superseded_section(report) -> str:
+    from cpc_dataset.superseded import MIN_DOCUMENTS, MIN_SHARE
+
+    found = sorted(getattr(report, "superseded", {}).values(), key=lambda x: -x.documents)
+    intro = (
+        "The corpus mixes CPC versions: a symbol deleted in a CPC revision stays on patents classified before it, beside its "
+        f"replacement. A symbol on at least {MIN_DOCUMENTS} training documents is taken as superseded when at least "
+        f"{100 * MIN_SHARE:g}% of them also carry one more frequent symbol of the same CPC class (indexing codes, main group 2000 "
+        "and above, are never candidates). Superseded symbols stay in `cpc_codes` but are never labels; `labels.json` lists them "
+        "under `superseded`. \"known\" marks the ones the CPC 2023.01 concordance lists as deleted with that replacement."
+    )
+    if not found:
+        return intro + "\n\nNone found."
+    n_labels = sum(1 for s in found if s.documents >= _label_minimum(report))
+    rows = [[f"`{s.code}`", f"`{s.replaced_by}`", s.documents, f"{100 * s.share:.1f}%", "yes" if s.known else "no"] for s in found]
+    return (
+        f"{intro}\n\n{len(found)} superseded symbols found; {n_labels} of them are frequent enough that they would otherwise be labels.\n\n"
+        + _table(["symbol", "replaced by", "training documents", "of them with the replacement", "known"], rows)
+    )
+
+
+def _label_minimum(report) -> int:
+    import math
+
+    freq = report.config.min_label_freq
+    return math.ceil(freq * len(report.documents["train"]) - 1e-9) if freq < 1 else int(freq)
 
 
 def write_card(path: Path, report, plots: dict[str, str]) -> None:
