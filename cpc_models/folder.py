@@ -40,6 +40,58 @@ def save_predictions(model_dir: str | Path, labels: list[str], splits: dict, dty
     (folder / INDEX_FILE).write_text(json.dumps(index) + "\n")
 
 
+def calibrate(model_dir: Path, val, labels: list[str], val_scores: np.ndarray, test_scores: np.ndarray, min_codes: int):
+    """Fit the calibration on validation, re-tune the thresholds on calibrated scores, keep it only if validation
+    micro-F1 does not drop; save both. Returns (calibration or None, thresholds, val scores, test scores) as used."""
+    from cpc_models.scoring.calibration import CALIBRATION_FILE, fit_calibration
+
+    raw = tune_thresholds(val.y, val_scores, labels, min_codes=min_codes)
+    keep = val.y.sum(axis=1) > 0  # the documents the protocol scores: calibrated for them
+    calibration = fit_calibration(val.y[keep], val_scores[keep], labels)
+    cal_val = calibration.apply(val_scores, labels)
+    tuned = tune_thresholds(val.y, cal_val, labels, min_codes=min_codes)
+    f1_raw = compute_metrics(val.y[keep], val_scores[keep], raw.apply(val_scores[keep], labels), labels)["micro_f1"]
+    f1_cal = compute_metrics(val.y[keep], cal_val[keep], tuned.apply(cal_val[keep], labels), labels)["micro_f1"]
+    if f1_cal + 1e-9 < f1_raw:
+        log.info("calibration would lower validation micro-F1 (%.4f < %.4f): not used", f1_cal, f1_raw)
+        (model_dir / CALIBRATION_FILE).unlink(missing_ok=True)
+        raw.save(model_dir)
+        return None, raw, val_scores, test_scores
+    calibration.save(model_dir)
+    tuned.save(model_dir)
+    return calibration, tuned, cal_val, calibration.apply(test_scores, labels)
+
+
+def evidence_metrics(model_dir: Path, val, test, labels, thresholds, val_pair, test_pair) -> dict:
+    """ECE before/after calibration, the CPC levels (fitted on validation, scored on test), the out-of-scope bar."""
+    from cpc_models.predict.levels import fit_levels, level_metrics
+    from cpc_models.scoring.calibration import expected_calibration_error
+
+    out = {}
+    for name, split, (raw, cal) in (("test", test, test_pair), ("validation", val, val_pair)):
+        keep = split.y.sum(axis=1) > 0
+        out[f"{name}_ece"] = {"uncalibrated": round(expected_calibration_error(split.y[keep], raw[keep]), 5),
+                              "calibrated": round(expected_calibration_error(split.y[keep], cal[keep]), 5)}
+    rule = fit_levels([c for c, k in zip(val.codes, val.y.sum(axis=1) > 0) if k], val_pair[1][val.y.sum(axis=1) > 0], labels)
+    rule.save(model_dir)
+    keep = test.y.sum(axis=1) > 0
+    out["levels_test"] = level_metrics(rule, [c for c, k in zip(test.codes, keep) if k], test_pair[1][keep], labels, thresholds.vector(labels))
+    return out
+
+
+def write_scope(model_dir: Path, scorer, val, val_scores: np.ndarray) -> dict | None:
+    """The out-of-scope thresholds (``scope.json``), where the model has a neighbour index."""
+    from dataclasses import asdict
+
+    from cpc_models.predict.evidence import find_index, fit_scope
+    from cpc_models.registry import load_scorer
+
+    index = find_index(scorer if scorer is not None else load_scorer(model_dir), model_dir)
+    if index is None:
+        return None
+    return asdict(fit_scope(index, val.texts, ~(val.y > 0).any(axis=1), model_dir))
+
+
 def finalize_model_folder(
     model_dir: str | Path,
     dataset_dir: str | Path,
@@ -71,8 +123,8 @@ def finalize_model_folder(
     if test_scores is None:
         test_scores = score_texts(scorer, test.texts)
     seconds = time.perf_counter() - t0
-    thresholds = tune_thresholds(val.y, val_scores, labels, min_codes=min_codes)
-    thresholds.save(model_dir)
+    raw_val_scores, raw_test_scores = val_scores, test_scores
+    calibration, thresholds, val_scores, test_scores = calibrate(model_dir, val, labels, val_scores, test_scores, min_codes)
 
     def scored(split, scores):
         keep = split.y.sum(axis=1) > 0
@@ -85,10 +137,13 @@ def finalize_model_folder(
         "validation": scored(val, val_scores),
         "thresholds_mode": thresholds.mode,
     }
+    metrics.update(evidence_metrics(model_dir, val, test, labels, thresholds, (raw_val_scores, val_scores), (raw_test_scores, test_scores)))
+    metrics["scope"] = write_scope(model_dir, scorer, val, val_scores)
     if scorer is not None and seconds > 0:
         metrics["test_abstracts_per_second"] = round(len(test) / seconds, 1)
     if save_scores:
-        save_predictions(model_dir, labels, {"validation": (val, val_scores), "test": (test, test_scores)}, predictions_dtype)
+        # raw (uncalibrated) scores: what ensembles combine; calibration.json maps them
+        save_predictions(model_dir, labels, {"validation": (val, raw_val_scores), "test": (test, raw_test_scores)}, predictions_dtype)
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     (model_dir / TRAIN_CONFIG_FILE).write_text(json.dumps(train_config, indent=2, default=str) + "\n")
     write_model_card(model_dir, train_config, metrics, description)

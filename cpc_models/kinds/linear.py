@@ -28,6 +28,7 @@ VECTORIZERS_FILE = "vectorizers.json"
 IDF_FILE = "idf.npz"
 WEIGHTS_FILE = "linear.npz"
 KNN_BANK_FILE = "knn_bank.npz"
+KNN_DOCS_FILE = "knn_docs.json"  # publication number, title and codes of each bank row (similar patents)
 # TfidfVectorizer parameters that decide what transform() returns (everything else is fit-time only)
 TRANSFORM_PARAMS = (
     "analyzer", "lowercase", "strip_accents", "token_pattern", "ngram_range", "norm", "use_idf", "smooth_idf", "sublinear_tf",
@@ -137,6 +138,25 @@ class LinearScorer:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return sigmoid(self.slope * self.decision_function(texts) + self.offset)
 
+    def explain(self, texts: list[str], label_indices: list[list[int]], top: int = 5) -> list[dict[int, list[tuple[str, float]]]]:
+        """Per text, per asked label: the ``top`` input terms with the largest TF-IDF weight x coefficient (> 0)."""
+        names = feature_names(self.blocks)
+        x = transform_features(self.blocks, list(texts))
+        out = []
+        for row, labels in enumerate(label_indices):
+            start, end = x.indptr[row], x.indptr[row + 1]
+            cols, weights = x.indices[start:end], x.data[start:end]
+            per_label = {}
+            for j in labels:
+                contrib = weights * np.asarray(self.coef[cols, j].todense()).ravel() if len(cols) else np.zeros(0)
+                terms: dict[str, float] = {}
+                for c, v in zip(cols, contrib):
+                    terms[names[c]] = terms.get(names[c], 0.0) + float(v)  # a term in the text and the title block: one term
+                best = sorted(((t, v) for t, v in terms.items() if v > 0), key=lambda tv: -tv[1])[:top]
+                per_label[j] = [(t, round(v, 4)) for t, v in best]
+            out.append(per_label)
+        return out
+
     def save(self, model_dir: str | Path) -> None:
         from scipy.sparse import csc_matrix
 
@@ -162,6 +182,43 @@ class TfidfKnnScorer:
         self.bank_t = bank.T.tocsr()  # (n_features, n_bank), CSR: a text's terms pick their posting lists
         self.bank_labels = np.asarray(bank_labels, dtype=np.uint8)
         self.k, self.temperature = int(k), float(temperature)
+        self.docs: dict | None = None  # publication_number, title, codes per bank row (knn_docs.json), if saved
+        self._norms = None
+
+    def similarities(self, texts: list[str]) -> np.ndarray:
+        """Cosine similarity of each text to every bank row (texts x bank)."""
+        x = transform_features(self.blocks, list(texts))
+        if self._norms is None:
+            self._norms = np.sqrt(np.asarray(self.bank_t.multiply(self.bank_t).sum(axis=0)).ravel()).astype(np.float32)
+        q = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()).astype(np.float32)
+        sim = (x @ self.bank_t).toarray()
+        return sim / np.maximum(q[:, None] * self._norms[None, :], 1e-12)
+
+    def neighbours(self, texts: list[str], k: int = 5) -> list[list[dict]]:
+        """The ``k`` most similar bank rows per text: row, similarity (cosine) and, where saved, number, title, codes."""
+        sim = self.similarities(texts)
+        k = min(k, sim.shape[1])
+        out = []
+        for row in sim:
+            idx = np.argsort(-row, kind="stable")[:k]
+            out.append([{"row": int(i), "similarity": round(float(row[i]), 4), **self.doc(int(i))} for i in idx])
+        return out
+
+    def voters(self, texts: list[str], label_indices: list[list[int]], top: int = 3) -> list[dict[int, list[dict]]]:
+        """Per text, per asked label: the most similar of the ``k`` voting neighbours that carry the label."""
+        sim = self.similarities(texts)
+        k = min(self.k, sim.shape[1])
+        out = []
+        for row, labels in zip(sim, label_indices):
+            idx = np.argsort(-row, kind="stable")[:k]
+            out.append({j: [{"row": int(i), "similarity": round(float(row[i]), 4), **self.doc(int(i))}
+                            for i in idx if self.bank_labels[i, j]][:top] for j in labels})
+        return out
+
+    def doc(self, row: int) -> dict:
+        if not self.docs:
+            return {}
+        return {key: self.docs[key][row] for key in ("publication_number", "title", "codes") if key in self.docs}
 
     def predict_proba(self, texts: list[str], chunk: int = 1024) -> np.ndarray:
         from cpc_models.kinds.embed import neighbour_vote
@@ -180,6 +237,8 @@ class TfidfKnnScorer:
             Path(model_dir) / KNN_BANK_FILE, data=bank.data.astype(np.float16), indices=bank.indices, indptr=bank.indptr,
             shape=np.array(bank.shape), labels=self.bank_labels, knn=np.array([self.k, self.temperature]),
         )
+        if self.docs:
+            (Path(model_dir) / KNN_DOCS_FILE).write_text(json.dumps(self.docs, ensure_ascii=False) + "\n")
 
 
 def save_blocks(model_dir: str | Path, blocks: list[FeatureBlock]) -> None:
@@ -210,6 +269,15 @@ def load_blocks(model_dir: Path) -> list[FeatureBlock]:
     return blocks
 
 
+def feature_names(blocks: list[FeatureBlock]) -> list[str]:
+    """The term of each column of ``transform_features`` (a title-block column has the same term as its text one)."""
+    names = []
+    for b in blocks:
+        vocab = b.vectorizer.vocabulary_
+        names.extend(sorted(vocab, key=vocab.get))
+    return names
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
 
@@ -225,7 +293,10 @@ def load_linear(model_dir: str | Path) -> LinearScorer | TfidfKnnScorer:
     if (model_dir / KNN_BANK_FILE).exists():
         b = np.load(model_dir / KNN_BANK_FILE)
         bank = csr_matrix((b["data"].astype(np.float32), b["indices"], b["indptr"]), shape=tuple(b["shape"]))
-        return TfidfKnnScorer(labels, blocks, bank, b["labels"], int(b["knn"][0]), float(b["knn"][1]))
+        scorer = TfidfKnnScorer(labels, blocks, bank, b["labels"], int(b["knn"][0]), float(b["knn"][1]))
+        if (model_dir / KNN_DOCS_FILE).exists():
+            scorer.docs = json.loads((model_dir / KNN_DOCS_FILE).read_text())
+        return scorer
     w = np.load(model_dir / WEIGHTS_FILE)
     coef = csc_matrix((w["data"].astype(np.float32), w["indices"], w["indptr"]), shape=tuple(w["shape"]))
     slope, offset = w["sigmoid"]
@@ -273,6 +344,18 @@ def fit_platt(decisions: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
+def bank_docs(dataset_dir: str | Path, split) -> dict:
+    """Publication number, title and codes of each training document, in the split's row order."""
+    import pyarrow.parquet as pq
+
+    titles = []
+    for f in sorted((Path(dataset_dir) / "data").glob(f"{split.name}-*.parquet")):
+        titles.extend(pq.read_table(f, columns=["title"]).column("title").to_pylist())
+    if len(titles) != len(split):
+        titles = [title_of(t) for t in split.texts]
+    return {"publication_number": list(split.publication_numbers), "title": titles, "codes": [list(c) for c in split.codes]}
+
+
 def train_linear(config: LinearConfig) -> dict:
     """Fit on train, calibrate (SVM) on validation, save the folder, finalize it. Returns test metrics."""
     from cpc_models.registry import write_model_config
@@ -289,6 +372,7 @@ def train_linear(config: LinearConfig) -> dict:
     if config.classifier == "knn":
         x.data = x.data.astype(np.float16).astype(np.float32)  # as saved
         scorer = TfidfKnnScorer(train.vocabulary, blocks, x, train.y, config.k, config.temperature)
+        scorer.docs = bank_docs(config.dataset_dir, train)
         kept = {"bank_nonzeros": int(x.nnz)}
         method = f"a similarity-weighted vote of the {config.k} most similar training patents"
     else:

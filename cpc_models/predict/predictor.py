@@ -29,6 +29,15 @@ class Prediction:
     sections: list[CodeScore] = field(default_factory=list)
     truncated: bool = False  # the text was cut to the model's maximum length
     reason: str = ""  # why there is no prediction (e.g. empty text)
+    calibrated: bool = False  # scores are calibrated probabilities (calibration.json)
+    titles: dict[str, str] = field(default_factory=dict)  # CPC title of each symbol shown, where known
+    # each CPC level's own decisions (subgroup, main_group, subclass, section), score = P(some code under it)
+    levels: dict[str, list[CodeScore]] = field(default_factory=dict)
+    backoff: str = ""  # set when no subgroup clears its threshold: which broader level does
+    neighbours: list[dict] = field(default_factory=list)  # most similar training patents: number, title, codes, similarity, url
+    out_of_scope: bool = False
+    scope_note: str = ""  # why the text looks out of the model's scope
+    explanations: dict[str, dict] = field(default_factory=dict)  # explain=True: code -> {"terms", "neighbours"}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,11 +47,20 @@ class CpcPredictor:
     """Wraps a scorer (see ``cpc_models.registry``) with its thresholds and label vocabulary."""
 
     def __init__(self, scorer, thresholds: Thresholds, model_dir: Path | None = None, backend: str = "native"):
+        from cpc_models.predict.evidence import Evidence
+        from cpc_models.predict.levels import LevelRule
+        from cpc_models.predict.titles import load_code_titles
+        from cpc_models.scoring.calibration import Calibration
+
         self.scorer = scorer
         self.labels: list[str] = list(scorer.labels)
         self.thresholds = thresholds
         self.model_dir = model_dir
         self.backend = backend
+        self.calibration = Calibration.load(model_dir) if model_dir is not None else None
+        self.level_rule = LevelRule.load(model_dir) if model_dir is not None else None
+        self.code_titles = load_code_titles(model_dir)
+        self.evidence = Evidence(scorer, model_dir)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, backend: str = "auto") -> CpcPredictor:
@@ -60,13 +78,18 @@ class CpcPredictor:
         return cls(scorer, Thresholds.load(path), path, getattr(scorer, "backend", backend))
 
     def scores(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self.scorer.predict_proba(texts), dtype=np.float32)
+        """Calibrated scores where the folder has ``calibration.json``, else the model's own."""
+        scores = np.asarray(self.scorer.predict_proba(texts), dtype=np.float32)
+        return self.calibration.apply(scores, self.labels) if self.calibration is not None and len(scores) else scores
 
-    def predict(self, texts: list[str] | str, top_k: int | None = None, threshold: float | None = None) -> list[Prediction]:
+    def predict(
+        self, texts: list[str] | str, top_k: int | None = None, threshold: float | None = None, explain: bool = False, neighbours: int = 5
+    ) -> list[Prediction]:
         """Codes per text: those over the tuned thresholds (or ``threshold`` for all), best first, at most ``top_k``.
 
         Every non-empty text gets at least the model's ``min_codes`` codes. Empty texts get an empty prediction
-        with a reason.
+        with a reason. Each prediction also has every CPC level with back-off, the ``neighbours`` most similar
+        training patents, the out-of-scope flag and, with ``explain``, the terms and neighbours behind each code.
         """
         if isinstance(texts, str):
             texts = [texts]
@@ -84,8 +107,38 @@ class CpcPredictor:
             cols = np.flatnonzero(decided[row])
             cols = cols[np.argsort(-scores[row, cols], kind="stable")][: top_k or None]
             codes = [CodeScore(self.labels[j], round(float(scores[row, j]), 4)) for j in cols]
-            results[i] = Prediction(codes, _roll(codes, 4), _roll(codes, 1), bool(truncated[row]))
+            results[i] = Prediction(codes, _roll(codes, 4), _roll(codes, 1), bool(truncated[row]), calibrated=self.calibration is not None)
+        self._add_evidence([results[i] for i in keep], batch, scores, rule, explain, neighbours)
         return results
+
+    def _add_evidence(self, predictions: list[Prediction], texts: list[str], scores: np.ndarray, rule: Thresholds, explain: bool,
+                      neighbours: int) -> None:
+        from cpc_models.predict.levels import LEVEL_NAMES, LEVELS
+
+        if self.level_rule is not None:
+            code_thresholds = rule.vector(self.labels)
+            for p, levels in zip(predictions, self.level_rule.decide(scores, self.labels, code_thresholds)):
+                p.levels = {name: [CodeScore(c, round(s, 4)) for c, s in levels[name]] for name in LEVELS}
+                if not p.levels["subgroup"]:
+                    broader = next((name for name in LEVELS[1:] if p.levels[name]), None)
+                    if broader is None:
+                        p.backoff = "No CPC level is above its threshold: the codes listed are the model's best guesses, not decisions."
+                    else:
+                        best = p.levels[broader][0]
+                        p.backoff = (f"No subgroup is above its threshold; the most specific level that is: {LEVEL_NAMES[broader]} "
+                                     f"{best.code} ({best.score:.2f}). The subgroups listed are below their thresholds.")
+        sim = self.evidence.similarities(texts) if self.evidence.available else None
+        if sim is not None:
+            for p, rows, note in zip(predictions, self.evidence.neighbours(sim, neighbours) if neighbours else [[]] * len(texts),
+                                     self.evidence.out_of_scope(sim)):
+                p.neighbours, p.out_of_scope, p.scope_note = rows, bool(note), note
+        if explain:
+            for p, per_code in zip(predictions, self.evidence.explain(texts, [[c.code for c in p.codes] for p in predictions])):
+                p.explanations = per_code
+        for p in predictions:
+            shown = {c.code for c in p.codes} | {c.code for cs in p.levels.values() for c in cs}
+            shown |= {c for n in p.neighbours for c in n.get("codes", [])}
+            p.titles = {c: self.code_titles[c] for c in sorted(shown) if c in self.code_titles}
 
     def ranked(self, texts: list[str], top_k: int = 5) -> list[list[CodeScore]]:
         """The ``top_k`` highest-scored codes per text, with no threshold (what the Inference API returns)."""
