@@ -17,8 +17,10 @@ import click
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="One threshold for all codes (default: the tuned ones).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--explain", is_flag=True, help="Per code, the input terms and the training patents behind it.")
+@click.option("--neighbours", type=click.IntRange(min=0), default=5, show_default=True, help="Similar training patents to list.")
 @click.pass_context
-def predict_command(ctx, text, model_dir, backend, input_path, output_path, top_k, threshold, chunk_size, as_json) -> None:
+def predict_command(ctx, text, model_dir, backend, input_path, output_path, top_k, threshold, chunk_size, as_json, explain, neighbours) -> None:
     """Predict CPC codes for TEXT (an abstract, title first if you have it) or for a CSV (--input/--output)."""
     from cpc_models.predict.batch import predict_csv
     from cpc_models.predict.predictor import CpcPredictor
@@ -33,14 +35,12 @@ def predict_command(ctx, text, model_dir, backend, input_path, output_path, top_
         rows = predict_csv(predictor, input_path, output_path, chunk_size, top_k, threshold, progress=not ctx.obj.get("quiet"))
         click.echo(f"{rows} rows written to {output_path}", err=True)
         return
-    prediction = predictor.predict([text], top_k=top_k, threshold=threshold)[0]
+    prediction = predictor.predict([text], top_k=top_k, threshold=threshold, explain=explain, neighbours=neighbours)[0]
     if as_json:
         click.echo(json.dumps(prediction.to_dict(), indent=2))
         return
     if prediction.reason:
         raise click.UsageError(f"no prediction: {prediction.reason}")
-    for c in prediction.codes:
-        click.echo(f"{c.code:<16} {c.score:.3f}")
-    click.echo("subclasses: " + ", ".join(f"{c.code} ({c.score:.2f})" for c in prediction.subclasses))
-    if prediction.truncated:
-        click.echo("note: the text was truncated to the model's maximum length", err=True)
+    from cpc_models.cli.show import show_prediction
+
+    show_prediction(prediction)

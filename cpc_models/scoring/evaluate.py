@@ -19,6 +19,7 @@ from cpc_dataset.errors import InputError
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 256
+RELIABILITY_PLOT = "reliability.png"
 
 
 @dataclass
@@ -129,6 +130,7 @@ def evaluate(
     from cpc_models.registry import load_scorer, read_model_config
     from cpc_models.data import label_matrix
     from cpc_models.scoring.metrics import compute_metrics
+    from cpc_models.scoring.calibration import N_BINS, Calibration, expected_calibration_error, plot_reliability
     from cpc_models.scoring.thresholds import THRESHOLDS_FILE, Thresholds
 
     model_dir = Path(model_dir)
@@ -154,6 +156,10 @@ def evaluate(
     if scores.shape != (len(texts), len(labels)):
         raise InputError(f"{model_dir}: the model gave scores of shape {scores.shape}, expected {(len(texts), len(labels))}")
     y_true = y_all[keep]
+    raw_scores = scores
+    calibration = Calibration.load(model_dir)
+    if calibration is not None:
+        scores = calibration.apply(raw_scores, labels)
     y_pred = thresholds.apply(scores, labels)
 
     result: dict = {
@@ -168,6 +174,9 @@ def evaluate(
         "duplicates_merged": data.duplicates_merged,
         "thresholds_mode": thresholds.mode,
         "abstracts_per_second": round(len(texts) / seconds, 1) if seconds > 0 else None,
+        "calibrated": calibration is not None,
+        "ece": round(expected_calibration_error(y_true, scores), 5),
+        "ece_uncalibrated": round(expected_calibration_error(y_true, raw_scores), 5),
     }
     result.update(compute_metrics(y_true, scores, y_pred, labels))
     log.info("%s on %s: %d documents, micro-F1 %.3f", model_dir, data_path, result["n_docs"], result["micro_f1"])
@@ -176,5 +185,11 @@ def evaluate(
 
         train_counts = data.train_counts or _training_counts(model_dir)
         write_report(report_dir, result, y_true, scores, y_pred, labels, train_counts)
+        curves = {"uncalibrated": raw_scores, **({"calibrated": scores} if calibration is not None else {})}
+        plot = plot_reliability(Path(report_dir) / RELIABILITY_PLOT, y_true, curves)
+        with (Path(report_dir) / "report.md").open("a") as fh:
+            fh.write(f"\n## Calibration\n\nExpected calibration error over every (document, code) pair, {N_BINS} bins: "
+                     f"{result['ece_uncalibrated']:.4f} uncalibrated, {result['ece']:.4f} as scored"
+                     f"{' (calibration.json applied)' if calibration is not None else ' (no calibration.json)'}.\n\n![Reliability]({plot.name})\n")
         result["report"] = str(Path(report_dir) / "report.md")
     return result
