@@ -4,7 +4,8 @@ Importing this module loads nothing heavy and launches nothing: gradio is import
 the model and the examples are read in ``main()``. ``python spaces/app.py`` (what a Space runs) and
 ``cpc space`` both call ``main()``.
 
-Endpoints for ``gradio_client``: ``/predict`` (text, top_k, threshold -> label, table, note) and
+Endpoints for ``gradio_client``: ``/predict`` (text, top_k, threshold -> label, table, note),
+``/evidence`` (text, top_k, threshold -> HTML: terms highlighted, CPC level tree, similar patents, scope note) and
 ``/predict_csv`` (file, top_k, threshold -> predictions CSV, note).
 """
 
@@ -50,6 +51,16 @@ class SpaceHandlers:
         note = "The text was cut to the model's maximum length." if prediction.truncated else ""
         return label_value(prediction.codes), code_table(prediction.codes, self.titles), note
 
+    def evidence(self, text: str, top_k: float = 5, threshold: float = 0.0) -> str:
+        """HTML behind one text's codes: scope, back-off, terms highlighted, level tree, similar patents."""
+        from spaces.evidence_view import evidence_html
+
+        text = check_text(text, self.settings.max_chars)
+        prediction = self.predictor.predict([text], top_k=int(top_k) or None, threshold=float(threshold) or None, explain=True)[0]
+        if prediction.reason:
+            raise InputError(prediction.reason)
+        return evidence_html(text, prediction)
+
     def predict_csv(self, path: str | None, top_k: float = 5, threshold: float = 0.0) -> tuple[str, str]:
         """Predictions for an uploaded CSV (column ``abstract``, optional ``title``): output path and a note."""
         from cpc_models.predict.batch import predict_csv
@@ -82,6 +93,12 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
         except Exception as exc:  # noqa: BLE001: every failure becomes a message, never a crash
             raise gr.Error(html.escape(error_message(exc)), print_exception=not isinstance(exc, CpcError)) from None
 
+    def evidence(text, top_k, threshold):
+        try:
+            return handlers.evidence(text, top_k, threshold)
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(html.escape(error_message(exc)), print_exception=not isinstance(exc, CpcError)) from None
+
     def predict_file(file, top_k, threshold):
         try:
             return handlers.predict_csv(file, top_k, threshold)
@@ -105,9 +122,11 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
             table = gr.Dataframe(headers=TABLE_HEADERS + (["title"] if handlers.titles else []), label="Codes by level", interactive=False, elem_id="code-table")
             if examples:
                 gr.Examples([[e] for e in examples], inputs=[text], label="Abstracts from the test split")
+            evidence_panel = gr.HTML(elem_id="evidence")
             events = dict(fn=predict, inputs=[text, top_k, threshold], outputs=[label, table, note])
-            button.click(**events, api_name="predict")
-            text.submit(**events, api_visibility="private")
+            why = dict(fn=evidence, inputs=[text, top_k, threshold], outputs=[evidence_panel])
+            button.click(**events, api_name="predict").success(**why, api_name="evidence")
+            text.submit(**events, api_visibility="private").success(**why, api_visibility="private")
         with gr.Tab("Batch (CSV)"):
             gr.Markdown("Upload a CSV with a column `abstract` (and optionally `title`); download it back with codes.")
             upload = gr.File(label="CSV to classify", file_types=[".csv"], elem_id="upload")
