@@ -105,15 +105,17 @@ def neighbour_table(prediction) -> str:
 
 def code_rows(prediction) -> str:
     titles = prediction.titles or {}
+    with_titles = any(c.code in titles for c in prediction.codes)  # no empty column where no title is known
     kind = "probability" if prediction.calibrated else "score"
     rows = []
     for c in prediction.codes:
         why = (prediction.explanations or {}).get(c.code, {})
         terms = ", ".join(escape(t["term"]) for t in why.get("terms", []))
         voters = ", ".join(escape(n["publication_number"]) for n in why.get("neighbours", []))
-        rows.append(f"<tr><td><code>{escape(c.code)}</code></td><td>{escape(titles.get(c.code, ''))}</td><td>{c.score:.2f}</td>"
-                    f"<td>{terms}</td><td>{voters}</td></tr>")
-    return (f'<table id="explained-codes"><thead><tr><th>code</th><th>title</th><th>{kind}</th><th>terms in the text</th>'
+        title = f"<td>{escape(titles.get(c.code, ''))}</td>" if with_titles else ""
+        rows.append(f"<tr><td><code>{escape(c.code)}</code></td>{title}<td>{c.score:.2f}</td><td>{terms}</td><td>{voters}</td></tr>")
+    head = "<th>title</th>" if with_titles else ""
+    return (f'<table id="explained-codes"><thead><tr><th>code</th>{head}<th>{kind}</th><th>terms in the text</th>'
             "<th>similar patents that voted</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
@@ -125,8 +127,8 @@ def evidence_html(text: str, prediction) -> str:
         parts.append(f'<p class="backoff" id="backoff">{escape(prediction.backoff)}</p>')
     parts.append("<h3>Why these codes</h3>" + code_rows(prediction))
     parts.append('<h3>The text, with the terms behind the codes marked</h3><p id="highlighted">' + highlight(text, _terms(prediction)) + "</p>")
-    parts.append("<h3>CPC levels</h3>" + level_tree(prediction))
     if prediction.neighbours:
         parts.append("<h3>Most similar training patents</h3>" + neighbour_table(prediction))
+    parts.append("<h3>CPC levels (each with its own threshold)</h3>" + level_tree(prediction))
     parts.append("</div>")
     return "".join(parts)
