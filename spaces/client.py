@@ -36,7 +36,7 @@ class BackendError(CpcError):
 
 class CpcClient:
     def __init__(self, url: str, kind: str = "inference", timeout: float = 30.0, retries: int = 2, backoff: float = 0.5,
-                 token: str | None = None, batch_size: int = 16):
+                 token: str | None = None, batch_size: int = 16, details: bool = False):
         if kind not in BACKEND_KINDS:
             raise InputError(f"unknown backend kind {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")
         self.url = url.rstrip("/")
@@ -46,12 +46,13 @@ class CpcClient:
         self.backoff = backoff
         self.token = token  # for a Hub endpoint or a private Space
         self.batch_size = batch_size
+        self.details = details  # inference kind: ask our server for parameters.details (scope flag, titles, neighbours)
         self._client = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: ServingSettings) -> CpcClient:
-        return cls(settings.backend_url, settings.backend_kind, settings.timeout)
+        return cls(settings.backend_url, settings.backend_kind, settings.timeout, details=settings.backend_kind == "inference")
 
     def __repr__(self) -> str:
         return f"CpcClient({self.url!r}, kind={self.kind!r})"
@@ -70,10 +71,12 @@ class CpcClient:
             chunk = keep[start : start + self.batch_size]
             ranked = self._with_retries(lambda: self._rank_inference([texts[i] for i in chunk], top_k or 5))
             for i, row in zip(chunk, ranked):
+                extra = (row.get("prediction") or {}) if isinstance(row, dict) else {}
+                row = row.get("ranked", []) if isinstance(row, dict) else row
                 codes = [CodeScore(item["label"], round(float(item["score"]), 4)) for item in row]
                 if threshold is not None:
                     codes = [c for c in codes if c.score >= threshold] or codes[:1]
-                results[i] = _prediction(codes)
+                results[i] = _with_details(_prediction(codes), extra)
         return results
 
     def health(self) -> bool:
@@ -89,7 +92,8 @@ class CpcClient:
     # -- the two backends -------------------------------------------------------------------------
 
     def _rank_inference(self, texts: list[str], top_k: int) -> list[list[dict]]:
-        response = self._http().post(self.url + "/", json={"inputs": texts, "parameters": {"top_k": top_k}})
+        parameters = {"top_k": top_k, **({"details": True} if self.details else {})}
+        response = self._http().post(self.url + "/", json={"inputs": texts, "parameters": parameters})
         response.raise_for_status()
         ranked = response.json()
         if not isinstance(ranked, list) or len(ranked) != len(texts):
@@ -159,6 +163,18 @@ class CpcClient:
 
 def _prediction(codes: list[CodeScore], truncated: bool = False) -> Prediction:
     return Prediction(codes, _roll(codes, 4), _roll(codes, 1), truncated)
+
+
+def _with_details(prediction: Prediction, extra: dict) -> Prediction:
+    """The evidence fields our server sends with ``parameters.details`` (absent from other endpoints)."""
+    if isinstance(extra, dict):
+        prediction.out_of_scope = bool(extra.get("out_of_scope", False))
+        prediction.scope_note = str(extra.get("scope_note", "") or "")
+        prediction.calibrated = bool(extra.get("calibrated", False))
+        prediction.titles = {str(k): str(v) for k, v in (extra.get("titles") or {}).items()}
+        prediction.backoff = str(extra.get("backoff", "") or "")
+        prediction.neighbours = [n for n in extra.get("neighbours") or [] if isinstance(n, dict)]
+    return prediction
 
 
 def _roll(codes: list[CodeScore], prefix: int) -> list[CodeScore]:

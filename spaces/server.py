@@ -34,7 +34,11 @@ REQUEST_SCHEMA = {
                 "required": ["inputs"],
                 "properties": {
                     "inputs": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                    "parameters": {"type": "object", "properties": {"top_k": {"type": "integer", "minimum": 1}}},
+                    "parameters": {"type": "object", "properties": {
+                        "top_k": {"type": "integer", "minimum": 1},
+                        "details": {"type": "boolean", "description": "answer per text {ranked, prediction}: calibrated codes, "
+                                    "titles, CPC levels with back-off, similar patents, out-of-scope flag"},
+                    }},
                 },
             },
             "example": {"inputs": "A neural network is trained to classify images.", "parameters": {"top_k": 5}},
@@ -86,6 +90,14 @@ def parse_request(body: bytes, settings: ServingSettings, n_labels: int) -> tupl
     return texts, min(top_k, n_labels), single
 
 
+def wants_details(body: bytes) -> bool:
+    """``parameters.details``: the evidence beside the Inference-API answer (off unless asked; the default shape stays)."""
+    details = (json.loads(body.decode("utf-8")).get("parameters") or {}).get("details", False)
+    if not isinstance(details, bool):
+        raise RequestError('"parameters.details" must be true or false')
+    return details
+
+
 def create_app(predictor, settings: ServingSettings | None = None):
     """The FastAPI app around a loaded predictor (nothing is loaded here)."""
     settings = settings or load_settings()
@@ -129,9 +141,19 @@ def create_app(predictor, settings: ServingSettings | None = None):
         except RequestError as exc:
             return error(str(exc), exc.status)
         try:
+            details = wants_details(bytes(body))
+        except RequestError as exc:
+            return error(str(exc), exc.status)
+        try:
             ranked = await batcher.ranked(texts, top_k)
+            if details:
+                import asyncio
+
+                predictions = await asyncio.to_thread(predictor.predict, texts, top_k)
         except Exception:  # noqa: BLE001: logged by the batcher; the client gets a message, not a traceback
             return error("the model failed on this request (see the server log)", 500)
+        if details:
+            return [{"ranked": r, "prediction": p.to_dict()} for r, p in zip(ranked_to_api(ranked), predictions)]
         return ranked_to_api(ranked)
 
     return app

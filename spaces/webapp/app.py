@@ -47,8 +47,10 @@ def create_app(client=None, settings: ServingSettings | None = None):
             return page(503, text=text, top_k=top_k, error=str(exc))
         except CpcError as exc:
             return page(500, text=text, top_k=top_k, error=str(exc))
-        rows = [{"code": c.code, "score": c.score, "levels": code_levels(c.code)} for c in prediction.codes]
-        return page(text=text, top_k=top_k, rows=rows, truncated=prediction.truncated)
+        rows = [{"code": c.code, "score": c.score, "levels": code_levels(c.code), "title": prediction.titles.get(c.code, "")}
+                for c in prediction.codes]
+        return page(text=text, top_k=top_k, rows=rows, truncated=prediction.truncated, scope_note=prediction.scope_note,
+                    backoff=prediction.backoff)
 
     @app.get("/health")
     def health():
