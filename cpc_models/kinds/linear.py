@@ -140,17 +140,19 @@ class LinearScorer:
 
     def explain(self, texts: list[str], label_indices: list[list[int]], top: int = 5) -> list[dict[int, list[tuple[str, float]]]]:
         """Per text, per asked label: the ``top`` input terms with the largest TF-IDF weight x coefficient (> 0)."""
-        names = feature_names(self.blocks)
+        if getattr(self, "_names", None) is None:
+            self._names = feature_names(self.blocks)  # built once, on the first explanation
+        names = self._names
         x = transform_features(self.blocks, list(texts))
         out = []
         for row, labels in enumerate(label_indices):
             start, end = x.indptr[row], x.indptr[row + 1]
             cols, weights = x.indices[start:end], x.data[start:end]
             per_label = {}
-            for j in labels:
-                contrib = weights * np.asarray(self.coef[cols, j].todense()).ravel() if len(cols) else np.zeros(0)
+            block = self.coef[cols][:, list(labels)].toarray() * weights[:, None] if len(cols) and labels else None
+            for n, j in enumerate(labels):
                 terms: dict[str, float] = {}
-                for c, v in zip(cols, contrib):
+                for c, v in zip(cols, block[:, n] if block is not None else []):
                     terms[names[c]] = terms.get(names[c], 0.0) + float(v)  # a term in the text and the title block: one term
                 best = sorted(((t, v) for t, v in terms.items() if v > 0), key=lambda tv: -tv[1])[:top]
                 per_label[j] = [(t, round(v, 4)) for t, v in best]
@@ -184,14 +186,14 @@ class TfidfKnnScorer:
         self.k, self.temperature = int(k), float(temperature)
         self.docs: dict | None = None  # publication_number, title, codes per bank row (knn_docs.json), if saved
         self._norms = None
+        self._last = None
 
     def similarities(self, texts: list[str]) -> np.ndarray:
         """Cosine similarity of each text to every bank row (texts x bank)."""
-        x = transform_features(self.blocks, list(texts))
         if self._norms is None:
             self._norms = np.sqrt(np.asarray(self.bank_t.multiply(self.bank_t).sum(axis=0)).ravel()).astype(np.float32)
+        x, sim = self._product(list(texts))
         q = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()).astype(np.float32)
-        sim = (x @ self.bank_t).toarray()
         return sim / np.maximum(q[:, None] * self._norms[None, :], 1e-12)
 
     def neighbours(self, texts: list[str], k: int = 5) -> list[list[dict]]:
@@ -225,10 +227,21 @@ class TfidfKnnScorer:
 
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         for start in range(0, len(texts), chunk):
-            x = transform_features(self.blocks, list(texts[start : start + chunk]))
-            sim = (x @ self.bank_t).toarray()
+            x, sim = self._product(list(texts[start : start + chunk]))
             out[start : start + chunk] = neighbour_vote(sim, self.bank_labels, self.k, self.temperature)
         return out
+
+    def _product(self, texts: list[str]):
+        """Features and raw dot products with the bank; the last small batch is kept, so the predictor's
+        similar-patents lookup right after scoring the same texts does not compute them twice."""
+        last = self._last
+        if last is not None and last[0] == texts:
+            return last[1], last[2]
+        x = transform_features(self.blocks, texts)
+        sim = (x @ self.bank_t).toarray()
+        if len(texts) <= 8:
+            self._last = (list(texts), x, sim)  # one tuple assignment: safe to share between threads
+        return x, sim
 
     def save(self, model_dir: str | Path) -> None:
         save_blocks(model_dir, self.blocks)
