@@ -56,6 +56,25 @@ def _metrics_table(metrics: dict) -> str:
     return "\n".join(rows)
 
 
+def _evidence_lines(metrics: dict) -> str:
+    """What the folder says about calibration, CPC levels and scope (issue 14), where it has them."""
+    lines = []
+    ece = metrics.get("test_ece")
+    if ece:
+        lines.append(f"- Scores are calibrated on validation (`calibration.json`, Platt per code): expected calibration error on "
+                     f"test {ece['uncalibrated']:.4f} uncalibrated, {ece['calibrated']:.4f} calibrated.")
+    levels = metrics.get("levels_test")
+    if levels:
+        cells = ", ".join(f"{k.replace('_', ' ')} {v['micro_f1']:.3f}" for k, v in levels.items())
+        lines.append(f"- Each CPC level has its own score and threshold (`levels.json`); test micro-F1 of each level's own decisions: {cells}.")
+    scope = metrics.get("scope")
+    if scope:
+        lines.append(f"- Out of scope (`scope.json`): flagged when the most similar training patents mostly carry none of its codes "
+                     f"(similarity-weighted share below {scope['min_labelled_share']:.2f} of the {scope['k']} nearest) or the nearest "
+                     f"is less similar than {scope['min_similarity']:.2f} (0: never).")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def card_body(name: str, train_config: dict, metrics: dict, description: str, library: str) -> str:
     n_labels = metrics["test"]["n_labels"]
     usage = (
@@ -80,7 +99,7 @@ dataset. Treat its output as suggestions for a patent analyst, not as an officia
   are never predicted, and text far from AI/ML is out of its domain.
 - Scores are per code (sigmoid-like), not a distribution; thresholds were tuned for micro-F1.
 - Inputs longer than the model's maximum length are truncated.
-
+{_evidence_lines(metrics)}
 ## Training data
 
 `{DATASET_ID}` (built by `cpc data build`): title + abstract, deduplicated by publication number and by
