@@ -59,6 +59,7 @@ class SpaceHandlers:
         prediction = self.predictor.predict([text], top_k=int(top_k) or None, threshold=float(threshold) or None, explain=True)[0]
         if prediction.reason:
             raise InputError(prediction.reason)
+        prediction.titles = {**self.titles, **prediction.titles}  # the Space's dataset may know titles the model folder does not
         return evidence_html(text, prediction)
 
     def predict_csv(self, path: str | None, top_k: float = 5, threshold: float = 0.0) -> tuple[str, str]:

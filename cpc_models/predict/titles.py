@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 
 def _titles_in(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    titles = data.get("titles") if isinstance(data, dict) else None
-    return {str(k): str(v) for k, v in titles.items() if isinstance(v, str)} if isinstance(titles, dict) else {}
+    from cpc_dataset.titles import read_label_titles
+
+    return read_label_titles(path.parent)
 
 
 def load_code_titles(model_dir: str | Path | None) -> dict[str, str]:
