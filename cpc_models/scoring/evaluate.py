@@ -46,6 +46,15 @@ def _dataset_train_counts(dataset_dir: Path) -> dict[str, int] | None:
     return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else None
 
 
+def _dataset_superseded(path: Path) -> set[str] | None:
+    try:
+        data = json.loads((path / "labels.json").read_text()) if path.is_dir() else None
+    except (OSError, json.JSONDecodeError):
+        return None
+    found = data.get("superseded") if isinstance(data, dict) else None
+    return set(found) if isinstance(found, dict) else None
+
+
 def _from_raw(paths: list[Path], source: str) -> EvalData:
     from cpc_dataset.raw import RawReadStats, read_raw_file
     from cpc_dataset.text import model_input
@@ -178,6 +187,9 @@ def evaluate(
         "ece": round(expected_calibration_error(y_true, scores), 5),
         "ece_uncalibrated": round(expected_calibration_error(y_true, raw_scores), 5),
     }
+    superseded = _dataset_superseded(Path(data_path))
+    if superseded is not None:  # labels the dataset found superseded (cpc_dataset.superseded): should be none
+        result["superseded_labels"] = sorted(set(labels) & superseded)
     result.update(compute_metrics(y_true, scores, y_pred, labels))
     log.info("%s on %s: %d documents, micro-F1 %.3f", model_dir, data_path, result["n_docs"], result["micro_f1"])
     if report_dir is not None:

@@ -175,5 +175,23 @@ def test_cpc_evaluate_reports_ece_below_the_uncalibrated_one_and_draws_the_diagr
     assert main(["evaluate", "--model", str(MODEL), "--data", str(DATASET), "--json", "--report", str(tmp_path / "r")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["calibrated"] is True and out["ece"] < out["ece_uncalibrated"]
+    assert out["superseded_labels"] == []
     assert (tmp_path / "r" / "reliability.png").stat().st_size > 0
     assert "reliability.png" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_a_model_without_a_neighbour_index_gets_one_shipped_in_its_folder(raw_dir, tmp_path):
+    from cpc_dataset.build import BuildConfig, build_dataset
+    from cpc_models.predict.evidence import INDEX_DIR, Evidence, build_neighbour_index
+
+    dataset = tmp_path / "ds"
+    build_dataset(BuildConfig(raw=str(raw_dir), out=str(dataset), progress=False, min_label_freq=0.05))
+    train = load_split(dataset, "train")
+    model = tmp_path / "model"
+    model.mkdir()
+    assert not Evidence(_Fixed([0.5, 0.5, 0.5]), model).available
+    build_neighbour_index(model, dataset)
+    assert (model / INDEX_DIR / "knn_docs.json").exists()
+    evidence = Evidence(_Fixed([0.5, 0.5, 0.5]), model)
+    [rows] = evidence.neighbours(evidence.similarities([train.texts[3]]), k=2)
+    assert rows[0]["publication_number"] == train.publication_numbers[3] and rows[0]["codes"] == train.codes[3]
