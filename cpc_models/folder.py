@@ -84,9 +84,11 @@ def write_scope(model_dir: Path, scorer, val, val_scores: np.ndarray) -> dict | 
     from dataclasses import asdict
 
     from cpc_models.predict.evidence import find_index, fit_scope
-    from cpc_models.registry import load_scorer
+    from cpc_models.registry import load_scorer, read_model_config
 
-    index = find_index(scorer if scorer is not None else load_scorer(model_dir), model_dir)
+    if scorer is None and read_model_config(model_dir).get("cpc_model_type") in ("ensemble", "linear"):
+        scorer = load_scorer(model_dir)  # its members may hold a neighbour index; other kinds only a shipped one
+    index = find_index(scorer, model_dir)
     if index is None:
         return None
     return asdict(fit_scope(index, val.texts, ~(val.y > 0).any(axis=1), model_dir))
