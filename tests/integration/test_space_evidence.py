@@ -10,14 +10,31 @@ from tests.fixtures.serving import ABSTRACT, XSS, chrome, screenshot, server_env
 
 pytestmark = pytest.mark.integration
 
+# CPC titles as the scraper saves them in labels.json (the real wording), and one carrying a script
+TITLES = {
+    "G": "Physics", "G06N": "Computing arrangements based on specific computational models",
+    "G06N3/00": "Computing arrangements based on biological models", "G06N3/08": "Learning methods",
+    "G06N3/045": "Combinations of networks", "G06N3/084": "Backpropagation, e.g. using gradient descent",
+    "G06N3/092": "Reinforcement learning", "G06N3/0464": "Convolutional networks [CNN, ConvNet]",
+    "G06N3/006": "<script>window.__xss = 3</script>Artificial life",
+}
 PHARMA = ("Pharmaceutical composition. A pharmaceutical composition comprising a compound of formula (I) or a "
           "pharmaceutically acceptable salt thereof and an excipient, for the oral treatment of hypertension in tablets.")
 
 
 @pytest.fixture(scope="module")
 def space(model, tmp_path_factory):
+    import json
+    import shutil
+
+    from tests.conftest import DATASET
+
     tmp = tmp_path_factory.mktemp("space-evidence")
-    process = start_cpc("space", tmp, server_env(model, tmp), "--concurrency", "2")
+    dataset = tmp / "dataset"
+    shutil.copytree(DATASET, dataset)
+    labels = json.loads((dataset / "labels.json").read_text())
+    (dataset / "labels.json").write_text(json.dumps({**labels, "titles": TITLES}))
+    process = start_cpc("space", tmp, {**server_env(model, tmp), "CPC_DATASET": str(dataset)}, "--concurrency", "2")
     yield process
     assert stop_server(process) is not None
 
@@ -59,6 +76,10 @@ def test_browser_shows_neighbours_highlights_and_the_level_tree(space, browser, 
     tree = browser.find_element(By.CSS_SELECTOR, "#evidence #level-tree")
     assert tree.find_elements(By.CSS_SELECTOR, "li[data-level='section'] li[data-level='subclass']")
     assert not browser.find_elements(By.CSS_SELECTOR, "#evidence #out-of-scope")
+    codes = browser.find_element(By.CSS_SELECTOR, "#evidence #explained-codes").text
+    assert "Combinations of networks" in codes or "Learning methods" in codes  # titles beside the codes
+    assert "<script>window.__xss = 3</script>Artificial life" in codes  # a title's script is text
+    assert browser.execute_script("return window.__xss === undefined")
     browser.set_window_size(1280, 2600)  # the whole panel in one picture
     try:
         browser.execute_script("document.querySelector('#abstract').scrollIntoView()")
