@@ -1,7 +1,7 @@
 """The default model before and after issue 14 (superseded symbols dropped, retrained, calibrated), side by side.
 
-Before: the previous `hub/models/cpc-default` (131 labels, 4 of them superseded CPC symbols), e.g. extracted with
-``git archive <commit> hub/models/cpc-default | tar -x -C /tmp/before``. After: the committed folder (127 labels).
+Before: the previous `hub/models/cpc-default` (131 labels, 4 of them superseded CPC symbols), as committed in
+2300129: ``git archive 2300129 hub/models/cpc-default | tar -x -C /tmp/before``. After: the committed folder (127 labels).
 Both are scored on the committed dataset's test split (documents with at least one label), from their saved
 test scores; the latency is ``CpcPredictor.predict`` on one abstract (median of ``--n`` calls each, same texts,
 one process, alternating), with and without the evidence. Not part of the test run.
