@@ -145,7 +145,7 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
 def launch(demo, settings: ServingSettings, **kwargs):
     """Serve ``demo`` on the configured host and port (blocks unless ``prevent_thread_lock=True``)."""
     return demo.launch(
-        server_name=settings.host,
+        server_name=settings.space_host,
         server_port=settings.space_port,
         max_file_size=f"{settings.max_upload_mb}mb",
         footer_links=["api"],

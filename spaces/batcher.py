@@ -1,7 +1,10 @@
-"""An asyncio micro-batcher: concurrent requests share one call to the model.
+"""An asyncio micro-batcher: concurrent requests share calls to the model, and big requests don't starve small ones.
 
-The first request waits up to ``wait_ms`` for others; the batch runs as soon as it holds ``max_texts``
-texts or the wait is over, in a worker thread so the event loop keeps accepting requests.
+The first request waits up to ``wait_ms`` for others. Each model call then takes texts from the waiting requests,
+those with the fewest texts left first, at most ``max_texts`` texts and ``max_chars`` characters (and always one
+text of the oldest request), so a request of 32 texts of 19,000 characters is split into model-sized calls and the short requests that
+arrive meanwhile ride along in the next call instead of waiting for the whole long one. The calls run in a
+worker thread so the event loop keeps accepting requests; answers keep each request's order.
 """
 
 from __future__ import annotations
@@ -19,14 +22,18 @@ class _Job:
     texts: list[str]
     top_k: int
     future: asyncio.Future = field(repr=False)
+    done: int = 0  # texts already sent to the model
+    rows: list = field(default_factory=list, repr=False)
 
 
 class MicroBatcher:
     """``await batcher.ranked(texts, top_k)`` -> one ranked list per text, from ``rank(texts, top_k)`` batched."""
 
-    def __init__(self, rank: Callable[[list[str], int], list[list]], max_texts: int = 32, wait_ms: float = 5.0):
+    def __init__(self, rank: Callable[[list[str], int], list[list]], max_texts: int = 32, wait_ms: float = 5.0,
+                 max_chars: int | None = None):
         self.rank = rank
         self.max_texts = max_texts
+        self.max_chars = max_chars  # None: no limit on characters per call
         self.wait = wait_ms / 1000
         self.batches = 0  # calls to the model so far (for /health and tests)
         self._queue: asyncio.Queue[_Job] | None = None
@@ -48,44 +55,73 @@ class MicroBatcher:
     async def ranked(self, texts: list[str], top_k: int) -> list[list]:
         if self._queue is None:
             raise RuntimeError("MicroBatcher.start() was not awaited")
-        job = _Job(texts, top_k, asyncio.get_running_loop().create_future())
+        job = _Job(list(texts), top_k, asyncio.get_running_loop().create_future())
         await self._queue.put(job)
         return await job.future
 
     async def _run(self) -> None:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
+        pending: list[_Job] = []
         while True:
-            jobs = [await self._queue.get()]
-            size = len(jobs[0].texts)
-            deadline = loop.time() + self.wait
-            while size < self.max_texts:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(self._queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    break
-                jobs.append(job)
-                size += len(job.texts)
-            await self._serve(jobs)
+            if not pending:
+                pending.append(await self._queue.get())
+                deadline = loop.time() + self.wait
+                while sum(len(j.texts) for j in pending) < self.max_texts:
+                    timeout = deadline - loop.time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        pending.append(await asyncio.wait_for(self._queue.get(), timeout))
+                    except asyncio.TimeoutError:
+                        break
+            while not self._queue.empty():  # arrived while the model ran: they share the next call
+                pending.append(self._queue.get_nowait())
+            pending = [job for job in pending if not job.future.done()]  # cancelled: client gone
+            if pending:
+                await self._serve(self._take(pending))
+                pending = [job for job in pending if not job.future.done()]
 
-    async def _serve(self, jobs: list[_Job]) -> None:
-        texts = [t for job in jobs for t in job.texts]
-        top_k = max(job.top_k for job in jobs)
+    def _take(self, pending: list[_Job]) -> list[tuple[_Job, int, int]]:
+        """(job, start, stop) slices for one model call, within ``max_texts`` and ``max_chars``.
+
+        The requests with the fewest texts left go first (short ones never wait behind a long one); the oldest
+        request always gets at least one text, so a long request advances in every call until it is done.
+        """
+        taken: dict[int, tuple[_Job, int, int]] = {}
+        texts = chars = 0
+        for job in sorted(pending, key=lambda j: len(j.texts) - j.done):
+            stop = job.done
+            while stop < len(job.texts) and texts < self.max_texts:
+                size = len(job.texts[stop])
+                if self.max_chars is not None and texts and chars + size > self.max_chars:
+                    break
+                texts, chars, stop = texts + 1, chars + size, stop + 1
+            if stop > job.done:
+                taken[id(job)] = (job, job.done, stop)
+        oldest = pending[0]
+        if id(oldest) not in taken:
+            taken[id(oldest)] = (oldest, oldest.done, oldest.done + 1)
+        return list(taken.values())
+
+    async def _serve(self, parts: list[tuple[_Job, int, int]]) -> None:
+        texts = [t for job, start, stop in parts for t in job.texts[start:stop]]
+        top_k = max(job.top_k for job, _, _ in parts)
+        for job, _, stop in parts:
+            job.done = stop
         try:
             ranked = await asyncio.to_thread(self.rank, texts, top_k)
         except Exception as exc:  # noqa: BLE001: the waiting requests get the error, the worker goes on
             log.exception("batch of %d texts failed", len(texts))
-            for job in jobs:
+            for job, _, _ in parts:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
         self.batches += 1
-        start = 0
-        for job in jobs:
-            rows = ranked[start : start + len(job.texts)]
-            start += len(job.texts)
-            if not job.future.done():  # a cancelled request (client gone) has no one to answer
-                job.future.set_result([row[: job.top_k] for row in rows])
+        offset = 0
+        for job, start, stop in parts:
+            rows = ranked[offset : offset + stop - start]
+            offset += stop - start
+            job.rows.extend(row[: job.top_k] for row in rows)
+            if job.done == len(job.texts) and not job.future.done():  # a cancelled request has no one to answer
+                job.future.set_result(job.rows)

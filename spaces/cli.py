@@ -16,13 +16,17 @@ from cpc_dataset.errors import CpcError
 
 _model = click.option("--model", "model_dir", default=None, help="Model folder. [CPC_MODEL or hub/models/cpc-default]")
 _backend = click.option("--backend", default=None, type=click.Choice(["auto", "onnx", "torch", "native"]), help="[CPC_BACKEND or auto]")
-_host = click.option("--host", default=None, help="Address to bind. [CPC_HOST or 127.0.0.1]")
+
+
+def _host(service: str, variables: str):
+    """``--host`` of one service: each binds its own address (``spaces.settings``), 127.0.0.1 by default."""
+    return click.option("--host", f"{service}_host", default=None, help=f"Address to bind. [{variables} or 127.0.0.1]")
 
 
 @click.command("space")
 @_model
 @_backend
-@_host
+@_host("space", "CPC_SPACE_HOST, GRADIO_SERVER_NAME")
 @click.option("--port", "space_port", type=int, default=None, help="[CPC_PORT or 7860]")
 @click.option("--dataset", "dataset_dir", default=None, help="Dataset folder for the examples. [CPC_DATASET]")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Predictions run at once. [CPC_CONCURRENCY or 2]")
@@ -37,7 +41,7 @@ def space_command(**options) -> None:
 @click.command("serve")
 @_model
 @_backend
-@_host
+@_host("serve", "CPC_SERVE_HOST")
 @click.option("--port", "serve_port", type=int, default=None, help="[CPC_SERVE_PORT or 8000]")
 @click.option("--max-batch", type=click.IntRange(min=1), default=None, help="Most texts per request and per model call. [32]")
 def serve_command(**options) -> None:
@@ -49,7 +53,7 @@ def serve_command(**options) -> None:
 
 
 @click.command("webapp")
-@_host
+@_host("webapp", "CPC_WEBAPP_HOST")
 @click.option("--port", "webapp_port", type=int, default=None, help="[CPC_WEBAPP_PORT or 5000]")
 @click.option("--backend-url", default=None, help="Server or Space to call. [CPC_BACKEND_URL or http://127.0.0.1:8000]")
 @click.option("--backend-kind", default=None, type=click.Choice(["inference", "space"]), help="[CPC_BACKEND_KIND or inference]")

@@ -3,10 +3,13 @@
 ``POST /`` with ``{"inputs": "text" | ["text", ...], "parameters": {"top_k": 5}}`` returns
 ``[[{"label": "G06N3/08", "score": 0.93}, ...], ...]``: one list per input, best first, with no threshold
 (the API's meaning of top_k). So ``huggingface_hub.InferenceClient(model="http://host:port")`` works unchanged.
-``GET /health`` says whether the model is loaded. Errors are ``{"error": "..."}`` with a 4xx status
-(400 unreadable body, 413 too large, 422 unusable inputs), the shape the Hub client reads.
+``GET /health`` (and ``HEAD``) says whether the model is loaded. Errors are ``{"error": "..."}`` with a 4xx
+status (400 unreadable body, 404/405 unknown path or method, 413 too large, 422 unusable inputs), the shape
+the Hub client reads; no body, however malformed, gets a 5xx.
 
-Concurrent requests are batched (``spaces.batcher.MicroBatcher``); the model is loaded once, at start.
+Concurrent requests are batched (``spaces.batcher.MicroBatcher``); long requests are split into model-sized
+calls and interleaved with short ones. The model is loaded once, at start. Connections are bounded by
+``spaces.timeouts`` (header and body deadlines, a header size cap) and uvicorn's ``limit_concurrency``.
 FastAPI is imported at the top: only ``cpc serve`` (and tests) import this module.
 """
 
@@ -18,6 +21,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from cpc_dataset.errors import CpcError, InputError
 from spaces.batcher import MicroBatcher
@@ -60,11 +65,15 @@ class RequestError(CpcError):
 def parse_request(body: bytes, settings: ServingSettings, n_labels: int) -> tuple[list[str], int, bool]:
     """Texts, top_k and whether ``inputs`` was a single string; RequestError for anything unusable."""
     try:
-        payload = json.loads(body.decode("utf-8"))
+        payload = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise RequestError("the body is not UTF-8 text (binary data?): send JSON", 400) from None
     except json.JSONDecodeError as exc:
         raise RequestError(f"the body is not valid JSON ({exc.msg} at character {exc.pos})", 400) from None
+    except RecursionError:
+        raise RequestError("the body is nested too deeply to read", 400) from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits), NaN, Infinity
+        raise RequestError("the body has a number that cannot be read (too many digits, NaN or Infinity)", 400) from None
     if not isinstance(payload, dict) or "inputs" not in payload:
         raise RequestError('expected a JSON object {"inputs": "text" or ["text", ...], "parameters": {...}}')
     inputs, single = payload["inputs"], isinstance(payload["inputs"], str)
@@ -98,10 +107,16 @@ def wants_details(body: bytes) -> bool:
     return details
 
 
+def _no_constant(name: str):
+    """NaN and Infinity are not JSON: refuse them rather than let them reach a number check."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def create_app(predictor, settings: ServingSettings | None = None):
     """The FastAPI app around a loaded predictor (nothing is loaded here)."""
     settings = settings or load_settings()
-    batcher = MicroBatcher(predictor.ranked, max_texts=settings.max_batch, wait_ms=settings.batch_wait_ms)
+    batcher = MicroBatcher(predictor.ranked, max_texts=settings.max_batch, wait_ms=settings.batch_wait_ms,
+                           max_chars=settings.model_chars)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -115,7 +130,11 @@ def create_app(predictor, settings: ServingSettings | None = None):
     def error(message: str, status: int) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
-    @app.get("/health")
+    @app.exception_handler(HTTPException)
+    async def http_error(_request, exc: HTTPException) -> JSONResponse:  # 404, 405 ... as JSON too
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health() -> dict:
         return {
             "status": "ok",
@@ -132,10 +151,15 @@ def create_app(predictor, settings: ServingSettings | None = None):
         if declared and declared.isdigit() and int(declared) > limit:
             return error(f"the request body has {int(declared):,} bytes; the limit is {limit:,}", 413)
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return error(f"the request body is over the limit of {limit:,} bytes", 413)
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    return error(f"the request body is over the limit of {limit:,} bytes", 413)
+        except ClientDisconnect:
+            client = request.client
+            log.info("client %s disconnected after %d bytes of its request body", client.host if client else "?", len(body))
+            return error("the client disconnected", 400)
         try:
             texts, top_k, single = parse_request(bytes(body), settings, len(predictor.labels))
         except RequestError as exc:
@@ -164,9 +188,12 @@ def run_server(settings: ServingSettings | None = None) -> None:
     import uvicorn
 
     from cpc_models import CpcPredictor
+    from spaces.timeouts import deadline_protocol
 
     settings = settings or load_settings()
     predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend)
     log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
-    uvicorn.run(create_app(predictor, settings), host=settings.host, port=settings.serve_port, log_level="warning",
-                timeout_graceful_shutdown=5, timeout_keep_alive=30)
+    uvicorn.run(create_app(predictor, settings), host=settings.serve_host, port=settings.serve_port, log_level="warning",
+                http=deadline_protocol(settings.header_timeout, settings.body_timeout, settings.max_header_bytes),
+                limit_concurrency=settings.max_connections, backlog=settings.max_connections,
+                timeout_graceful_shutdown=5, timeout_keep_alive=settings.keep_alive)

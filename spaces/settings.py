@@ -9,8 +9,10 @@ variable               what                                           default
 CPC_MODEL              model folder                                   hub/models/cpc-default
 CPC_BACKEND            predictor backend (auto, onnx, torch, native)  auto
 CPC_DATASET            dataset folder (examples from its test split)  hub/datasets/patent-cpc-ai
-CPC_HOST               address to bind (a Space sets                   127.0.0.1
-                       GRADIO_SERVER_NAME=0.0.0.0, also read)
+CPC_SPACE_HOST         address the Space binds (or                    127.0.0.1
+                       GRADIO_SERVER_NAME, which a Space sets)
+CPC_SERVE_HOST         address ``cpc serve`` binds                    127.0.0.1
+CPC_WEBAPP_HOST        address ``cpc webapp`` binds                   127.0.0.1
 CPC_PORT               Space port (or GRADIO_SERVER_PORT)             7860
 CPC_SERVE_PORT         Inference-API server port                      8000
 CPC_WEBAPP_PORT        web app port                                   5000
@@ -20,7 +22,13 @@ CPC_MAX_CHARS          longest text accepted                          20000
 CPC_MAX_BATCH          most texts per request / micro-batch           32
 CPC_CONCURRENCY        Space queue: events run at once                2
 CPC_TIMEOUT            client timeout, seconds                        30
+CPC_HEADER_TIMEOUT     serve/webapp: seconds to send request headers  10
+CPC_BODY_TIMEOUT       serve: seconds to send the body after them     30
+CPC_MAX_CONNECTIONS    serve/webapp: open connections at most         100
 =====================  =============================================  ==========================
+
+Each service has its own bind address: ``GRADIO_SERVER_NAME=0.0.0.0`` (what a Space sets) opens the Space
+only, never ``cpc serve`` or ``cpc webapp``. ``CPC_HOST`` (one address for all three) is no longer read.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from cpc_models.settings import DATASET_DIR, default_model_dir
 
@@ -47,7 +56,9 @@ class ServingSettings:
     model_dir: Path = field(default_factory=default_model_dir)
     backend: str = field(default_factory=lambda: _env("CPC_BACKEND", "auto"))
     dataset_dir: Path = field(default_factory=lambda: Path(_env("CPC_DATASET", str(DATASET_DIR))))
-    host: str = field(default_factory=lambda: _env("CPC_HOST", "127.0.0.1", "GRADIO_SERVER_NAME"))
+    space_host: str = field(default_factory=lambda: _env("CPC_SPACE_HOST", "127.0.0.1", "GRADIO_SERVER_NAME"))
+    serve_host: str = field(default_factory=lambda: _env("CPC_SERVE_HOST", "127.0.0.1"))
+    webapp_host: str = field(default_factory=lambda: _env("CPC_WEBAPP_HOST", "127.0.0.1"))
     space_port: int = field(default_factory=lambda: int(_env("CPC_PORT", "7860", "GRADIO_SERVER_PORT")))
     serve_port: int = field(default_factory=lambda: int(_env("CPC_SERVE_PORT", "8000")))
     webapp_port: int = field(default_factory=lambda: int(_env("CPC_WEBAPP_PORT", "5000")))
@@ -57,6 +68,12 @@ class ServingSettings:
     max_batch: int = field(default_factory=lambda: int(_env("CPC_MAX_BATCH", "32")))
     concurrency: int = field(default_factory=lambda: int(_env("CPC_CONCURRENCY", "2")))
     timeout: float = field(default_factory=lambda: float(_env("CPC_TIMEOUT", "30")))
+    header_timeout: float = field(default_factory=lambda: float(_env("CPC_HEADER_TIMEOUT", "10")))
+    body_timeout: float = field(default_factory=lambda: float(_env("CPC_BODY_TIMEOUT", "30")))
+    max_connections: int = field(default_factory=lambda: int(_env("CPC_MAX_CONNECTIONS", "100")))
+    max_header_bytes: int = 65536  # serve: request line and headers together
+    keep_alive: int = 5  # serve/webapp: seconds an idle kept-alive connection stays open
+    model_chars: int = 40_000  # server: characters per model call; longer requests are split and interleaved
     examples: int = 5  # test-split abstracts shown as examples in the Space
     max_upload_mb: int = 5  # batch tab: largest CSV accepted
     batch_wait_ms: float = 5.0  # server micro-batcher: how long the first request waits for company
@@ -66,6 +83,23 @@ class ServingSettings:
     def max_body_bytes(self) -> int:
         """Largest request body the server reads: a full batch of the longest texts, JSON-escaped."""
         return self.max_batch * self.max_chars * 6 + 4096
+
+
+def mask_url(url: str) -> str:
+    """``url`` fit to show or log: the password (or token) of ``user:secret@`` and the query string masked."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unreadable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    userinfo = ""
+    if parts.username is not None or parts.password is not None:
+        userinfo = "***@" if parts.password is None else f"{parts.username}:***@"
+    query = "***" if parts.query else ""
+    return urlunsplit((parts.scheme, userinfo + host + port, parts.path, query, ""))
 
 
 def load_settings(**overrides) -> ServingSettings:

@@ -85,8 +85,8 @@ def test_settings_come_from_the_environment_then_overrides(monkeypatch, tmp_path
     monkeypatch.setenv("CPC_MODEL", str(tmp_path / "m"))
     monkeypatch.setenv("CPC_SERVE_PORT", "9123")
     monkeypatch.setenv("CPC_BACKEND_KIND", "space")
-    settings = load_settings(serve_port=None, host="127.0.0.2")
-    assert (settings.model_dir, settings.serve_port, settings.backend_kind, settings.host) == (tmp_path / "m", 9123, "space", "127.0.0.2")
+    settings = load_settings(serve_port=None, serve_host="127.0.0.2")
+    assert (settings.model_dir, settings.serve_port, settings.backend_kind, settings.serve_host) == (tmp_path / "m", 9123, "space", "127.0.0.2")
 
 
 def test_importing_the_space_loads_nothing_heavy():
