@@ -11,10 +11,14 @@ Endpoints for ``gradio_client``: ``/predict`` (text, top_k, threshold -> label, 
 
 from __future__ import annotations
 
-import html
 import logging
+import math
+import re
+import shutil
 import sys
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
@@ -35,17 +39,26 @@ INTRO = (
 
 
 class SpaceHandlers:
-    """The functions behind the Space's events: plain Python, testable without a browser."""
+    """The functions behind the Space's events: plain Python, testable without a browser.
 
-    def __init__(self, predictor, settings: ServingSettings, titles: dict[str, str] | None = None):
+    Batch results are written under ``work_dir`` (gradio's cache folder in the Space, so gradio serves them
+    without a second copy); a failed job removes its folder at once, finished ones go after
+    ``settings.batch_keep_s`` seconds (checked at start-up and at every job).
+    """
+
+    def __init__(self, predictor, settings: ServingSettings, titles: dict[str, str] | None = None,
+                 work_dir: str | Path | None = None):
         self.predictor = predictor
         self.settings = settings
         self.titles = titles or {}  # code -> CPC title, from the dataset's labels.json when the scraper saved them
+        self.work_dir = Path(work_dir) if work_dir else Path(tempfile.gettempdir()) / "cpc-batch"
+        self.remove_stale()
 
     def predict(self, text: str, top_k: float = 5, threshold: float = 0.0) -> tuple[dict, list[list], str]:
         """Codes for one text: ``gr.Label`` value, the code table, a note. Raises InputError for bad input."""
         text = check_text(text, self.settings.max_chars)
-        prediction = self.predictor.predict([text], top_k=int(top_k) or None, threshold=float(threshold) or None)[0]
+        top_k, threshold = _top_k(top_k), _threshold(threshold)
+        prediction = self.predictor.predict([text], top_k=top_k or None, threshold=threshold or None)[0]
         if prediction.reason:
             raise InputError(prediction.reason)
         note = "The text was cut to the model's maximum length." if prediction.truncated else ""
@@ -68,12 +81,49 @@ class SpaceHandlers:
 
         if not path:
             raise InputError("upload a CSV file with a column named 'abstract' (and optionally 'title')")
+        top_k, threshold = _top_k(top_k), _threshold(threshold)
         size = Path(path).stat().st_size
         if size > self.settings.max_upload_mb * 2**20:
             raise InputError(f"the file has {size / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB")
-        out = Path(tempfile.mkdtemp(prefix="cpc-batch-")) / f"{Path(path).stem}-cpc.csv"
-        rows = predict_csv(self.predictor, path, out, top_k=int(top_k) or None, threshold=float(threshold) or None, progress=False)
+        self.remove_stale()
+        job = self.work_dir / f"cpc-batch-{uuid.uuid4().hex}"
+        job.mkdir(parents=True)
+        out = job / f"{Path(path).stem}-cpc.csv"
+        try:
+            rows = predict_csv(self.predictor, path, out, top_k=top_k or None, threshold=threshold or None, progress=False)
+        except BaseException as exc:
+            shutil.rmtree(job, ignore_errors=True)
+            if isinstance(exc, CpcError):  # what the user reads names the file, never a folder of this server
+                raise type(exc)(_PATH.sub(r"\1", str(exc).removeprefix(f"{exc.prefix}: "))) from None
+            raise
         return str(out), f"{rows} rows classified."
+
+    def remove_stale(self) -> None:
+        """Remove batch folders older than ``settings.batch_keep_s`` (a crashed run's, or results long fetched)."""
+        cutoff = time.time() - self.settings.batch_keep_s
+        for folder in self.work_dir.glob("cpc-batch-*") if self.work_dir.is_dir() else ():
+            try:
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                pass
+
+
+_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\",;()]+)+[\\/]([^\s\\/'\",;()]+)")  # a path -> its file name
+
+
+def _top_k(value) -> int:
+    """The top-k a client sent, as an int; InputError for a string, NaN or a negative or fractional number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or value != int(value):
+        raise InputError(f"top_k must be a whole number from 1 to {MAX_TOP_K} (0: no limit), not {str(value)[:40]!r}")
+    return int(value)
+
+
+def _threshold(value) -> float:
+    """The threshold a client sent; InputError unless it is a number from 0 to 1 (0: the tuned thresholds)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:  # NaN fails the range too
+        raise InputError(f"threshold must be a number from 0 to 1 (0: the tuned ones), not {str(value)[:40]!r}")
+    return float(value)
 
 
 def build_demo(predictor, settings: ServingSettings | None = None, examples: list[str] | None = None):
@@ -84,7 +134,8 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
     import gradio as gr
 
     settings = settings or load_settings()
-    handlers = SpaceHandlers(predictor, settings, read_label_titles(settings.dataset_dir))
+    uploads = Path(gr.utils.get_upload_folder())
+    handlers = SpaceHandlers(predictor, settings, read_label_titles(settings.dataset_dir), work_dir=uploads / "cpc-batch")
     if examples is None:
         examples = read_examples(settings.dataset_dir, settings.examples)
 
@@ -92,21 +143,22 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
         try:
             return handlers.predict(text, top_k, threshold)
         except Exception as exc:  # noqa: BLE001: every failure becomes a message, never a crash
-            raise gr.Error(html.escape(error_message(exc)), print_exception=not isinstance(exc, CpcError)) from None
+            # plain text: gradio sanitizes the HTML of error messages itself, and API clients read it as is
+            raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
 
     def evidence(text, top_k, threshold):
         try:
             return handlers.evidence(text, top_k, threshold)
         except Exception as exc:  # noqa: BLE001
-            raise gr.Error(html.escape(error_message(exc)), print_exception=not isinstance(exc, CpcError)) from None
+            raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
 
     def predict_file(file, top_k, threshold):
         try:
-            return handlers.predict_csv(file, top_k, threshold)
+            return handlers.predict_csv(_uploaded(file, uploads), top_k, threshold)
         except Exception as exc:  # noqa: BLE001
-            raise gr.Error(html.escape(error_message(exc)), print_exception=not isinstance(exc, CpcError)) from None
+            raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(600, settings.batch_keep_s)) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tab("Abstract"):
             with gr.Row():
@@ -124,8 +176,9 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
             if examples:
                 gr.Examples([[e] for e in examples], inputs=[text], label="Abstracts from the test split")
             evidence_panel = gr.HTML(elem_id="evidence")
-            events = dict(fn=predict, inputs=[text, top_k, threshold], outputs=[label, table, note])
-            why = dict(fn=evidence, inputs=[text, top_k, threshold], outputs=[evidence_panel])
+            # preprocess=False: the handlers check the raw values (gradio would make 12345 or a dict a string)
+            events = dict(fn=predict, inputs=[text, top_k, threshold], outputs=[label, table, note], preprocess=False)
+            why = dict(fn=evidence, inputs=[text, top_k, threshold], outputs=[evidence_panel], preprocess=False)
             button.click(**events, api_name="predict").success(**why, api_name="evidence")
             text.submit(**events, api_visibility="private").success(**why, api_visibility="private")
         with gr.Tab("Batch (CSV)"):
@@ -137,9 +190,20 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
             batch_button = gr.Button("Classify the file", variant="primary", elem_id="predict-csv")
             download = gr.File(label="Predictions (CSV)", elem_id="download")
             batch_note = gr.Markdown(elem_id="batch-note")
-            batch_button.click(predict_file, [upload, batch_top_k, batch_threshold], [download, batch_note], api_name="predict_csv")
+            batch_button.click(predict_file, [upload, batch_top_k, batch_threshold], [download, batch_note], api_name="predict_csv",
+                               preprocess=False)
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.concurrency * 64)
     return demo
+
+
+def _uploaded(file, uploads: Path) -> str | None:
+    """The path of a file gradio received (raw ``FileData``), refused unless it lies in gradio's upload folder."""
+    if not file:
+        return None
+    path = file.get("path") if isinstance(file, dict) else file
+    if not isinstance(path, str) or not Path(path).resolve().is_relative_to(uploads.resolve()):
+        raise InputError("upload the CSV file through the Space (a path on the server is not accepted)")
+    return path
 
 
 def launch(demo, settings: ServingSettings, **kwargs):

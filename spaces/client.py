@@ -22,7 +22,7 @@ from typing import Callable, TypeVar
 from cpc_dataset.errors import CpcError, InputError
 from cpc_models.predict.predictor import CodeScore, Prediction
 from spaces.formatting import MAX_TOP_K
-from spaces.settings import BACKEND_KINDS, ServingSettings
+from spaces.settings import BACKEND_KINDS, ServingSettings, mask_url
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +40,7 @@ class CpcClient:
         if kind not in BACKEND_KINDS:
             raise InputError(f"unknown backend kind {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")
         self.url = url.rstrip("/")
+        self.public_url = mask_url(self.url)  # what messages, logs and pages show: no password or token
         self.kind = kind
         self.timeout = timeout
         self.retries = retries
@@ -55,7 +56,7 @@ class CpcClient:
         return cls(settings.backend_url, settings.backend_kind, settings.timeout, details=settings.backend_kind == "inference")
 
     def __repr__(self) -> str:
-        return f"CpcClient({self.url!r}, kind={self.kind!r})"
+        return f"CpcClient({self.public_url!r}, kind={self.kind!r})"
 
     def predict(self, texts: list[str] | str, top_k: int | None = None, threshold: float | None = None) -> list[Prediction]:
         """One ``Prediction`` per text, best codes first. Empty texts get an empty prediction with a reason."""
@@ -97,7 +98,7 @@ class CpcClient:
         response.raise_for_status()
         ranked = response.json()
         if not isinstance(ranked, list) or len(ranked) != len(texts):
-            raise BackendError(f"{self.url} is not a text-classification endpoint (unexpected answer)")
+            raise BackendError(f"{self.public_url} is not a text-classification endpoint (unexpected answer)")
         return ranked
 
     def _predict_space(self, text: str, top_k: int | None, threshold: float | None) -> Prediction:
@@ -153,12 +154,12 @@ class CpcClient:
         if type(exc).__name__ == "AppError":  # gradio_client: the Space raised gr.Error
             return InputError(_strip_prefix(str(exc)))
         if isinstance(exc, (httpx.TimeoutException, TimeoutError)) or "Timeout" in type(exc).__name__:
-            return BackendError(f"{self.url} did not answer within {self.timeout:g} s")
+            return BackendError(f"{self.public_url} did not answer within {self.timeout:g} s")
         if isinstance(exc, (httpx.ConnectError, ConnectionError)) or "Connect" in type(exc).__name__:
-            return BackendError(f"cannot connect to {self.url}: is the {'Space' if self.kind == 'space' else 'server'} running?")
+            return BackendError(f"cannot connect to {self.public_url}: is the {'Space' if self.kind == 'space' else 'server'} running?")
         if status is not None:
-            return BackendError(f"{self.url} answered HTTP {status}: {_server_message(exc) or 'server error'}")
-        return BackendError(f"{self.url}: {type(exc).__name__}: {exc}")
+            return BackendError(f"{self.public_url} answered HTTP {status}: {_server_message(exc) or 'server error'}")
+        return BackendError(f"{self.public_url}: {type(exc).__name__}: {str(exc).replace(self.url, self.public_url)}")
 
 
 def _prediction(codes: list[CodeScore], truncated: bool = False) -> Prediction:

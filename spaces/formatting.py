@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
+import re
 from pathlib import Path
 
 from cpc_dataset.codes import code_level
@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 TABLE_HEADERS = ["code", "score", "section", "class", "subclass"]
 MAX_TOP_K = 20  # the Space's top-k slider goes this far
 _BINARY_SHARE = 0.01  # more control or replacement characters than this: not text
+_ODD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")  # category Cc but tab/LF/CR, and U+FFFD
+_WORD = re.compile(r"\w")
 
 
 def check_text(text: object, max_chars: int) -> str:
@@ -28,13 +30,20 @@ def check_text(text: object, max_chars: int) -> str:
         raise InputError(f"the text has {len(text):,} characters; the limit is {max_chars:,}")
     if looks_binary(text):
         raise InputError("the text looks like binary data (control characters), not an abstract")
+    if not has_words(text):
+        raise InputError("the text has no word to classify (only symbols, emoji, punctuation or invisible characters)")
     return text
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` has a letter or digit in any script (what the models can read)."""
+    return _WORD.search(text) is not None
 
 
 def looks_binary(text: str) -> bool:
     if "\x00" in text:
         return True
-    odd = sum(1 for ch in text if ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r"))
+    odd = len(_ODD.findall(text))  # a regular expression: fast on a 20,000-character text in the event loop
     return odd > max(1, len(text) * _BINARY_SHARE)
 
 

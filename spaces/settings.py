@@ -76,6 +76,7 @@ class ServingSettings:
     model_chars: int = 40_000  # server: characters per model call; longer requests are split and interleaved
     examples: int = 5  # test-split abstracts shown as examples in the Space
     max_upload_mb: int = 5  # batch tab: largest CSV accepted
+    batch_keep_s: int = 3600  # batch tab: seconds a result stays downloadable before it is removed
     batch_wait_ms: float = 5.0  # server micro-batcher: how long the first request waits for company
     default_top_k: int = 5
 

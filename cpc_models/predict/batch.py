@@ -1,18 +1,45 @@
-"""Classify a CSV in chunks: bounded memory, a progress bar, rows written as they are done."""
+"""Classify a CSV in chunks: bounded memory, a progress bar, crash-safe and resumable output.
+
+Rows go to ``OUTPUT.partial`` as each chunk is done (flushed to disk, with its row count and byte size in
+``OUTPUT.partial.json``); the file takes its final name only when every row is written, so a crash never
+leaves a valid-looking partial ``OUTPUT``. ``resume=True`` (``cpc predict --resume``) cuts the partial file
+back to its last complete chunk and goes on from there; an existing ``OUTPUT`` is replaced only with
+``overwrite=True``.
+
+Cells are neutralised against CSV (formula) injection the way OWASP recommends: every cell, input columns
+and column names included, that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+leading single quote, so a spreadsheet shows it as text instead of running it (``=HYPERLINK(...)``,
+``=cmd|' /C calc'!A0``). The model reads the original text.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import re
 from pathlib import Path
 
 from cpc_dataset.errors import InputError
 from cpc_dataset.text import model_input
 
+log = logging.getLogger(__name__)
+
 OUTPUT_COLUMNS = ("cpc_codes", "cpc_scores", "subclasses", "sections", "truncated", "reason")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV Injection"
+NO_WORDS = "no word to classify (only symbols, emoji, punctuation or invisible characters)"
+_WORD = re.compile(r"\w")
+
+
+def neutralise_cell(value):
+    """``value`` with a leading ``'`` if a spreadsheet would read it as a formula; anything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def predict_csv(predictor, input_path: str | Path, output_path: str | Path, chunk_size: int = 256, top_k: int | None = None,
-                threshold: float | None = None, progress: bool = True) -> int:
+                threshold: float | None = None, progress: bool = True, resume: bool = False, overwrite: bool = False) -> int:
     """Read ``input_path`` (column ``abstract``, optional ``title``), write it back with predictions. Returns rows."""
     import pandas as pd
     from tqdm.auto import tqdm
@@ -22,31 +49,93 @@ def predict_csv(predictor, input_path: str | Path, output_path: str | Path, chun
         raise InputError(f"input file {input_path} does not exist")
     if input_path.resolve() == output_path.resolve():
         raise InputError("--output must differ from --input (the input would be overwritten)")
+    if output_path.exists() and not overwrite:
+        raise InputError(f"{output_path} exists: pass --overwrite to replace it")
+    partial = output_path.with_name(output_path.name + ".partial")
+    state_path = output_path.with_name(output_path.name + ".partial.json")
+    identity = {"input": str(input_path.resolve()), "input_bytes": input_path.stat().st_size,
+                "input_mtime_ns": input_path.stat().st_mtime_ns, "top_k": top_k, "threshold": threshold}
+    done = _resume_point(partial, state_path, identity, resume, overwrite)
+    rows = done
     try:
         reader = pd.read_csv(input_path, chunksize=chunk_size, dtype=str, keep_default_na=False, encoding="utf-8")
-        rows = 0
-        with tqdm(desc="classifying", unit="abstract", disable=not progress) as bar:
-            for number, chunk in enumerate(reader):
+        seen = 0
+        with open(partial, "a" if done else "w", encoding="utf-8", newline="") as out, \
+                tqdm(desc="classifying", unit="abstract", initial=done, disable=not progress) as bar:
+            for chunk in reader:
                 if "abstract" not in chunk.columns:
                     raise InputError(f"{input_path}: no 'abstract' column (found: {', '.join(chunk.columns)})")
-                titles = chunk["title"] if "title" in chunk.columns else [""] * len(chunk)
-                texts = [model_input(t, a) if a.strip() else "" for t, a in zip(titles, chunk["abstract"])]
-                predictions = predictor.predict(texts, top_k=top_k, threshold=threshold)
-                chunk = chunk.assign(
-                    cpc_codes=[";".join(c.code for c in p.codes) for p in predictions],
-                    cpc_scores=[json.dumps({c.code: c.score for c in p.codes}) for p in predictions],
-                    subclasses=[";".join(c.code for c in p.subclasses) for p in predictions],
-                    sections=[";".join(c.code for c in p.sections) for p in predictions],
-                    truncated=[p.truncated for p in predictions],
-                    reason=[p.reason for p in predictions],
-                )
-                chunk.to_csv(output_path, mode="w" if number == 0 else "a", header=number == 0, index=False)
+                skip, seen = max(0, min(len(chunk), done - seen)), seen + len(chunk)
+                chunk = chunk.iloc[skip:]
+                if chunk.empty:
+                    continue
+                chunk = _classify(predictor, chunk, top_k, threshold)
+                chunk.to_csv(out, header=rows == 0, index=False, lineterminator="\r\n")  # RFC 4180: a CR in a cell is quoted
+                out.flush()
+                os.fsync(out.fileno())
                 rows += len(chunk)
+                _write_json(state_path, {**identity, "rows": rows, "bytes": out.tell()})
                 bar.update(len(chunk))
     except UnicodeDecodeError:
-        raise InputError(f"{input_path}: not UTF-8 text") from None
+        raise InputError(f"{input_path}: not UTF-8 text{_kept(rows, partial)}") from None
     except pd.errors.ParserError as exc:
-        raise InputError(f"{input_path}: not a readable CSV ({exc}); rows done so far are in {output_path}") from None
+        raise InputError(f"{input_path}: not a readable CSV ({exc}){_kept(rows, partial)}") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{input_path} is empty") from None
+    os.replace(partial, output_path)
+    state_path.unlink(missing_ok=True)
     return rows
+
+
+def _classify(predictor, chunk, top_k, threshold):
+    titles = chunk["title"] if "title" in chunk.columns else [""] * len(chunk)
+    texts = [model_input(t, a) if _WORD.search(a) else "" for t, a in zip(titles, chunk["abstract"])]
+    predictions = predictor.predict(texts, top_k=top_k, threshold=threshold)
+    for prediction, abstract in zip(predictions, chunk["abstract"]):
+        if abstract.strip() and not _WORD.search(abstract):
+            prediction.reason = NO_WORDS
+    chunk = chunk.assign(
+        cpc_codes=[";".join(c.code for c in p.codes) for p in predictions],
+        cpc_scores=[json.dumps({c.code: c.score for c in p.codes}) for p in predictions],
+        subclasses=[";".join(c.code for c in p.subclasses) for p in predictions],
+        sections=[";".join(c.code for c in p.sections) for p in predictions],
+        truncated=[p.truncated for p in predictions],
+        reason=[p.reason for p in predictions],
+    )
+    chunk = chunk.apply(lambda column: column.map(neutralise_cell))
+    chunk.columns = [neutralise_cell(name) for name in chunk.columns]
+    return chunk
+
+
+def _resume_point(partial: Path, state_path: Path, identity: dict, resume: bool, overwrite: bool) -> int:
+    """Rows already in ``partial`` to continue from (0: start afresh), with the file cut to its last whole chunk."""
+    if not partial.exists():
+        state_path.unlink(missing_ok=True)
+        return 0
+    if not resume:
+        if overwrite:
+            partial.unlink()
+            state_path.unlink(missing_ok=True)
+            return 0
+        raise InputError(f"an interrupted run left {partial}: pass --resume to continue it or --overwrite to start again")
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise InputError(f"cannot resume: {state_path} is missing or unreadable; pass --overwrite to start again") from None
+    changed = [key for key, value in identity.items() if state.get(key) != value]
+    if changed:
+        raise InputError(f"cannot resume: {', '.join(changed)} differ from the interrupted run; pass --overwrite to start again")
+    with open(partial, "r+b") as f:
+        f.truncate(int(state["bytes"]))  # drop a chunk that was being written when the run stopped
+    log.info("resuming after %d rows already in %s", state["rows"], partial)
+    return int(state["rows"])
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _kept(rows: int, partial: Path) -> str:
+    return f"; the {rows} rows done so far are kept in {partial}" if rows else ""

@@ -6,7 +6,7 @@ import logging
 
 from cpc_dataset.errors import CpcError, InputError
 from spaces.formatting import check_text, code_levels
-from spaces.settings import ServingSettings, load_settings
+from spaces.settings import ServingSettings, load_settings, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +22,13 @@ def create_app(client=None, settings: ServingSettings | None = None):
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_chars * 4 + 4096  # form-encoded text, with room to spare
 
+    backend_url = mask_url(client.url) if hasattr(client, "url") else "local"  # never the password or token
+
     def page(status: int = 200, **context):
         context.setdefault("text", "")
         context.setdefault("top_k", settings.default_top_k)
-        return render_template("index.html", backend=client, max_chars=settings.max_chars, **context), status
+        return render_template("index.html", backend_url=backend_url, backend_kind=getattr(client, "kind", ""),
+                               max_chars=settings.max_chars, **context), status
 
     @app.get("/")
     def index():
@@ -54,7 +57,7 @@ def create_app(client=None, settings: ServingSettings | None = None):
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "backend": client.url if hasattr(client, "url") else repr(client)}
+        return {"status": "ok", "backend": backend_url}
 
     @app.after_request
     def security_headers(response):
@@ -75,8 +78,16 @@ def create_app(client=None, settings: ServingSettings | None = None):
 
 
 def run_webapp(settings: ServingSettings | None = None) -> None:
-    """Serve the web app with Werkzeug's threaded server (a demo; use a WSGI server such as gunicorn for more)."""
+    """Serve the web app with waitress, a production WSGI server: ``connection_limit`` open connections at most,
+    and a connection idle for ``header_timeout`` seconds (unfinished headers or body included) is closed."""
+    from waitress import serve
+
     settings = settings or load_settings()
     app = create_app(settings=settings)
-    log.info("web app on http://%s:%d, backend %s (%s)", settings.host, settings.webapp_port, settings.backend_url, settings.backend_kind)
-    app.run(host=settings.host, port=settings.webapp_port, threaded=True, debug=False, use_reloader=False)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO line per request would show the backend URL
+    log.info("web app on http://%s:%d, backend %s (%s)", settings.webapp_host, settings.webapp_port,
+             mask_url(settings.backend_url), settings.backend_kind)
+    serve(app, host=settings.webapp_host, port=settings.webapp_port, threads=8, connection_limit=settings.max_connections,
+          channel_timeout=int(max(1, settings.header_timeout)), cleanup_interval=max(1, int(settings.header_timeout) // 2),
+          max_request_body_size=app.config["MAX_CONTENT_LENGTH"], max_request_header_size=settings.max_header_bytes,
+          ident="cpc-webapp", _quiet=True)
