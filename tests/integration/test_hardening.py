@@ -1,0 +1,144 @@
+"""Issue 13 with real processes: slow and broken clients against ``cpc serve`` and ``cpc webapp``, and a batch run
+killed with SIGKILL and resumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, start_server, stop_server
+from tests.fixtures.serving import ABSTRACT, server_env
+
+pytestmark = pytest.mark.integration
+
+LIMITS = {"CPC_HEADER_TIMEOUT": "1", "CPC_BODY_TIMEOUT": "2", "CPC_MAX_CONNECTIONS": "12"}
+
+
+def _start(command: str, tmp, env: dict, ready_path: str):
+    port = free_port()
+    url = f"http://{LOCALHOST}:{port}"
+    argv = cpc_command("-v", command, "--host", LOCALHOST, "--port", str(port))
+    return start_server(command, argv, url, tmp / f"{command}.log", ready_path=ready_path, env=env, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve-limits")
+    process = _start("serve", tmp, {**server_env(model, tmp), **LIMITS}, "/health")
+    yield process
+    assert stop_server(process) is not None
+
+
+@pytest.fixture(scope="module")
+def webapp(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("webapp-limits")
+    env = {**LIMITS, "CPC_BACKEND_URL": f"http://user:TOPSECRET@{LOCALHOST}:{free_port()}"}
+    process = _start("webapp", tmp, env, "/health")
+    yield process
+    assert stop_server(process) is not None
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    return sock
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> float | None:
+    """Seconds until the server closed ``sock`` (None if it was still open after ``seconds``)."""
+    start = time.monotonic()
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+    except socket.timeout:
+        return None
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("target", ["server", "webapp"])
+def test_unfinished_headers_are_dropped(target, request):
+    process = request.getfixturevalue(target)
+    sock = _connect(process.url)
+    sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: appl")
+    waited = _closed_within(sock, 8)
+    sock.close()
+    assert waited is not None, f"{target} held a connection with unfinished headers for 8 s"
+    assert httpx.get(process.url + "/health").status_code == 200
+
+
+def test_an_unfinished_body_is_dropped_and_logged_in_one_line(server):
+    sock = _connect(server.url)
+    sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"inputs\": \"a ne")
+    waited = _closed_within(sock, 8)
+    sock.close()
+    assert waited is not None, "the server held a connection with an unfinished body for 8 s"
+    broken = _connect(server.url)  # a client that gives up mid-body
+    broken.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"inputs\"")
+    broken.close()
+    time.sleep(0.5)
+    log = server.log_path.read_text(errors="replace")
+    assert "Traceback" not in log and "Exception in ASGI" not in log
+    assert sum("disconnected" in line for line in log.splitlines()) == 2
+    assert all(line.startswith("INFO ") for line in log.splitlines() if "disconnected" in line)
+
+
+def test_connections_over_the_cap_are_refused_and_the_server_recovers(server):
+    idle = [_connect(server.url) for _ in range(12)]
+    try:
+        over = httpx.post(server.url + "/", json={"inputs": ABSTRACT}, timeout=10)
+        assert over.status_code == 503
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.3)
+    assert httpx.post(server.url + "/", json={"inputs": ABSTRACT}, timeout=10).status_code == 200
+
+
+def test_head_health_and_json_404(server):
+    assert httpx.head(server.url + "/health").status_code == 200
+    missing = httpx.get(server.url + "/nowhere")
+    assert missing.status_code == 404 and "error" in missing.json()
+
+
+def test_webapp_hides_the_backend_secret(webapp):
+    page = httpx.post(webapp.url + "/", data={"text": ABSTRACT}, timeout=30)
+    assert page.status_code == 503
+    for text in (page.text, httpx.get(webapp.url + "/").text, httpx.get(webapp.url + "/health").text, webapp.log_tail(100_000)):
+        assert "TOPSECRET" not in text
+    assert "user:***@" in httpx.get(webapp.url + "/health").text
+
+
+def test_a_killed_batch_run_leaves_no_output_and_resumes(model, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("abstract\n" + "".join(f"{ABSTRACT} Variant {i}.\n" for i in range(3000)))
+    out = tmp_path / "out.csv"
+    argv = cpc_command("predict", "--model", str(model), "--input", str(source), "--output", str(out), "--chunk-size", "100")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    state = tmp_path / "out.csv.partial.json"
+    deadline = time.monotonic() + 120
+    while not state.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+    assert state.exists(), "no chunk was finished before the kill"
+    assert not out.exists()
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "--resume" in again.stderr and "Traceback" not in again.stderr
+    resumed = subprocess.run([*argv, "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3001  # every row once: none lost at the kill, none written twice
+    assert [line.split(",")[0].rsplit(" ", 1)[-1] for line in lines[1:]] == [f"{i}." for i in range(3000)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+    refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "--overwrite" in refused.stderr
