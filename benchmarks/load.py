@@ -1,21 +1,26 @@
-"""Load test: N concurrent clients for a fixed time against ``cpc serve`` and ``cpc space``.
+"""Load test of ``cpc serve`` with Debian's ``wrk`` (a compiled load generator): small requests alone, then the same
+small requests with one maximal request (32 texts of ~19,000 characters) per second in the mix (sent on a fixed
+schedule from one Python thread: one request a second costs the client nothing worth measuring).
 
-Starts each server itself on 127.0.0.1 (a free port), drives it, stops it by PID, and prints requests/s,
-p50/p95 latency and errors. Bounded: every client stops at the deadline, every request has a time-out,
-and no run sends more than ``--max-requests`` requests. Nothing but 127.0.0.1 is ever contacted.
+Starts the server itself on 127.0.0.1 (a free port), drives it with ``wrk`` (installed with apt-get when missing;
+Lua scripts send the POST bodies), stops it by PID, and prints, for each phase: requests/s, p50/p95/p99 latency
+of the small requests, errors, the big requests' latency, and the server's peak RSS. Nothing but 127.0.0.1 is
+contacted. The ratio mixed/alone says how much the big requests slow the small ones.
 
-    .venv/bin/python benchmarks/load.py --model hub/models/cpc-default
-    .venv/bin/python benchmarks/load.py --model M --duration 30 --server-clients 50 --space-clients 20 --out load.json
+    .venv/bin/python benchmarks/load.py                               # 50 connections, 20 s per phase
+    .venv/bin/python benchmarks/load.py --connections 50 --duration 30 --out benchmarks/results/load.json
 
-The load generator shares the machine with the server: on a small machine the numbers are a floor.
+``wrk`` shares the machine with the server: on a small machine the numbers are a floor, and so is anything else
+that runs at the same time (say what else ran when you quote them).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -34,111 +39,132 @@ FALLBACK_TEXTS = [
     "A robot controller maps camera images to motor commands with reinforcement learning.",
     "A language model answers questions about documents retrieved from an index.",
 ]
+BIG_TEXTS, BIG_CHARS = 32, 19_000  # the largest request cpc serve accepts by default (32 texts, 20,000 characters)
+
+# wrk calls request() for every request and done() once; latencies are in microseconds.
+LUA = """
+local bodies = {%(bodies)s}
+local i = 0
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", "/", {["Content-Type"] = "application/json"}, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "errors": %%d, "non_2xx": %%d, '
+    .. '"p50_us": %%d, "p90_us": %%d, "p95_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99), latency.max))
+end
+"""
 
 
-class Recorder:
-    def __init__(self, max_requests: int):
-        self.latencies: list[float] = []
-        self.errors: dict[str, int] = {}
-        self.max_requests = max_requests
-        self._lock = threading.Lock()
+def ensure_wrk() -> str:
+    """The path of ``wrk``, installing Debian's package when it is missing (needs root or sudo)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for step in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "wrk"]):
+        subprocess.run(prefix + step, check=True, env=env, stdout=subprocess.DEVNULL)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is not installed and apt-get could not install it")
+    return found
 
-    def full(self) -> bool:
-        return len(self.latencies) + sum(self.errors.values()) >= self.max_requests
 
-    def ok(self, seconds: float) -> None:
-        with self._lock:
-            self.latencies.append(seconds)
+def lua_script(path: Path, bodies: list[str]) -> Path:
+    path.write_text(LUA % {"bodies": ", ".join(f"[==[{b}]==]" for b in bodies)})
+    return path
 
-    def error(self, kind: str) -> None:
-        with self._lock:
-            self.errors[kind] = self.errors.get(kind, 0) + 1
 
-    def summary(self, name: str, clients: int, seconds: float, **extra) -> dict:
+def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, seconds: float) -> subprocess.Popen:
+    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(script), url + "/"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wrk_result(process: subprocess.Popen) -> dict:
+    out, _ = process.communicate()
+    line = next((line for line in out.splitlines() if line.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk gave no result:\n{out}")
+    raw = json.loads(line.removeprefix("WRKJSON "))
+    seconds = raw["duration_us"] / 1e6
+    ok = raw["requests"] - raw["non_2xx"]
+    return {"requests": raw["requests"], "requests_per_s": round(ok / seconds, 1), "errors": raw["errors"],
+            "non_2xx": raw["non_2xx"], **{k.replace("_us", "_ms"): round(raw[k] / 1000, 1)
+                                           for k in ("p50_us", "p90_us", "p95_us", "p99_us", "max_us")}}
+
+
+class EverySecond:
+    """One maximal request per second (a fixed schedule, never two at once) from a thread; its latencies."""
+
+    def __init__(self, url: str, body: bytes, seconds: float):
+        self.url, self.body, self.seconds, self.latencies, self.failures = url, body, seconds, [], 0
+
+    def run(self) -> None:
+        import httpx
+
+        start = time.monotonic()
+        with httpx.Client(timeout=30) as http:
+            tick = 0
+            while time.monotonic() - start < self.seconds:
+                t0 = time.perf_counter()
+                try:
+                    ok = http.post(self.url + "/", content=self.body, headers={"content-type": "application/json"}).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    self.latencies.append(time.perf_counter() - t0)
+                else:
+                    self.failures += 1
+                tick += 1
+                time.sleep(max(0.0, start + tick - time.monotonic()))
+
+    def result(self) -> dict:
         lat = sorted(self.latencies)
-
-        def pct(p: float) -> float | None:
-            return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 1) if lat else None
-
-        return {"target": name, "clients": clients, "seconds": round(seconds, 1), "requests": len(lat),
-                "requests_per_s": round(len(lat) / seconds, 1), "p50_ms": pct(0.50), "p95_ms": pct(0.95),
-                "max_ms": round(lat[-1] * 1000, 1) if lat else None, "errors": sum(self.errors.values()),
-                "error_kinds": self.errors, **extra}
+        pick = (lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 1)) if lat else (lambda p: None)
+        return {"requests": len(lat), "failures": self.failures, "p50_ms": pick(0.5), "max_ms": pick(1.0)}
 
 
-async def _drive_server(url: str, texts: list[str], clients: int, duration: float, rec: Recorder) -> float:
-    import httpx
+class PeakRss:
+    """The peak resident memory of a process, sampled every 0.1 s while in a ``with`` block."""
 
-    deadline = time.monotonic() + duration
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
+    def __init__(self, pid: int):
+        self.pid, self.peak_mb, self._stop = pid, 0.0, threading.Event()
 
-        async def client(i: int) -> None:
-            n = i
-            while time.monotonic() < deadline and not rec.full():
-                start = time.perf_counter()
-                try:
-                    response = await http.post(url + "/", json={"inputs": texts[n % len(texts)], "parameters": {"top_k": 5}})
-                    if response.status_code == 200:
-                        rec.ok(time.perf_counter() - start)
-                    else:
-                        rec.error(f"HTTP {response.status_code}")
-                except httpx.HTTPError as exc:
-                    rec.error(type(exc).__name__)
-                n += clients
-
-        start = time.monotonic()
-        await asyncio.gather(*(client(i) for i in range(clients)))
-        return time.monotonic() - start
-
-
-def load_server(env: dict, texts: list[str], clients: int, duration: float, max_requests: int, logs: Path) -> dict:
-    import httpx
-
-    port = free_port()
-    command = cpc_command("serve", "--host", LOCALHOST, "--port", str(port))
-    with running_server("serve", command, f"http://{LOCALHOST}:{port}", logs / "serve.log", ready_path="/health", env=env) as server:
-        httpx.post(server.url + "/", json={"inputs": texts[0]}, timeout=60)  # warm-up
-        before = httpx.get(server.url + "/health").json()["batches"]
-        rec = Recorder(max_requests)
-        seconds = asyncio.run(_drive_server(server.url, texts, clients, duration, rec))
-        batches = httpx.get(server.url + "/health").json()["batches"] - before
-    return rec.summary("cpc serve (Inference API)", clients, seconds, model_calls=batches,
-                       texts_per_model_call=round(len(rec.latencies) / max(batches, 1), 1))
-
-
-def load_space(env: dict, texts: list[str], clients: int, duration: float, max_requests: int, logs: Path) -> dict:
-    from gradio_client import Client
-
-    port = free_port()
-    command = cpc_command("space", "--host", LOCALHOST, "--port", str(port))
-    with running_server("space", command, f"http://{LOCALHOST}:{port}", logs / "space.log", env=env) as space:
-        Client(space.url, verbose=False, analytics_enabled=False).predict(texts[0], 5, 0, api_name="/predict")  # warm-up
-        rec = Recorder(max_requests)
-        deadline = time.monotonic() + duration
-
-        def client(i: int) -> None:
+    def _sample(self) -> None:
+        while not self._stop.is_set():
             try:
-                gradio = Client(space.url, verbose=False, analytics_enabled=False, download_files=False)
-            except Exception as exc:  # noqa: BLE001: counted, not raised
-                rec.error(f"connect: {type(exc).__name__}")
+                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+            except OSError:
                 return
-            n = i
-            while time.monotonic() < deadline and not rec.full():
-                start = time.perf_counter()
-                try:
-                    gradio.predict(texts[n % len(texts)], 5, 0, api_name="/predict")
-                    rec.ok(time.perf_counter() - start)
-                except Exception as exc:  # noqa: BLE001
-                    rec.error(type(exc).__name__)
-                n += clients
+            self._stop.wait(0.1)
 
-        start = time.monotonic()
-        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-        [t.start() for t in threads]
-        [t.join(duration + 60) for t in threads]
-        seconds = time.monotonic() - start
-    return rec.summary("cpc space (gradio_client /predict)", clients, seconds)
+    def __enter__(self) -> PeakRss:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def big_texts(texts: list[str]) -> list[str]:
+    """32 different texts of ~19,000 characters, made of the dataset's abstracts."""
+    out = []
+    for i in range(BIG_TEXTS):
+        parts, size, j = [], 0, i
+        while size < BIG_CHARS:
+            parts.append(texts[j % len(texts)])
+            size += len(parts[-1]) + 1
+            j += 7
+        out.append(" ".join(parts)[:BIG_CHARS])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,31 +172,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=default_model_dir())
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--dataset", type=Path, default=DATASET_DIR, help="Texts come from its test split.")
-    parser.add_argument("--duration", type=float, default=30.0, help="Seconds of load per target.")
-    parser.add_argument("--server-clients", type=int, default=50)
-    parser.add_argument("--space-clients", type=int, default=20)
-    parser.add_argument("--max-requests", type=int, default=200_000, help="Hard cap per target.")
-    parser.add_argument("--only", choices=["server", "space"])
+    parser.add_argument("--duration", type=float, default=20.0, help="Seconds per phase.")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads for the small requests.")
     parser.add_argument("--out", type=Path, help="Write the results as JSON here too.")
     args = parser.parse_args(argv)
     if not (args.model / "config.json").exists():
         parser.error(f"{args.model} is not a model folder; train one (cpc train ...) or pass --model")
+    wrk = ensure_wrk()
     texts = read_examples(args.dataset, 200) or FALLBACK_TEXTS
-    logs = Path(tempfile.mkdtemp(prefix="cpc-load-"))
-    env = {"CPC_MODEL": str(args.model), "CPC_BACKEND": args.backend, "CPC_DATASET": str(args.dataset),
-           "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(logs / "gradio"), "HF_HUB_OFFLINE": "1",
-           "HF_HUB_DISABLE_TELEMETRY": "1"}
-    results = []
-    if args.only in (None, "server"):
-        results.append(load_server(env, texts, args.server_clients, args.duration, args.max_requests, logs))
-    if args.only in (None, "space"):
-        results.append(load_space(env, texts, args.space_clients, args.duration, args.max_requests, logs))
-    report = {"model": str(args.model), "cpus": os.cpu_count(), "logs": str(logs), "results": results}
-    print(f"{'target':<36} {'clients':>7} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'errors':>6}")
-    for r in results:
-        print(f"{r['target']:<36} {r['clients']:>7} {r['requests_per_s']:>7} {r['p50_ms']!s:>8} {r['p95_ms']!s:>8} {r['errors']:>6}")
+    work = Path(tempfile.mkdtemp(prefix="cpc-load-"))
+    small = lua_script(work / "small.lua", [json.dumps({"inputs": t, "parameters": {"top_k": 5}}) for t in texts])
+    big = json.dumps({"inputs": big_texts(texts), "parameters": {"top_k": 5}}).encode()
+    env = {"CPC_MODEL": str(args.model), "CPC_BACKEND": args.backend, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    port = free_port()
+    command = cpc_command("serve", "--host", LOCALHOST, "--port", str(port))
+    phases = {}
+    with running_server("serve", command, f"http://{LOCALHOST}:{port}", work / "serve.log", ready_path="/health", env=env) as server:
+        wrk_result(run_wrk(wrk, server.url, small, args.connections, args.threads, 3))  # warm-up
+        for name, with_big in (("small alone", False), ("small + 1 maximal/s", True)):
+            with PeakRss(server.pid) as rss:
+                sender = EverySecond(server.url, big, args.duration) if with_big else None
+                thread = threading.Thread(target=sender.run, daemon=True) if sender else None
+                if thread:
+                    thread.start()
+                phases[name] = wrk_result(run_wrk(wrk, server.url, small, args.connections, args.threads, args.duration))
+                if thread:
+                    thread.join(60)
+                    phases[name]["big"] = sender.result()
+            phases[name]["peak_rss_mb"] = round(rss.peak_mb, 1)
+    alone, mixed = phases["small alone"], phases["small + 1 maximal/s"]
+    report = {
+        "model": str(args.model), "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
+        "connections": args.connections, "seconds_per_phase": args.duration, "phases": phases,
+        "mixed_over_alone": {"requests_per_s": round(mixed["requests_per_s"] / max(alone["requests_per_s"], 1e-9), 2),
+                             "p99_ms": round(mixed["p99_ms"] / max(alone["p99_ms"], 1e-9), 2)},
+    }
+    print(f"{'phase':<22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>8}")
+    for name, r in phases.items():
+        print(f"{name:<22} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p95_ms']:>8} {r['p99_ms']:>8} "
+              f"{r['errors'] + r['non_2xx']:>7} {r['peak_rss_mb']:>8}")
+    b = mixed["big"]
+    print(f"maximal requests: {b['requests']} in {args.duration:g} s, {b['failures']} failed, p50 {b['p50_ms']} ms, max {b['max_ms']} ms")
+    print(f"mixed/alone: requests/s x{report['mixed_over_alone']['requests_per_s']}, p99 x{report['mixed_over_alone']['p99_ms']}")
     print(json.dumps(report, indent=2))
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 

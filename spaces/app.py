@@ -12,8 +12,6 @@ Endpoints for ``gradio_client``: ``/predict`` (text, top_k, threshold -> label, 
 from __future__ import annotations
 
 import logging
-import math
-import re
 import shutil
 import sys
 import tempfile
@@ -27,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from cpc_dataset.errors import CpcError, InputError  # noqa: E402
 from cpc_dataset.titles import read_label_titles  # noqa: E402
 from spaces.formatting import MAX_TOP_K, TABLE_HEADERS, check_text, code_table, error_message, label_value, read_examples  # noqa: E402
+from spaces.inputs import check_threshold, check_top_k, uploaded_path, without_paths  # noqa: E402
 from spaces.settings import ServingSettings, load_settings  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ class SpaceHandlers:
     def predict(self, text: str, top_k: float = 5, threshold: float = 0.0) -> tuple[dict, list[list], str]:
         """Codes for one text: ``gr.Label`` value, the code table, a note. Raises InputError for bad input."""
         text = check_text(text, self.settings.max_chars)
-        top_k, threshold = _top_k(top_k), _threshold(threshold)
+        top_k, threshold = check_top_k(top_k), check_threshold(threshold)
         prediction = self.predictor.predict([text], top_k=top_k or None, threshold=threshold or None)[0]
         if prediction.reason:
             raise InputError(prediction.reason)
@@ -81,7 +80,7 @@ class SpaceHandlers:
 
         if not path:
             raise InputError("upload a CSV file with a column named 'abstract' (and optionally 'title')")
-        top_k, threshold = _top_k(top_k), _threshold(threshold)
+        top_k, threshold = check_top_k(top_k), check_threshold(threshold)
         size = Path(path).stat().st_size
         if size > self.settings.max_upload_mb * 2**20:
             raise InputError(f"the file has {size / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB")
@@ -94,7 +93,7 @@ class SpaceHandlers:
         except BaseException as exc:
             shutil.rmtree(job, ignore_errors=True)
             if isinstance(exc, CpcError):  # what the user reads names the file, never a folder of this server
-                raise type(exc)(_PATH.sub(r"\1", str(exc).removeprefix(f"{exc.prefix}: "))) from None
+                raise type(exc)(without_paths(str(exc).removeprefix(f"{exc.prefix}: "))) from None
             raise
         return str(out), f"{rows} rows classified."
 
@@ -107,23 +106,6 @@ class SpaceHandlers:
                     shutil.rmtree(folder, ignore_errors=True)
             except OSError:
                 pass
-
-
-_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\",;()]+)+[\\/]([^\s\\/'\",;()]+)")  # a path -> its file name
-
-
-def _top_k(value) -> int:
-    """The top-k a client sent, as an int; InputError for a string, NaN or a negative or fractional number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or value != int(value):
-        raise InputError(f"top_k must be a whole number from 1 to {MAX_TOP_K} (0: no limit), not {str(value)[:40]!r}")
-    return int(value)
-
-
-def _threshold(value) -> float:
-    """The threshold a client sent; InputError unless it is a number from 0 to 1 (0: the tuned thresholds)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:  # NaN fails the range too
-        raise InputError(f"threshold must be a number from 0 to 1 (0: the tuned ones), not {str(value)[:40]!r}")
-    return float(value)
 
 
 def build_demo(predictor, settings: ServingSettings | None = None, examples: list[str] | None = None):
@@ -154,7 +136,7 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
 
     def predict_file(file, top_k, threshold):
         try:
-            return handlers.predict_csv(_uploaded(file, uploads), top_k, threshold)
+            return handlers.predict_csv(uploaded_path(file, uploads), top_k, threshold)
         except Exception as exc:  # noqa: BLE001
             raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
 
@@ -194,16 +176,6 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
                                preprocess=False)
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.concurrency * 64)
     return demo
-
-
-def _uploaded(file, uploads: Path) -> str | None:
-    """The path of a file gradio received (raw ``FileData``), refused unless it lies in gradio's upload folder."""
-    if not file:
-        return None
-    path = file.get("path") if isinstance(file, dict) else file
-    if not isinstance(path, str) or not Path(path).resolve().is_relative_to(uploads.resolve()):
-        raise InputError("upload the CSV file through the Space (a path on the server is not accepted)")
-    return path
 
 
 def launch(demo, settings: ServingSettings, **kwargs):

@@ -34,14 +34,14 @@ def deadline_protocol(header_timeout: float, body_timeout: float, max_header_byt
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            if self._stage == "headers":
+            reading_headers = self._stage == "headers"
+            super().data_received(data)
+            if reading_headers and self._stage == "headers":  # still no end of headers after this data
                 self._header_bytes += len(data)
-                if self._header_bytes > max_header_bytes:
+                if self._header_bytes > max_header_bytes and not self.transport.is_closing():
                     log.info("client %s sent more than %d bytes of headers; closing", self._who(), max_header_bytes)
                     self._disarm()
                     self.send_400_response("Request headers too large.")
-                    return
-            super().data_received(data)
 
         def on_headers_complete(self) -> None:
             self._arm("body", body_timeout)
@@ -58,7 +58,9 @@ def deadline_protocol(header_timeout: float, body_timeout: float, max_header_byt
 
         def _arm(self, stage: str, seconds: float) -> None:
             self._disarm()
-            self._stage, self._header_bytes = stage, 0
+            self._stage = stage
+            if stage == "headers":
+                self._header_bytes = 0
             self._timer = self.loop.call_later(seconds, self._expired, stage, seconds)
 
         def _disarm(self) -> None:

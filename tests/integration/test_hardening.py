@@ -75,6 +75,16 @@ def test_unfinished_headers_are_dropped(target, request):
     assert httpx.get(process.url + "/health").status_code == 200
 
 
+def test_oversized_headers_are_refused_but_big_bodies_are_not(server):
+    sock = _connect(server.url)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Filler: " + b"a" * 70_000 + b"\r\n")
+    sock.settimeout(8)
+    assert sock.recv(100).startswith(b"HTTP/1.1 400")
+    sock.close()
+    body = {"inputs": [ABSTRACT * 50] * 8}  # ~300 KB in one request, well past the header cap
+    assert httpx.post(server.url + "/", json=body, timeout=60).status_code == 200
+
+
 def test_an_unfinished_body_is_dropped_and_logged_in_one_line(server):
     sock = _connect(server.url)
     sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"inputs\": \"a ne")

@@ -325,3 +325,14 @@ def test_a_big_request_does_not_hold_the_model_for_small_ones():
     assert all(sum(len(t) for t in call) <= 100 or len(call) == 1 for call in calls)
     assert small_done < len(calls)  # the small request was answered before the big one was done
     assert [row[0][:5] for row in answer] == [f"big{i:02d}" for i in range(8)]  # in order, all there
+
+
+def test_space_batch_refuses_a_path_outside_the_uploads(predictor, settings, tmp_path):
+    import gradio as gr
+
+    secret = tmp_path / "outside.csv"
+    secret.write_text("abstract\nA neural network.\n")
+    predict_file = _space_fn(predictor, settings, "predict_csv")
+    for raw in ({"path": str(secret)}, str(secret), {"path": "/etc/passwd"}):
+        with pytest.raises(gr.Error, match="upload the CSV file"):
+            predict_file(raw, 5, 0)
