@@ -98,50 +98,74 @@ def wrk_result(process: subprocess.Popen) -> dict:
 
 
 class EverySecond:
-    """One maximal request per second (a fixed schedule, never two at once) from a thread; its latencies."""
+    """One maximal request per second on a fixed schedule (each on its own connection, so a slow one never delays
+    the next) from threads: one request a second costs the client nothing worth measuring. Keeps the latencies."""
 
     def __init__(self, url: str, body: bytes, seconds: float):
-        self.url, self.body, self.seconds, self.latencies, self.failures = url, body, seconds, [], 0
+        self.url, self.body, self.seconds, self.latencies, self.failures = url, body, seconds, [], {}
+        self._lock = threading.Lock()
 
-    def run(self) -> None:
+    def _one(self) -> None:
         import httpx
 
-        start = time.monotonic()
-        with httpx.Client(timeout=30) as http:
-            tick = 0
-            while time.monotonic() - start < self.seconds:
-                t0 = time.perf_counter()
-                try:
-                    ok = http.post(self.url + "/", content=self.body, headers={"content-type": "application/json"}).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    self.latencies.append(time.perf_counter() - t0)
-                else:
-                    self.failures += 1
-                tick += 1
-                time.sleep(max(0.0, start + tick - time.monotonic()))
+        t0 = time.perf_counter()
+        try:
+            status = httpx.post(self.url + "/", content=self.body, headers={"content-type": "application/json"},
+                                timeout=60).status_code
+            failure = None if status == 200 else f"HTTP {status}"
+        except httpx.HTTPError as exc:
+            failure = type(exc).__name__
+        with self._lock:
+            if failure is None:
+                self.latencies.append(time.perf_counter() - t0)
+            else:
+                self.failures[failure] = self.failures.get(failure, 0) + 1
+
+    def run(self) -> None:
+        start, threads = time.monotonic(), []
+        for tick in range(int(self.seconds)):
+            time.sleep(max(0.0, start + tick - time.monotonic()))
+            threads.append(threading.Thread(target=self._one, daemon=True))
+            threads[-1].start()
+        for thread in threads:
+            thread.join(90)
 
     def result(self) -> dict:
         lat = sorted(self.latencies)
         pick = (lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 1)) if lat else (lambda p: None)
-        return {"requests": len(lat), "failures": self.failures, "p50_ms": pick(0.5), "max_ms": pick(1.0)}
+        return {"sent": int(self.seconds), "ok": len(lat), "failures": self.failures, "p50_ms": pick(0.5), "max_ms": pick(1.0)}
 
 
 class PeakRss:
-    """The peak resident memory of a process, sampled every 0.1 s while in a ``with`` block."""
+    """Peak memory of a process and its children (the server's workers), sampled every 0.1 s in a ``with`` block:
+    the sum of their RSS (counts the model once per worker) and of their PSS (shared pages split between them)."""
 
     def __init__(self, pid: int):
-        self.pid, self.peak_mb, self._stop = pid, 0.0, threading.Event()
+        self.pid, self.peak_rss_mb, self.peak_pss_mb, self._stop = pid, 0.0, 0.0, threading.Event()
+
+    def _tree(self) -> list[int]:
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return [self.pid, *map(int, children)]
+
+    @staticmethod
+    def _kb(path: str, key: str) -> int:
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith(key):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            try:
-                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
-            except OSError:
-                return
+            pids = self._tree()
+            rss = sum(self._kb(f"/proc/{p}/status", "VmRSS:") for p in pids) / 1024
+            pss = sum(self._kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids) / 1024
+            self.peak_rss_mb, self.peak_pss_mb = max(self.peak_rss_mb, rss), max(self.peak_pss_mb, pss)
             self._stop.wait(0.1)
 
     def __enter__(self) -> PeakRss:
@@ -175,18 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="Seconds per phase.")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads for the small requests.")
+    parser.add_argument("--workers", type=int, default=0, help="cpc serve --workers (0: its default).")
     parser.add_argument("--out", type=Path, help="Write the results as JSON here too.")
     args = parser.parse_args(argv)
     if not (args.model / "config.json").exists():
         parser.error(f"{args.model} is not a model folder; train one (cpc train ...) or pass --model")
     wrk = ensure_wrk()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     texts = read_examples(args.dataset, 200) or FALLBACK_TEXTS
     work = Path(tempfile.mkdtemp(prefix="cpc-load-"))
     small = lua_script(work / "small.lua", [json.dumps({"inputs": t, "parameters": {"top_k": 5}}) for t in texts])
     big = json.dumps({"inputs": big_texts(texts), "parameters": {"top_k": 5}}).encode()
     env = {"CPC_MODEL": str(args.model), "CPC_BACKEND": args.backend, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     port = free_port()
-    command = cpc_command("serve", "--host", LOCALHOST, "--port", str(port))
+    command = cpc_command("serve", "--host", LOCALHOST, "--port", str(port), "--workers", str(args.workers))
     phases = {}
     with running_server("serve", command, f"http://{LOCALHOST}:{port}", work / "serve.log", ready_path="/health", env=env) as server:
         wrk_result(run_wrk(wrk, server.url, small, args.connections, args.threads, 3))  # warm-up
@@ -200,20 +226,22 @@ def main(argv: list[str] | None = None) -> int:
                 if thread:
                     thread.join(60)
                     phases[name]["big"] = sender.result()
-            phases[name]["peak_rss_mb"] = round(rss.peak_mb, 1)
+            phases[name]["peak_rss_mb"] = round(rss.peak_rss_mb, 1)
+            phases[name]["peak_pss_mb"] = round(rss.peak_pss_mb, 1)
     alone, mixed = phases["small alone"], phases["small + 1 maximal/s"]
     report = {
-        "model": str(args.model), "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
+        "model": str(args.model), "cpus": os.cpu_count(), "load_average_before": load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()], "workers": args.workers or "default",
         "connections": args.connections, "seconds_per_phase": args.duration, "phases": phases,
         "mixed_over_alone": {"requests_per_s": round(mixed["requests_per_s"] / max(alone["requests_per_s"], 1e-9), 2),
                              "p99_ms": round(mixed["p99_ms"] / max(alone["p99_ms"], 1e-9), 2)},
     }
-    print(f"{'phase':<22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>8}")
+    print(f"{'phase':<22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>8} {'PSS MB':>8}")
     for name, r in phases.items():
         print(f"{name:<22} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p95_ms']:>8} {r['p99_ms']:>8} "
-              f"{r['errors'] + r['non_2xx']:>7} {r['peak_rss_mb']:>8}")
+              f"{r['errors'] + r['non_2xx']:>7} {r['peak_rss_mb']:>8} {r['peak_pss_mb']:>8}")
     b = mixed["big"]
-    print(f"maximal requests: {b['requests']} in {args.duration:g} s, {b['failures']} failed, p50 {b['p50_ms']} ms, max {b['max_ms']} ms")
+    print(f"maximal requests: {b['sent']} sent ({b['ok']} answered, failures {b['failures'] or 'none'}), p50 {b['p50_ms']} ms, max {b['max_ms']} ms")
     print(f"mixed/alone: requests/s x{report['mixed_over_alone']['requests_per_s']}, p99 x{report['mixed_over_alone']['p99_ms']}")
     print(json.dumps(report, indent=2))
     if args.out:

@@ -1,10 +1,11 @@
 """An asyncio micro-batcher: concurrent requests share calls to the model, and big requests don't starve small ones.
 
-The first request waits up to ``wait_ms`` for others. Each model call then takes texts from the waiting requests,
-those with the fewest texts left first, at most ``max_texts`` texts and ``max_chars`` characters (and always one
-text of the oldest request), so a request of 32 texts of 19,000 characters is split into model-sized calls and the short requests that
-arrive meanwhile ride along in the next call instead of waiting for the whole long one. The calls run in a
-worker thread so the event loop keeps accepting requests; answers keep each request's order.
+The first request waits up to ``wait_ms`` for others. Each model call then takes at most ``max_texts`` texts and
+about ``max_chars`` characters: up to half of them from the oldest waiting request (at least one text), the rest
+from the others, those with the fewest texts left first. So a request of 32 texts of 19,000 characters is split
+into model-sized calls, and the short requests that arrive meanwhile ride along in the next call instead of
+waiting for the whole long one. The calls run in a worker thread so the event loop keeps accepting requests;
+answers keep each request's order.
 """
 
 from __future__ import annotations
@@ -30,14 +31,20 @@ class MicroBatcher:
     """``await batcher.ranked(texts, top_k)`` -> one ranked list per text, from ``rank(texts, top_k)`` batched."""
 
     def __init__(self, rank: Callable[[list[str], int], list[list]], max_texts: int = 32, wait_ms: float = 5.0,
-                 max_chars: int | None = None):
+                 max_chars: int | None = None, counter=None):
         self.rank = rank
         self.max_texts = max_texts
         self.max_chars = max_chars  # None: no limit on characters per call
         self.wait = wait_ms / 1000
-        self.batches = 0  # calls to the model so far (for /health and tests)
+        self._counter = counter  # a multiprocessing.Value shared by forked workers, or None: this process only
+        self._batches = 0
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task | None = None
+
+    @property
+    def batches(self) -> int:
+        """Calls to the model so far (for /health and tests), over every worker sharing ``counter``."""
+        return self._counter.value if self._counter is not None else self._batches
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -85,24 +92,26 @@ class MicroBatcher:
     def _take(self, pending: list[_Job]) -> list[tuple[_Job, int, int]]:
         """(job, start, stop) slices for one model call, within ``max_texts`` and ``max_chars``.
 
-        The requests with the fewest texts left go first (short ones never wait behind a long one); the oldest
-        request always gets at least one text, so a long request advances in every call until it is done.
+        The oldest request goes first with at most half the characters (always one text), so a long request
+        advances in every call; the others fill the rest, those with the fewest texts left first, so short
+        requests never wait behind a long one.
         """
-        taken: dict[int, tuple[_Job, int, int]] = {}
+        budget = self.max_chars
+        taken: list[tuple[_Job, int, int]] = []
         texts = chars = 0
-        for job in sorted(pending, key=lambda j: len(j.texts) - j.done):
+        oldest, others = pending[0], sorted(pending[1:], key=lambda j: len(j.texts) - j.done)
+        for job, limit in [(oldest, None if budget is None else budget // 2), *((job, budget) for job in others)]:
             stop = job.done
             while stop < len(job.texts) and texts < self.max_texts:
                 size = len(job.texts[stop])
-                if self.max_chars is not None and texts and chars + size > self.max_chars:
+                if limit is not None and stop > job.done and chars + size > limit:
+                    break
+                if budget is not None and job is not oldest and texts and chars + size > budget:
                     break
                 texts, chars, stop = texts + 1, chars + size, stop + 1
             if stop > job.done:
-                taken[id(job)] = (job, job.done, stop)
-        oldest = pending[0]
-        if id(oldest) not in taken:
-            taken[id(oldest)] = (oldest, oldest.done, oldest.done + 1)
-        return list(taken.values())
+                taken.append((job, job.done, stop))
+        return taken
 
     async def _serve(self, parts: list[tuple[_Job, int, int]]) -> None:
         texts = [t for job, start, stop in parts for t in job.texts[start:stop]]
@@ -117,7 +126,10 @@ class MicroBatcher:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
-        self.batches += 1
+        self._batches += 1
+        if self._counter is not None:
+            with self._counter.get_lock():
+                self._counter.value += 1
         offset = 0
         for job, start, stop in parts:
             rows = ranked[offset : offset + stop - start]

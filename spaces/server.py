@@ -115,8 +115,10 @@ def _no_constant(name: str):
 def create_app(predictor, settings: ServingSettings | None = None):
     """The FastAPI app around a loaded predictor (nothing is loaded here)."""
     settings = settings or load_settings()
+    import multiprocessing
+
     batcher = MicroBatcher(predictor.ranked, max_texts=settings.max_batch, wait_ms=settings.batch_wait_ms,
-                           max_chars=settings.model_chars)
+                           max_chars=settings.model_chars, counter=multiprocessing.Value("q", 0))  # shared by workers
 
     @asynccontextmanager
     async def lifespan(app):
@@ -189,11 +191,17 @@ def run_server(settings: ServingSettings | None = None) -> None:
 
     from cpc_models import CpcPredictor
     from spaces.timeouts import deadline_protocol
+    from spaces.workers import serve
 
     settings = settings or load_settings()
     predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend)
     log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
-    uvicorn.run(create_app(predictor, settings), host=settings.serve_host, port=settings.serve_port, log_level="warning",
-                http=deadline_protocol(settings.header_timeout, settings.body_timeout, settings.max_header_bytes),
-                limit_concurrency=settings.max_connections, backlog=settings.max_connections,
-                timeout_graceful_shutdown=5, timeout_keep_alive=settings.keep_alive)
+    workers = settings.workers or (2 if predictor.backend == "native" else 1)
+    config = uvicorn.Config(create_app(predictor, settings), host=settings.serve_host, port=settings.serve_port,
+                            log_level="warning", backlog=settings.max_connections,
+                            http=deadline_protocol(settings.header_timeout, settings.body_timeout, settings.max_header_bytes),
+                            limit_concurrency=settings.max_connections,  # per worker: the kernel may give one most of them
+                            timeout_graceful_shutdown=5, timeout_keep_alive=settings.keep_alive)
+    log.info("serving on http://%s:%d with %d worker(s)", settings.serve_host, settings.serve_port, workers)
+    if serve(config, workers):
+        raise SystemExit(1)

@@ -17,7 +17,7 @@ from tests.fixtures.serving import ABSTRACT, server_env
 
 pytestmark = pytest.mark.integration
 
-LIMITS = {"CPC_HEADER_TIMEOUT": "1", "CPC_BODY_TIMEOUT": "2", "CPC_MAX_CONNECTIONS": "12"}
+LIMITS = {"CPC_HEADER_TIMEOUT": "1", "CPC_BODY_TIMEOUT": "2", "CPC_MAX_CONNECTIONS": "12", "CPC_WORKERS": "1"}
 
 
 def _start(command: str, tmp, env: dict, ready_path: str):
@@ -152,3 +152,19 @@ def test_a_killed_batch_run_leaves_no_output_and_resumes(model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
     refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert refused.returncode != 0 and "--overwrite" in refused.stderr
+
+
+def test_two_workers_share_the_load_and_a_dead_worker_stops_the_server(model, tmp_path):
+    process = _start("serve", tmp_path, server_env(model, tmp_path), "/health")
+    try:
+        children = [int(p) for p in open(f"/proc/{process.pid}/task/{process.pid}/children").read().split()]
+        assert len(children) == 2  # the native default model: two workers forked after one load
+        before = httpx.get(process.url + "/health").json()["batches"]
+        for i in range(6):
+            assert httpx.post(process.url + "/", json={"inputs": f"{ABSTRACT} {i}"}, timeout=30).status_code == 200
+        assert httpx.get(process.url + "/health").json()["batches"] - before == 6  # one count over both workers
+        os.kill(children[0], signal.SIGKILL)
+        assert process.process.wait(20) == 1  # a supervisor sees the crash and restarts the service
+        assert "stopping the server" in process.log_tail()
+    finally:
+        stop_server(process)
