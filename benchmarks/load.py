@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     big = json.dumps({"inputs": big_texts(texts), "parameters": {"top_k": 5}}).encode()
     env = {"CPC_MODEL": str(args.model), "CPC_BACKEND": args.backend, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     port = free_port()
-    command = cpc_command("serve", "--host", LOCALHOST, "--port", str(port), "--workers", str(args.workers))
+    command = cpc_command("serve", "--host", LOCALHOST, "--port", str(port), *(["--workers", str(args.workers)] if args.workers else []))
     phases = {}
     with running_server("serve", command, f"http://{LOCALHOST}:{port}", work / "serve.log", ready_path="/health", env=env) as server:
         wrk_result(run_wrk(wrk, server.url, small, args.connections, args.threads, 3))  # warm-up
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"maximal requests: {b['sent']} sent ({b['ok']} answered, failures {b['failures'] or 'none'}), p50 {b['p50_ms']} ms, max {b['max_ms']} ms")
     print(f"mixed/alone: requests/s x{report['mixed_over_alone']['requests_per_s']}, p99 x{report['mixed_over_alone']['p99_ms']}")
     print(json.dumps(report, indent=2))
+    shutil.rmtree(work, ignore_errors=True)  # scripts and the server log (kept when a phase fails: the path is in the error)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
