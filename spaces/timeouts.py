@@ -5,11 +5,13 @@ uvicorn closes idle kept-alive connections (``timeout_keep_alive``) and caps the
 waits forever for headers or a body that never finish. This subclass of its httptools protocol (uvicorn and
 httptools are pinned in constraints.txt) arms one timer per request: from the connection (or the end of the
 previous response) to the end of the headers, then to the end of the body. A connection past its deadline is
-closed and logged in one INFO line; the application sees a disconnect.
+closed with one INFO line (for a body, the application's line about the disconnect). Requests it cannot parse
+get a JSON 400, like every other refusal of ``cpc serve``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -43,6 +45,14 @@ def deadline_protocol(header_timeout: float, body_timeout: float, max_header_byt
                     self._disarm()
                     self.send_400_response("Request headers too large.")
 
+        def send_400_response(self, msg: str) -> None:
+            """uvicorn's answer to an unparsable request (bad framing, oversized headers), as JSON like the rest."""
+            body = json.dumps({"error": f"Bad request: {msg}"}).encode()
+            head = [b"HTTP/1.1 400 Bad Request\r\n", *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
+                    b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n"]
+            self.transport.write(b"".join(head) + body)
+            self.transport.close()
+
         def on_headers_complete(self) -> None:
             self._arm("body", body_timeout)
             super().on_headers_complete()
@@ -72,7 +82,9 @@ def deadline_protocol(header_timeout: float, body_timeout: float, max_header_byt
         def _expired(self, stage: str, seconds: float) -> None:
             self._timer = None
             if not self.transport.is_closing():
-                log.info("client %s sent no complete request %s within %g s; closing", self._who(), stage, seconds)
+                # a body cut short is logged by the application (one INFO line per disconnect), headers here
+                level = logging.INFO if stage == "headers" else logging.DEBUG
+                log.log(level, "client %s sent no complete request %s within %g s; closing", self._who(), stage, seconds)
                 self.transport.close()
 
         def _who(self) -> str:

@@ -188,7 +188,7 @@ def test_server_refuses_a_body_over_the_limit_before_reading_it(api, settings):
 def test_space_handlers_predict_and_refuse(predictor, settings, tmp_path):
     from spaces.app import SpaceHandlers
 
-    handlers = SpaceHandlers(predictor, settings)
+    handlers = SpaceHandlers(predictor, settings, work_dir=tmp_path / "work")
     label, table, note = handlers.predict(TEXT, top_k=2, threshold=0.0)
     assert list(label) == [row[0] for row in table] and len(table) <= 2 and note == ""
     for bad in ("", "   ", "x" * 5000, "\x00\x01"):
