@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -115,8 +116,6 @@ def _no_constant(name: str):
 def create_app(predictor, settings: ServingSettings | None = None):
     """The FastAPI app around a loaded predictor (nothing is loaded here)."""
     settings = settings or load_settings()
-    import multiprocessing
-
     batcher = MicroBatcher(predictor.ranked, max_texts=settings.max_batch, wait_ms=settings.batch_wait_ms,
                            max_chars=settings.model_chars, counter=multiprocessing.Value("q", 0))  # shared by workers
 
@@ -140,7 +139,7 @@ def create_app(predictor, settings: ServingSettings | None = None):
     async def health() -> dict:
         return {
             "status": "ok",
-            "model": str(getattr(predictor, "model_dir", "") or ""),
+            "model": getattr(getattr(predictor, "model_dir", None), "name", ""),  # the folder's name, not its path
             "backend": getattr(predictor, "backend", ""),
             "labels": len(predictor.labels),
             "batches": batcher.batches,

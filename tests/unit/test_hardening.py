@@ -94,12 +94,14 @@ def test_malformed_bodies_get_a_4xx_json_error(api, body, status):
         assert set(response.json()) == {"error"}
 
 
-def test_unknown_paths_and_methods_get_json_errors_and_head_health_works(api):
+def test_unknown_paths_and_methods_get_json_errors_and_head_health_works(api, predictor, tmp_path):
     missing = api.get("/nowhere")
     assert missing.status_code == 404 and "error" in missing.json()
     wrong = api.put("/")
     assert wrong.status_code == 405 and "error" in wrong.json()
     assert api.head("/health").status_code == 200
+    predictor.model_dir = tmp_path / "models" / "cpc-default"
+    assert api.get("/health").json()["model"] == "cpc-default"  # the model folder's name, never a server path
 
 
 def test_api_errors_are_not_html_escaped(api):
