@@ -164,7 +164,8 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
             button.click(**events, api_name="predict").success(**why, api_name="evidence")
             text.submit(**events, api_visibility="private").success(**why, api_visibility="private")
         with gr.Tab("Batch (CSV)"):
-            gr.Markdown("Upload a CSV with a column `abstract` (and optionally `title`); download it back with codes.")
+            gr.Markdown("Upload a CSV with a column `abstract` (and optionally `title`); download it back with codes. "
+                        "Cells starting with `=`, `+`, `-` or `@` come back with a leading `'` so spreadsheets show them as text.")
             upload = gr.File(label="CSV to classify", file_types=[".csv"], elem_id="upload")
             with gr.Row():
                 batch_top_k = gr.Slider(1, MAX_TOP_K, value=settings.default_top_k, step=1, label="Top-k codes")
