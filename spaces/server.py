@@ -179,7 +179,7 @@ def create_app(predictor, settings: ServingSettings | None = None):
             return error("the model failed on this request (see the server log)", 500)
         if details:
             return [{"ranked": r, "prediction": p.to_dict()} for r, p in zip(ranked_to_api(ranked), predictions)]
-        return ranked_to_api(ranked)
+        return JSONResponse(ranked_to_api(ranked))  # plain lists and floats: no jsonable_encoder pass per request
 
     return app
 
@@ -197,7 +197,7 @@ def run_server(settings: ServingSettings | None = None) -> None:
     log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
     workers = settings.workers or (2 if predictor.backend == "native" else 1)
     config = uvicorn.Config(create_app(predictor, settings), host=settings.serve_host, port=settings.serve_port,
-                            log_level="warning", backlog=settings.max_connections,
+                            log_level="warning", access_log=False, backlog=settings.max_connections,
                             http=deadline_protocol(settings.header_timeout, settings.body_timeout, settings.max_header_bytes),
                             limit_concurrency=settings.max_connections,  # per worker: the kernel may give one most of them
                             timeout_graceful_shutdown=5, timeout_keep_alive=settings.keep_alive)
