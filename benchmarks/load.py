@@ -5,7 +5,8 @@ schedule from one Python thread: one request a second costs the client nothing w
 Starts the server itself on 127.0.0.1 (a free port), drives it with ``wrk`` (installed with apt-get when missing;
 Lua scripts send the POST bodies), stops it by PID, and prints, for each phase: requests/s, p50/p95/p99 latency
 of the small requests, errors, the big requests' latency, and the server's peak RSS. Nothing but 127.0.0.1 is
-contacted. The ratio mixed/alone says how much the big requests slow the small ones.
+contacted. The server's CPU seconds per phase (over its workers) are reported too: unlike the rates, they do not
+depend on what else the machine runs. The ratio mixed/alone says how much the big requests slow the small ones.
 
     .venv/bin/python benchmarks/load.py                               # 50 connections, 20 s per phase
     .venv/bin/python benchmarks/load.py --connections 50 --duration 30 --out benchmarks/results/load.json
@@ -168,12 +169,25 @@ class PeakRss:
             self.peak_rss_mb, self.peak_pss_mb = max(self.peak_rss_mb, rss), max(self.peak_pss_mb, pss)
             self._stop.wait(0.1)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process and its children have used so far."""
+        total = 0
+        for p in self._tree():
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+        return total / os.sysconf("SC_CLK_TCK")
+
     def __enter__(self) -> PeakRss:
+        self.cpu_start = self.cpu_seconds()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.cpu_used = self.cpu_seconds() - self.cpu_start
         self._stop.set()
         self._thread.join()
 
@@ -199,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="Seconds per phase.")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads for the small requests.")
-    parser.add_argument("--workers", type=int, default=0, help="cpc serve --workers (0: its default).")
+    parser.add_argument("--workers", type=int, default=0, help="cpc serve --workers (0: its default, CPC_WORKERS or 1).")
     parser.add_argument("--out", type=Path, help="Write the results as JSON here too.")
     args = parser.parse_args(argv)
     if not (args.model / "config.json").exists():
@@ -228,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                     phases[name]["big"] = sender.result()
             phases[name]["peak_rss_mb"] = round(rss.peak_rss_mb, 1)
             phases[name]["peak_pss_mb"] = round(rss.peak_pss_mb, 1)
+            phases[name]["server_cpu_s"] = round(rss.cpu_used, 1)  # load-independent: the server's own CPU time
     alone, mixed = phases["small alone"], phases["small + 1 maximal/s"]
     report = {
         "model": str(args.model), "cpus": os.cpu_count(), "load_average_before": load_before,
@@ -236,10 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         "mixed_over_alone": {"requests_per_s": round(mixed["requests_per_s"] / max(alone["requests_per_s"], 1e-9), 2),
                              "p99_ms": round(mixed["p99_ms"] / max(alone["p99_ms"], 1e-9), 2)},
     }
-    print(f"{'phase':<22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>8} {'PSS MB':>8}")
+    print(f"{'phase':<22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>8} {'PSS MB':>8} {'CPU s':>6}")
     for name, r in phases.items():
         print(f"{name:<22} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p95_ms']:>8} {r['p99_ms']:>8} "
-              f"{r['errors'] + r['non_2xx']:>7} {r['peak_rss_mb']:>8} {r['peak_pss_mb']:>8}")
+              f"{r['errors'] + r['non_2xx']:>7} {r['peak_rss_mb']:>8} {r['peak_pss_mb']:>8} {r['server_cpu_s']:>6}")
     b = mixed["big"]
     print(f"maximal requests: {b['sent']} sent ({b['ok']} answered, failures {b['failures'] or 'none'}), p50 {b['p50_ms']} ms, max {b['max_ms']} ms")
     print(f"mixed/alone: requests/s x{report['mixed_over_alone']['requests_per_s']}, p99 x{report['mixed_over_alone']['p99_ms']}")

@@ -195,7 +195,7 @@ def run_server(settings: ServingSettings | None = None) -> None:
     settings = settings or load_settings()
     predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend)
     log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
-    workers = settings.workers or (2 if predictor.backend == "native" else 1)
+    workers = max(1, settings.workers)
     config = uvicorn.Config(create_app(predictor, settings), host=settings.serve_host, port=settings.serve_port,
                             log_level="warning", access_log=False, backlog=settings.max_connections,
                             http=deadline_protocol(settings.header_timeout, settings.body_timeout, settings.max_header_bytes),

@@ -25,8 +25,8 @@ CPC_TIMEOUT            client timeout, seconds                        30
 CPC_HEADER_TIMEOUT     serve/webapp: seconds to send request headers  10
 CPC_BODY_TIMEOUT       serve: seconds to send the body after them     30
 CPC_MAX_CONNECTIONS    serve/webapp: open connections at most         100
-CPC_WORKERS            serve: worker processes (0: 2 for native       0
-                       models, 1 for torch/ONNX)
+CPC_WORKERS            serve: worker processes (forked after the      1
+                       model is loaded; see spaces/workers.py)
 =====================  =============================================  ==========================
 
 Each service has its own bind address: ``GRADIO_SERVER_NAME=0.0.0.0`` (what a Space sets) opens the Space
@@ -73,7 +73,7 @@ class ServingSettings:
     header_timeout: float = field(default_factory=lambda: float(_env("CPC_HEADER_TIMEOUT", "10")))
     body_timeout: float = field(default_factory=lambda: float(_env("CPC_BODY_TIMEOUT", "30")))
     max_connections: int = field(default_factory=lambda: int(_env("CPC_MAX_CONNECTIONS", "100")))
-    workers: int = field(default_factory=lambda: int(_env("CPC_WORKERS", "0")))  # serve: 0 = 2 native, 1 torch/onnx
+    workers: int = field(default_factory=lambda: int(_env("CPC_WORKERS", "1")))  # serve: processes forked after loading
     max_header_bytes: int = 65536  # serve: request line and headers together
     keep_alive: int = 5  # serve/webapp: seconds an idle kept-alive connection stays open
     model_chars: int = 40_000  # server: characters per model call; longer requests are split and interleaved

@@ -1,10 +1,11 @@
 """``cpc serve`` on several worker processes: the model is loaded once, then the server forks.
 
-One Python process can use about one core (the GIL), so on a 2-core machine a maximal request (32 texts of
-19,000 characters) costs the small requests of the same process a share of that core. With two workers, each
-runs its own event loop and micro-batcher on the shared listening socket (the kernel spreads the connections),
-and the model's memory is shared copy-on-write. ``CPC_WORKERS`` (or ``--workers``) sets the count; the default
-is 2 for the native (scikit-learn) models and 1 for torch and ONNX, which use several cores per call themselves.
+One Python process uses about one core (the GIL). With ``CPC_WORKERS=2`` (or ``--workers 2``) each worker runs
+its own event loop and micro-batcher on the shared listening socket (the kernel spreads the connections), and
+the model's memory is shared copy-on-write (about +180 MB PSS per extra worker for the default model). The
+default is 1: on the shared 2-core machine of ``benchmarks/results/load.md`` a second worker served more small
+requests alone but fewer with a maximal request each second in the mix, where the one worker's interleaving
+keeps the small requests ahead. Forking after torch or onnxruntime started their thread pools is not tested.
 
 If a worker dies, the others are stopped and ``cpc serve`` exits with status 1, for a supervisor to restart it;
 SIGTERM or Ctrl-C stops every worker gracefully.

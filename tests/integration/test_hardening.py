@@ -17,13 +17,13 @@ from tests.fixtures.serving import ABSTRACT, server_env
 
 pytestmark = pytest.mark.integration
 
-LIMITS = {"CPC_HEADER_TIMEOUT": "1", "CPC_BODY_TIMEOUT": "2", "CPC_MAX_CONNECTIONS": "12", "CPC_WORKERS": "1"}
+LIMITS = {"CPC_HEADER_TIMEOUT": "1", "CPC_BODY_TIMEOUT": "2", "CPC_MAX_CONNECTIONS": "12"}
 
 
-def _start(command: str, tmp, env: dict, ready_path: str):
+def _start(command: str, tmp, env: dict, ready_path: str, *args: str):
     port = free_port()
     url = f"http://{LOCALHOST}:{port}"
-    argv = cpc_command("-v", command, "--host", LOCALHOST, "--port", str(port))
+    argv = cpc_command("-v", command, "--host", LOCALHOST, "--port", str(port), *args)
     return start_server(command, argv, url, tmp / f"{command}.log", ready_path=ready_path, env=env, timeout=180)
 
 
@@ -166,10 +166,10 @@ def test_a_killed_batch_run_leaves_no_output_and_resumes(model, tmp_path):
 
 
 def test_two_workers_share_the_load_and_a_dead_worker_stops_the_server(model, tmp_path):
-    process = _start("serve", tmp_path, server_env(model, tmp_path), "/health")
+    process = _start("serve", tmp_path, server_env(model, tmp_path), "/health", "--workers", "2")
     try:
         children = [int(p) for p in open(f"/proc/{process.pid}/task/{process.pid}/children").read().split()]
-        assert len(children) == 2  # the native default model: two workers forked after one load
+        assert len(children) == 2  # two workers forked after one load
         before = httpx.get(process.url + "/health").json()["batches"]
         for i in range(6):
             assert httpx.post(process.url + "/", json={"inputs": f"{ABSTRACT} {i}"}, timeout=30).status_code == 200
