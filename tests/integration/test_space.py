@@ -55,6 +55,18 @@ def test_bad_input_is_an_app_error_with_a_message(gradio, text):
         gradio.predict(text, 3, 0, api_name="/predict")
 
 
+@pytest.mark.parametrize(
+    "args, words",
+    [((12345, 3, 0), "expected a text"), (({"text": ABSTRACT}, 3, 0), "expected a text"), ((ABSTRACT, "abc", 0), "top_k"),
+     ((ABSTRACT, 3, 7), "threshold"), ((ABSTRACT, 3, "NaN"), "threshold"), (("😀🚀 …", 3, 0), "no word")],
+)
+def test_raw_values_get_a_message_not_a_null_error(gradio, args, words):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=words):
+        gradio.predict(*args, api_name="/predict")
+
+
 def test_batch_csv_endpoint(gradio, tmp_path):
     from gradio_client import handle_file
 
