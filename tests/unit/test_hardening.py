@@ -338,3 +338,12 @@ def test_space_batch_refuses_a_path_outside_the_uploads(predictor, settings, tmp
     for raw in ({"path": str(secret)}, str(secret), {"path": "/etc/passwd"}):
         with pytest.raises(gr.Error, match="upload the CSV file"):
             predict_file(raw, 5, 0)
+
+
+def test_space_batch_output_neutralises_formulas(predictor, settings, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text('title,abstract\n"=HYPERLINK(""http://x.invalid"")",@SUM(A1) a neural network\n')
+    out, _ = _space(predictor, settings, tmp_path).predict_csv(str(source))
+    with open(out, newline="") as f:
+        [row] = list(csv.DictReader(f))
+    assert row["title"] == "'=HYPERLINK(\"http://x.invalid\")" and row["abstract"] == "'@SUM(A1) a neural network"
