@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import logging
 import os
 import time
@@ -19,7 +18,7 @@ from spaces.client import CpcClient
 from spaces import settings as serving_settings
 from spaces.settings import load_settings
 from tests.fixtures.processes import free_port
-from tests.unit.test_serving import TEXT, FakeClient, api, predictor, settings  # noqa: F401: fixtures
+from tests.unit.test_serving import TEXT, api, predictor, settings  # noqa: F401: fixtures
 
 FORMULAS = ["=HYPERLINK(\"http://x.invalid\",\"y\")", "=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
 
