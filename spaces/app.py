@@ -68,7 +68,8 @@ class SpaceHandlers:
         from spaces.evidence_view import evidence_html
 
         text = check_text(text, self.settings.max_chars)
-        prediction = self.predictor.predict([text], top_k=int(top_k) or None, threshold=float(threshold) or None, explain=True)[0]
+        top_k, threshold = check_top_k(top_k), check_threshold(threshold)
+        prediction = self.predictor.predict([text], top_k=top_k or None, threshold=threshold or None, explain=True)[0]
         if prediction.reason:
             raise InputError(prediction.reason)
         prediction.titles = {**self.titles, **prediction.titles}  # the Space's dataset may know titles the model folder does not

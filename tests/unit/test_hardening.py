@@ -295,8 +295,8 @@ def test_space_events_get_the_raw_values(predictor, settings):
     from spaces.app import build_demo
 
     demo = build_demo(predictor, settings, examples=[])
-    [fn] = [fn for fn in demo.fns.values() if fn.api_name == "predict"]
-    assert fn.preprocess is False  # gradio would turn 12345 or a dict into a string before our check
+    raw = {fn.api_name: fn.preprocess for fn in demo.fns.values() if fn.api_name in ("predict", "evidence", "predict_csv")}
+    assert raw and not any(raw.values())  # gradio would turn 12345 or a dict into a string before our check
 
 
 # -- 9. big requests are split into model-sized calls and interleaved -------------------------------------------
