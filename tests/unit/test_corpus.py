@@ -1,0 +1,132 @@
+"""``cpc predict`` on a corpus with the local engine: shards in, one output per shard, resumable; Ray's absence."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cpc_dataset.errors import CpcError
+from cpc_models.predict.corpus import CorpusJob, classify_table, predict_corpus
+from cpc_models.predict.predictor import CpcPredictor
+from cpc_models.predict.shards import find_inputs, plan_shards
+from spaces.cli import main
+from tests.fixtures.corpus import DEFAULT_MODEL, assert_equals_predictor, read_output, write_corpus
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return CpcPredictor.from_pretrained(DEFAULT_MODEL)
+
+
+def test_inputs_from_a_file_a_folder_or_a_glob(tmp_path):
+    (tmp_path / "in" / "2025").mkdir(parents=True)
+    for name in ("a.parquet", "2025/b.csv", "notes.txt", ".hidden.csv", "_SUCCESS.csv"):
+        (tmp_path / "in" / name).write_text("abstract\nx\n")
+    root, files = find_inputs(tmp_path / "in")
+    assert root == tmp_path / "in" and [f.name for f in files] == ["b.csv", "a.parquet"]
+    assert [f.name for f in find_inputs(str(tmp_path / "in" / "2*" / "*.csv"))[1]] == ["b.csv"]
+    assert find_inputs(tmp_path / "in" / "a.parquet")[1] == [tmp_path / "in" / "a.parquet"]
+    with pytest.raises(CpcError, match="no .parquet or .csv files"):
+        find_inputs(str(tmp_path / "in" / "*.json"))
+    with pytest.raises(CpcError, match="does not exist"):
+        find_inputs(tmp_path / "nope")
+
+
+def test_outputs_mirror_inputs_and_earlier_outputs_are_not_inputs(tmp_path):
+    write_corpus(tmp_path / "corpus" / "2024", [5], fmt="csv", bad_rows=False)
+    write_corpus(tmp_path / "corpus", [5], bad_rows=False)
+    (tmp_path / "corpus" / "out").mkdir()
+    pq.write_table(pa.table({"abstract": ["x"]}), tmp_path / "corpus" / "out" / "part-000.parquet")
+    shards = plan_shards(tmp_path / "corpus", tmp_path / "corpus" / "out")
+    assert [s.output.relative_to(tmp_path / "corpus" / "out").as_posix() for s in shards] == ["2024/part-000.csv", "part-000.parquet"]
+    assert [s.rows for s in shards] == [5, 5]
+    with pytest.raises(CpcError, match="other than the input folder"):
+        plan_shards(tmp_path / "corpus", tmp_path / "corpus")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_local_engine_equals_the_predictor_row_for_row(tmp_path, predictor, fmt):
+    inputs = write_corpus(tmp_path / "in", [60, 0, 45], fmt=fmt)
+    report = predict_corpus(CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), batch_size=16, top_k=5, progress=False))
+    assert report.rows == 60 + 3 + 45 and len(report.written) == 3 and report.skipped == 0
+    for path in inputs:
+        assert_equals_predictor(predictor, path, tmp_path / "out" / path.name, top_k=5)
+    rows = read_output(tmp_path / "out" / inputs[0].name)
+    assert [r["reason"] for r in rows if r["publication_number"].startswith("BAD")] == ["empty text"] * 3
+    assert all(r["codes"] and not r["reason"] for r in rows if not r["publication_number"].startswith("BAD"))
+    assert rows[0]["cpc_codes"]  # the input's other columns are kept beside the predictions
+
+
+def test_rerun_writes_only_missing_shards_and_refuses_other_settings(tmp_path):
+    write_corpus(tmp_path / "in", [20, 20, 20], bad_rows=False)
+    job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), id_columns=["publication_number"], progress=False)
+    predict_corpus(job)
+    kept = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("*.parquet")}
+    (tmp_path / "out" / "part-001.parquet").unlink()
+    (tmp_path / "out" / ".part-002.parquet.999.tmp").write_text("left by a killed run")
+    report = predict_corpus(job)
+    assert report.written == [str(tmp_path / "out" / "part-001.parquet")] and report.skipped == 2 and report.rows == 20
+    assert {n: (tmp_path / "out" / n).stat().st_mtime_ns for n in ("part-000.parquet", "part-002.parquet")} == {
+        n: kept[n] for n in ("part-000.parquet", "part-002.parquet")
+    }
+    assert not list((tmp_path / "out").glob(".*.tmp"))
+    assert pq.read_table(tmp_path / "out" / "part-001.parquet").column_names[0] == "publication_number"
+    with pytest.raises(CpcError, match="other settings .*top_k"):
+        predict_corpus(CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), id_columns=["publication_number"], top_k=3))
+
+
+def test_an_unreadable_shard_is_reported_and_the_others_are_written(tmp_path):
+    write_corpus(tmp_path / "in", [10, 10], bad_rows=False)
+    (tmp_path / "in" / "part-001.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(CpcError, match="1 of 2 shards not written .*part-001.parquet.*re-run"):
+        predict_corpus(CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), progress=False))
+    assert len(read_output(tmp_path / "out" / "part-000.parquet")) == 10
+    assert not (tmp_path / "out" / "part-001.parquet").exists()
+
+
+def test_a_row_that_breaks_the_model_gets_a_reason_not_an_error(predictor):
+    class Fragile:
+        def predict(self, texts, top_k=None, threshold=None):
+            if any("poison" in t for t in texts):
+                if len(texts) > 1:
+                    raise RuntimeError("batch failed")
+                raise ValueError("cannot read this one")
+            return predictor.predict(texts, top_k=top_k, threshold=threshold)
+
+    table = pa.table({"publication_number": ["A", "B", "C"], "abstract": ["A neural network.", "poison", "A robot arm."]})
+    out = classify_table(Fragile(), table).to_pylist()
+    assert [r["publication_number"] for r in out] == ["A", "B", "C"]
+    assert out[1]["reason"] == "could not classify: ValueError: cannot read this one" and out[1]["codes"] == []
+    assert out[0]["codes"] == [c.code for c in predictor.predict(["A neural network."])[0].codes]
+
+
+def test_csv_output_neutralises_formulas_in_kept_cells(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.csv").write_text('publication_number,abstract\n"=HYPERLINK(""http://x"")",A neural network.\n')
+    predict_corpus(CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), progress=False))
+    assert (tmp_path / "out" / "x.csv").read_text().splitlines()[1].startswith('"\'=HYPERLINK(')
+
+
+def test_cli_classifies_a_parquet_folder(tmp_path, capsys):
+    write_corpus(tmp_path / "in", [15, 15])
+    args = ["-q", "predict", "--model", str(DEFAULT_MODEL), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
+    assert main([*args, "--id-columns", "publication_number"]) == 0
+    assert "33 rows in 2 shards written" in capsys.readouterr().err
+    assert main([*args, "--id-columns", "publication_number"]) == 0
+    err = capsys.readouterr().err
+    assert "0 rows in 0 shards written" in err and "2 shards already there" in err
+    assert main([*args, "--engine", "local", "--output", str(tmp_path / "x.csv")]) == 2
+
+
+def test_engine_ray_without_ray_says_what_to_install(tmp_path, monkeypatch, capsys):
+    write_corpus(tmp_path / "in", [5], bad_rows=False)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    args = ["predict", "--model", str(DEFAULT_MODEL), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--engine", "ray"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pip install 'patent-cpc[scale]'" in err
+    assert not (tmp_path / "out").exists()
