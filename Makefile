@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip wheel setuptools
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[train,export,space,serve,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[train,export,space,serve,scale,dev]'
 	$(BIN)/pip install -q -c constraints.txt --no-deps fastai==2.8.12
 	$(BIN)/pip uninstall -q -y torchvision 2>/dev/null || true
 	touch $(STAMP)

@@ -48,8 +48,14 @@ class ShardClassifier:
 
             model = ray.get(model)
         if isinstance(model, bytes):
+            import shutil
+            import weakref
+
             model = unpack_model(model)
-        self.predictor = CpcPredictor.from_pretrained(model, backend=backend)
+            self.predictor = CpcPredictor.from_pretrained(model, backend=backend)
+            weakref.finalize(self, shutil.rmtree, os.path.dirname(model), True)  # also at the worker's exit
+        else:
+            self.predictor = CpcPredictor.from_pretrained(model, backend=backend)
         self.options = dict(id_columns=id_columns, top_k=top_k, threshold=threshold)
 
     def __call__(self, batch):
