@@ -56,14 +56,21 @@ class CorpusReport:
     written: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # shard -> why it was not written
     rows: int = 0
-    seconds: float = 0.0  # classifying and writing, after the engine started (Ray cluster, model loaded)
+    seconds: float = 0.0  # from loading the model(s) to the last shard written (a Ray cluster's own start not counted)
+    startup_seconds: float = 0.0  # of which, until the first rows were classified (model loads, Ray actors starting)
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
 
+    @property
+    def steady_rows_per_second(self) -> float:
+        """Once started: what a longer run tends to."""
+        running = self.seconds - self.startup_seconds
+        return self.rows / running if running > 0 else 0.0
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "rows_per_second": round(self.rows_per_second, 1)}
+        return {**asdict(self), "rows_per_second": round(self.rows_per_second, 1), "steady_rows_per_second": round(self.steady_rows_per_second, 1)}
 
 
 def predict_corpus(job: CorpusJob, **engine_options) -> CorpusReport:
@@ -107,8 +114,8 @@ def run_local(job: CorpusJob, shards: list[Shard]) -> CorpusReport:
 
     from cpc_models.predict.predictor import CpcPredictor
 
-    predictor = CpcPredictor.from_pretrained(job.model, backend=job.backend)
     report, start = CorpusReport(), time.perf_counter()
+    predictor = CpcPredictor.from_pretrained(job.model, backend=job.backend)
     with tqdm(total=sum(s.rows for s in shards), desc="classifying", unit="row", unit_scale=True, disable=not job.progress) as bar:
         for shard in shards:
             try:
@@ -116,6 +123,7 @@ def run_local(job: CorpusJob, shards: list[Shard]) -> CorpusReport:
                 for batch in read_batches(shard, job.batch_size):
                     parts.append(classify_table(predictor, pa.Table.from_batches([batch]), job.id_columns, job.top_k, job.threshold))
                     bar.update(batch.num_rows)
+                    report.startup_seconds = report.startup_seconds or time.perf_counter() - start
                 table = pa.concat_tables(parts) if parts else empty_output(shard, job.id_columns)
             except (OSError, ValueError) as exc:  # unreadable file: the other shards go on
                 report.failed[str(shard.source)] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -125,7 +133,8 @@ def run_local(job: CorpusJob, shards: list[Shard]) -> CorpusReport:
             report.written.append(str(shard.output))
             report.rows += table.num_rows
     report.seconds = time.perf_counter() - start
-    log.info("%d rows in %.1f s (%.0f rows/s)", report.rows, report.seconds, report.rows_per_second)
+    log.info("%d rows in %.1f s: %.0f rows/s (%.0f rows/s after a %.1f s start)", report.rows, report.seconds, report.rows_per_second,
+             report.steady_rows_per_second, report.startup_seconds)
     return report
 
 
