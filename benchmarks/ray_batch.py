@@ -128,6 +128,12 @@ def run(name: str, job: CorpusJob) -> dict:
     return result
 
 
+def rerender(results: str) -> None:
+    """Rewrite the .md from the .json (after a change to the table's layout, without re-running)."""
+    summary = json.loads(Path(results + ".json").read_text())
+    Path(results + ".md").write_text(render(summary))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -187,14 +193,15 @@ def render(s: dict) -> str:
         f"`{Path(s['model']).name}`, local Ray cluster with {s['cpus']} CPUs (started in {s['ray_cluster_start_seconds']} s, not counted), "
         f"machine with {s['os_cpu_count']} cores. One run, configurations one after another.",
         "",
-        "| configuration | rows/s | rows/s after start | start (s) | total (s) | rows per CPU-second | peak RSS per process (MB) | load average before → after |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
+        "| configuration | rows/s | rows/s after start | start (s) | total (s) | cores it got | rows per CPU-second | peak RSS per process (MB) | load average before → after |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in s["results"]:
         rss = ", ".join(str(p) for p in r["peak_rss_mb_per_process"]) or "n/a"
         lines.append(
             f"| {r['config']} | {r['rows_per_second']:,.0f} | {r['steady_rows_per_second']:,.0f} | {r['startup_seconds']} | {r['seconds']} | "
-            f"{r['rows_per_cpu_second'] or 'n/a'} | {rss} | {r['load_average_before']} → {r['load_average_after']} |"
+            f"{r['classifier_cpu_seconds'] / r['seconds']:.2f} | {r['rows_per_cpu_second'] or 'n/a'} | {rss} | "
+            f"{r['load_average_before']} → {r['load_average_after']} |"
         )
     lines += [
         "",
@@ -203,7 +210,8 @@ def render(s: dict) -> str:
         "",
         "Rows/s include each pipeline's start (loading the model; for Ray, actors starting); \"after start\" counts from the",
         "first classified rows. Rows per CPU-second: rows / CPU time of the classifying processes (this process for",
-        "local, the actors for Ray; model loading included), which other jobs on the machine disturb less than rows/s.",
+        "local, the actors for Ray; model loading included), which other jobs on the machine disturb less than rows/s;",
+        "cores it got: those CPU-seconds / total seconds (at most 2 here; less when other jobs hold the cores).",
         "The local engine's peak RSS is this benchmark's whole process; Ray's are the classifier actors only.",
         "",
     ]
