@@ -84,6 +84,10 @@ def run_ray(job: CorpusJob, shards: list[Shard], ship_model: bool | None = None)
     a cluster with ``--address``)."""
     import ray
 
+    if not _is_repo_id(job.model):  # a wrong folder says so here, not in every actor
+        from cpc_models.registry import read_model_config
+
+        read_model_config(Path(job.model))
     started_here = not ray.is_initialized()
     if started_here:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -165,10 +169,10 @@ def _collect(dataset, shards: list[Shard], job: CorpusJob, report: CorpusReport,
             if counts[shard] == shard.rows:
                 _finish(shard, parts.pop(shard), job, report)
     for shard in parts:  # came up short: a block that could not be read
-        report.failed[str(shard.source)] = f"read {counts[shard]} of {shard.rows} rows"
+        report.failed[str(shard.source)] = f"{counts[shard]} of {shard.rows} rows came back (a block failed: see Ray's logs)"
     for shard in shards:
         if shard not in counts:
-            report.failed[str(shard.source)] = "no rows came back"
+            report.failed[str(shard.source)] = "no rows came back (see Ray's logs)"
 
 
 def _read(shards: list[Shard], fmt: str, id_columns: list[str] | None):
@@ -187,10 +191,17 @@ def _read(shards: list[Shard], fmt: str, id_columns: list[str] | None):
     return ray.data.read_csv(paths, include_paths=True, num_cpus=READ_CPUS, **csv_options(columns=names))
 
 
+def _is_repo_id(model: str) -> bool:
+    """``owner/name`` that is not a folder here: a Hub repo id, resolved by each actor."""
+    import re
+
+    return not Path(model).exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(model)) is not None and not str(model).startswith(".")
+
+
 def _model_argument(model: str, ship: bool):
     folder = Path(model)
-    if not folder.is_dir():
-        return str(model)  # a repo id: each actor resolves it
+    if _is_repo_id(model):
+        return str(model)  # each actor resolves it
     if not ship:
         return str(folder.resolve())
     import ray

@@ -97,7 +97,7 @@ def input_columns(shard: Shard) -> list[str]:
         return list(pq.read_schema(shard.source).names)
     import csv
 
-    with open(shard.source, encoding="utf-8", newline="") as fh:
+    with open(shard.source, encoding="utf-8-sig", newline="") as fh:
         return next(csv.reader(fh), [])
 
 
