@@ -37,7 +37,8 @@ def build_corpus(folder: Path, rows: int, shards: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parts = [pq.read_table(p, columns=["publication_number", "title", "abstract"]) for p in sorted((REPO / DATASET_DIR / "data").glob("*.parquet"))]
+    files = sorted((REPO / DATASET_DIR / "data").glob("*.parquet"))
+    parts = [pq.read_table(p, columns=["publication_number", "title", "abstract"]) for p in files]
     base = pa.concat_tables(parts)
     repeats = -(-rows // base.num_rows)
     table = pa.concat_tables([base] * repeats).slice(0, rows)

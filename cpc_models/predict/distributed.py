@@ -137,7 +137,9 @@ def _run_pipeline(job: CorpusJob, shards: list[Shard], ship_model: bool) -> Corp
             dataset = _read(group, fmt, job.id_columns).repartition(target_num_rows_per_block=job.batch_size)
             dataset = dataset.map_batches(
                 ShardClassifier,
-                fn_constructor_kwargs=dict(model=model, backend=job.backend, id_columns=job.id_columns, top_k=job.top_k, threshold=job.threshold),
+                fn_constructor_kwargs=dict(
+                    model=model, backend=job.backend, id_columns=job.id_columns, top_k=job.top_k, threshold=job.threshold
+                ),
                 batch_size=job.batch_size,
                 batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=workers),

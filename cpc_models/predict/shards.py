@@ -157,7 +157,9 @@ def csv_options(path: Path | None = None, columns: list[str] | None = None) -> d
 
 def skip_invalid_row(row) -> str:
     """A CSV line with the wrong number of fields cannot be classified: it is skipped, with a warning."""
-    logging.getLogger(__name__).warning("CSV line %s skipped: %s fields where the header has %s", row.number, row.actual_columns, row.expected_columns)
+    logging.getLogger(__name__).warning(
+        "CSV line %s skipped: %s fields where the header has %s", row.number, row.actual_columns, row.expected_columns
+    )
     return "skip"
 
 

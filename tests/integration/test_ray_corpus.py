@@ -55,7 +55,8 @@ def test_ray_output_equals_the_predictor_row_for_row(cluster, predictor, tmp_pat
 def test_model_shipped_through_the_object_store_and_csv_shards(cluster, predictor, tmp_path):
     """What joining a cluster does with a local model folder (packed, ray.put once), here on the local cluster."""
     inputs = write_corpus(tmp_path / "in", [120, 0, 80], fmt="csv", split="test")
-    job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), engine="ray", workers=2, batch_size=32, top_k=3, progress=False)
+    job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), engine="ray", workers=2, batch_size=32, top_k=3,
+                    progress=False)
     assert predict_corpus(job, ship_model=True).rows == 203
     for path in inputs:
         assert_equals_predictor(predictor, path, tmp_path / "out" / path.name, top_k=3)

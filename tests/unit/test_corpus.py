@@ -103,11 +103,13 @@ def test_a_row_that_breaks_the_model_gets_a_reason_not_an_error(predictor):
     assert out[0]["codes"] == [c.code for c in predictor.predict(["A neural network."])[0].codes]
 
 
-def test_csv_output_neutralises_formulas_in_kept_cells(tmp_path):
+def test_csv_quoted_newlines_and_formulas_in_kept_cells(tmp_path):
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "x.csv").write_text('publication_number,abstract\n"=HYPERLINK(""http://x"")",A neural network.\n')
+    (tmp_path / "in" / "x.csv").write_text('publication_number,abstract\n"=HYPERLINK(""http://x"")",A neural network.\nB,"A robot\narm."\n')
     predict_corpus(CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), progress=False))
     assert (tmp_path / "out" / "x.csv").read_text().splitlines()[1].startswith('"\'=HYPERLINK(')
+    rows = read_output(tmp_path / "out" / "x.csv")
+    assert [r["publication_number"] for r in rows] == ["'=HYPERLINK(\"http://x\")", "B"] and all(r["codes"] for r in rows)
 
 
 def test_cli_classifies_a_parquet_folder(tmp_path, capsys):
@@ -119,6 +121,7 @@ def test_cli_classifies_a_parquet_folder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "0 rows in 0 shards written" in err and "2 shards already there" in err
     assert main([*args, "--engine", "local", "--output", str(tmp_path / "x.csv")]) == 2
+    assert main([*args, "--workers", "2"]) == 2 and "need --engine ray" in capsys.readouterr().err
 
 
 def test_engine_ray_without_ray_says_what_to_install(tmp_path, monkeypatch, capsys):
