@@ -62,20 +62,38 @@ def find_inputs(spec: str | Path) -> tuple[Path, list[Path]]:
 
 
 def plan_shards(input_spec: str | Path, output_dir: str | Path) -> list[Shard]:
-    """One shard per input file; its output mirrors the input's path under ``output_dir``, same format."""
+    """One shard per input file; its output mirrors the input's path under ``output_dir``, same format. An output
+    named ``*.parquet`` or ``*.csv`` takes one input file, in either format."""
     root, files = find_inputs(input_spec)
+    if is_file_output(output_dir):
+        if len(files) != 1:
+            raise InputError(f"--output {output_dir} is one file; {len(files)} inputs need an output folder")
+        return [_shard(files[0].resolve(), Path(output_dir).resolve())]
     output_dir = Path(output_dir).resolve()
     files = [f for f in files if not f.resolve().is_relative_to(output_dir)]  # earlier outputs are not inputs
     if root.resolve() == output_dir:
         raise InputError("--output must be a folder other than the input folder (inputs would be overwritten)")
-    shards = []
-    for f in files:
-        fmt, output = FORMATS[f.suffix.lower()], output_dir / f.resolve().relative_to(root.resolve())
-        try:
-            shards.append(Shard(f.resolve(), output, fmt, count_rows(f, fmt)))
-        except InputError as exc:
-            shards.append(Shard(f.resolve(), output, fmt, 0, error=str(exc)))
-    return shards
+    return [_shard(f.resolve(), output_dir / f.resolve().relative_to(root.resolve())) for f in files]
+
+
+def is_file_output(output: str | Path) -> bool:
+    return Path(output).suffix.lower() in FORMATS and not Path(output).is_dir()
+
+
+def job_file(output: str | Path) -> Path:
+    """Where the settings that produced an output are recorded: in the output folder, or beside an output file."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.cpc_job.json") if is_file_output(output) else output / JOB_FILE
+
+
+def _shard(source: Path, output: Path) -> Shard:
+    if output == source:
+        raise InputError("--output must differ from --input (the input would be overwritten)")
+    fmt = FORMATS[source.suffix.lower()]
+    try:
+        return Shard(source, output, fmt, count_rows(source, fmt))
+    except InputError as exc:
+        return Shard(source, output, fmt, 0, error=str(exc))
 
 
 def count_rows(path: Path, fmt: str) -> int:
@@ -168,7 +186,7 @@ def write_shard(shard: Shard, table) -> None:
     shard.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = shard.output.with_name(f".{shard.output.name}.{os.getpid()}.tmp")
     try:
-        if shard.format == "parquet":
+        if FORMATS[shard.output.suffix.lower()] == "parquet":
             import pyarrow.parquet as pq
 
             pq.write_table(table, tmp)
@@ -191,19 +209,19 @@ def remove_stale_temporaries(shards: list[Shard]) -> None:
             stale.unlink(missing_ok=True)
 
 
-def check_job_file(output_dir: Path, settings: dict) -> None:
-    """Record what produces this folder; refuse to resume into a folder written with other settings."""
-    path = Path(output_dir) / JOB_FILE
+def check_job_file(output: Path, settings: dict) -> None:
+    """Record what produces this output; refuse to resume into one written with other settings."""
+    path = job_file(output)
     if path.exists():
         before = json.loads(path.read_text())
         changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
         if changed:
             raise InputError(
-                f"{output_dir} holds predictions made with other settings ({', '.join(f'{k}: {before.get(k)!r}' for k in changed)}); "
-                "choose a new --output folder or delete it"
+                f"{output} holds predictions made with other settings ({', '.join(f'{k}: {before.get(k)!r}' for k in changed)}); "
+                "choose a new --output or delete it"
             )
         return
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=2) + "\n")
 
 

@@ -120,7 +120,6 @@ def test_cli_classifies_a_parquet_folder(tmp_path, capsys):
     assert main([*args, "--id-columns", "publication_number"]) == 0
     err = capsys.readouterr().err
     assert "0 rows in 0 shards written" in err and "2 shards already there" in err
-    assert main([*args, "--engine", "local", "--output", str(tmp_path / "x.csv")]) == 2
     assert main([*args, "--workers", "2"]) == 2 and "need --engine ray" in capsys.readouterr().err
 
 
@@ -133,3 +132,19 @@ def test_engine_ray_without_ray_says_what_to_install(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "pip install 'patent-cpc[scale]'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_one_file_to_one_file_in_either_format(tmp_path, predictor, capsys):
+    [parquet] = write_corpus(tmp_path / "in", [25])
+    [csv] = write_corpus(tmp_path / "csv", [20], fmt="csv", bad_rows=False)
+    base = ["-q", "predict", "--model", str(DEFAULT_MODEL)]
+    assert main([*base, "--input", str(parquet), "--output", str(tmp_path / "p.csv")]) == 0
+    assert main([*base, "--input", str(csv), "--output", str(tmp_path / "c.parquet")]) == 0
+    assert assert_equals_predictor(predictor, parquet, tmp_path / "p.csv") == 28
+    assert assert_equals_predictor(predictor, csv, tmp_path / "c.parquet") == 20
+    assert (tmp_path / ".c.parquet.cpc_job.json").exists()
+    assert main([*base, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "p.csv"), "--engine", "local"]) == 0  # one input
+    write_corpus(tmp_path / "two", [5, 5], bad_rows=False)
+    capsys.readouterr()
+    assert main([*base, "--input", str(tmp_path / "two"), "--output", str(tmp_path / "t.parquet")]) == 1
+    assert "2 inputs need an output folder" in capsys.readouterr().err
