@@ -6,8 +6,8 @@ rename) as soon as the shard is complete, so a killed job resumes shard by shard
 
 How the model reaches the workers: on a local cluster (no ``--address``) every actor loads it from the same
 folder path, so nothing is copied. When joining a cluster, whose nodes may not see this machine's disk, the
-folder is packed once and put in Ray's object store (``ray.put``): each node fetches it once, each actor unpacks
-it once. A model that is not a local folder (a Hub repo id) is passed by name and each actor loads it itself.
+folder is packed once and put in Ray's object store (``ray.put``): each node fetches it once and unpacks it once
+(into a temporary folder named by its digest, which the node's actors share). A model that is not a local folder (a Hub repo id) is passed by name and each actor loads it itself.
 Input files are read by the workers: on a cluster they must sit at the same path on every node (shared storage).
 """
 
@@ -48,14 +48,8 @@ class ShardClassifier:
 
             model = ray.get(model)
         if isinstance(model, bytes):
-            import shutil
-            import weakref
-
             model = unpack_model(model)
-            self.predictor = CpcPredictor.from_pretrained(model, backend=backend)
-            weakref.finalize(self, shutil.rmtree, os.path.dirname(model), True)  # also at the worker's exit
-        else:
-            self.predictor = CpcPredictor.from_pretrained(model, backend=backend)
+        self.predictor = CpcPredictor.from_pretrained(model, backend=backend)
         self.options = dict(id_columns=id_columns, top_k=top_k, threshold=threshold)
 
     def __call__(self, batch):
@@ -70,12 +64,21 @@ def pack_model(folder: Path) -> bytes:
 
 
 def unpack_model(data: bytes) -> str:
-    """Unpack a packed model folder into a temporary folder of this worker; returns its path."""
+    """Unpack a packed model folder once per node: into ``<tmp>/cpc-model-<digest>``, shared by the node's actors and
+    reused by later jobs with the same model (a cache of one folder per model version, not a copy per task)."""
+    import hashlib
+    import shutil
     import tempfile
 
-    target = tempfile.mkdtemp(prefix="cpc-model-")
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-        tar.extractall(target, filter="data")
+    target = os.path.join(tempfile.gettempdir(), f"cpc-model-{hashlib.sha256(data).hexdigest()[:16]}")
+    if not os.path.isdir(target):
+        staging = tempfile.mkdtemp(prefix=".cpc-model-")
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+            tar.extractall(staging, filter="data")
+        try:
+            os.rename(staging, target)
+        except OSError:  # another actor on this node got there first
+            shutil.rmtree(staging, ignore_errors=True)
     return os.path.join(target, "model")
 
 

@@ -34,7 +34,15 @@ def ray_tmp():
 @pytest.fixture(scope="module")
 def cluster(ray_tmp):
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=os.path.join(ray_tmp, "ray"), logging_level="WARNING")
+    tmpdir = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = ray_tmp  # the workers' temporary files (a shipped model is unpacked there) go with it
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=os.path.join(ray_tmp, "ray"), logging_level="WARNING")
+    finally:
+        if tmpdir is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = tmpdir
     yield
     ray.shutdown()
 
@@ -52,12 +60,14 @@ def test_ray_output_equals_the_predictor_row_for_row(cluster, predictor, tmp_pat
     assert sum(assert_equals_predictor(predictor, p, tmp_path / "out" / p.name) for p in inputs) == 2803
 
 
-def test_model_shipped_through_the_object_store_and_csv_shards(cluster, predictor, tmp_path):
+def test_model_shipped_through_the_object_store_and_csv_shards(cluster, ray_tmp, predictor, tmp_path):
     """What joining a cluster does with a local model folder (packed, ray.put once), here on the local cluster."""
     inputs = write_corpus(tmp_path / "in", [120, 0, 80], fmt="csv", split="test")
     job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), engine="ray", workers=2, batch_size=32, top_k=3,
                     progress=False)
     assert predict_corpus(job, ship_model=True).rows == 203
+    [unpacked] = Path(ray_tmp).glob("cpc-model-*")  # once for the node, not per actor or task
+    assert sorted(p.name for p in (unpacked / "model").iterdir()) == sorted(p.name for p in DEFAULT_MODEL.iterdir())
     for path in inputs:
         assert_equals_predictor(predictor, path, tmp_path / "out" / path.name, top_k=3)
 
