@@ -45,8 +45,18 @@ class CorpusJob:
     progress: bool = True
 
     def settings(self) -> dict:
-        """What decides the output (not how it is computed): a re-run must match it to resume."""
-        return {"model": str(self.model), "backend": self.backend, "id_columns": self.id_columns, "top_k": self.top_k, "threshold": self.threshold}
+        """What decides the output (not how it is computed): a re-run must match it to resume. A model folder is
+        named by its full path and the digest of its config and thresholds, so a retrained model is not mixed in."""
+        import hashlib
+
+        model, digest = Path(self.model), hashlib.sha256()
+        for name in ("config.json", "thresholds.json"):
+            if (model / name).is_file():
+                digest.update((model / name).read_bytes())
+        return {
+            "model": str(model.resolve()) if model.exists() else str(self.model), "model_config_sha256": digest.hexdigest()[:16],
+            "backend": self.backend, "id_columns": self.id_columns, "top_k": self.top_k, "threshold": self.threshold,
+        }
 
 
 @dataclass

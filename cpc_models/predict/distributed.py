@@ -120,7 +120,6 @@ def _run_pipeline(job: CorpusJob, shards: list[Shard], ship_model: bool) -> Corp
     context.max_errored_blocks = -1  # an unreadable block fails its shard (it comes up short), not the job
 
     cpus = float(ray.cluster_resources().get("CPU", 1))
-    cpus = float(ray.cluster_resources().get("CPU", 1))
     workers = job.workers or max(1, int(cpus))
     # Ray Data lists the input files in a task that asks for a whole CPU: the actors leave one free for it. The
     # figure is a reservation, not a thread limit; Ray runs the actors' numeric libraries on one thread either way.
