@@ -58,6 +58,7 @@ class ProcessSampler:
         self.own, self.peaks, self.cpu, self._stop = own, {}, {}, threading.Event()
         self._earlier = set(_worker_pids())  # actors of an earlier configuration still shutting down
         self._cpu_before = _cpu_seconds(os.getpid()) if own else 0.0
+        self._driver_before = _cpu_seconds(os.getpid())  # this process: for Ray, reading results and writing shards
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self):
@@ -67,6 +68,7 @@ class ProcessSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        self.driver_cpu = _cpu_seconds(os.getpid()) - self._driver_before
 
     def _run(self):
         while not self._stop.is_set():
@@ -122,6 +124,7 @@ def run(name: str, job: CorpusJob) -> dict:
         "startup_seconds": round(report.startup_seconds, 1), "rows_per_second": round(report.rows_per_second, 1),
         "steady_rows_per_second": round(report.steady_rows_per_second, 1), "wall_seconds": round(wall, 1),
         "classifier_cpu_seconds": round(cpu, 1), "rows_per_cpu_second": round(report.rows / cpu, 1) if cpu else None,
+        "driver_cpu_seconds": round(sampler.driver_cpu, 1) if job.engine == "ray" else None,
         "peak_rss_mb_per_process": [round(p) for p in peaks], "load_average_before": round(load_before, 2),
         "load_average_after": round(os.getloadavg()[0], 2),
     }
@@ -194,14 +197,15 @@ def render(s: dict) -> str:
         f"`{Path(s['model']).name}`, local Ray cluster with {s['cpus']} CPUs (started in {s['ray_cluster_start_seconds']} s, not counted), "
         f"machine with {s['os_cpu_count']} cores. One run, configurations one after another.",
         "",
-        "| configuration | rows/s | rows/s after start | start (s) | total (s) | cores it got | rows per CPU-second | peak RSS per process (MB) | load average before → after |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| configuration | rows/s | rows/s after start | start (s) | total (s) | cores it got | rows per CPU-second | driver CPU (s) "
+        "| peak RSS per process (MB) | load average before → after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in s["results"]:
         rss = ", ".join(str(p) for p in r["peak_rss_mb_per_process"]) or "n/a"
         lines.append(
             f"| {r['config']} | {r['rows_per_second']:,.0f} | {r['steady_rows_per_second']:,.0f} | {r['startup_seconds']} | {r['seconds']} | "
-            f"{r['classifier_cpu_seconds'] / r['seconds']:.2f} | {r['rows_per_cpu_second'] or 'n/a'} | {rss} | "
+            f"{r['classifier_cpu_seconds'] / r['seconds']:.2f} | {r['rows_per_cpu_second'] or 'n/a'} | {r.get('driver_cpu_seconds') or '–'} | {rss} | "
             f"{r['load_average_before']} → {r['load_average_after']} |"
         )
     lines += [
@@ -212,7 +216,8 @@ def render(s: dict) -> str:
         "Rows/s include each pipeline's start (loading the model; for Ray, actors starting); \"after start\" counts from the",
         "first classified rows. Rows per CPU-second: rows / CPU time of the classifying processes (this process for",
         "local, the actors for Ray; model loading included), which other jobs on the machine disturb less than rows/s;",
-        "cores it got: those CPU-seconds / total seconds (at most 2 here; less when other jobs hold the cores).",
+        "cores it got: those CPU-seconds / total seconds (at most 2 here; less when other jobs hold the cores). Driver CPU:",
+        "this process during a Ray run (reading results back, writing shards), not counted in rows per CPU-second.",
         "The local engine's peak RSS is this benchmark's whole process; Ray's are the classifier actors only.",
         "",
     ]
