@@ -236,19 +236,17 @@ def _flatten_for_csv(table):
     as a formula get a leading apostrophe."""
     import pyarrow as pa
 
+    from cpc_models.predict.batch import neutralise_cell
+
     columns = {}
     for name in table.column_names:
         column = table.column(name)
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
             column = pa.array([None if v is None else ";".join(str(x) for x in v) for v in column.to_pylist()], pa.string())
         elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            column = pa.array([_neutralise(v) for v in column.to_pylist()], pa.string())
-        columns[name] = column
+            column = pa.array([neutralise_cell(v) for v in column.to_pylist()], pa.string())
+        columns[neutralise_cell(name)] = column
     return pa.table(columns)
-
-
-def _neutralise(value: str | None) -> str | None:
-    return "'" + value if value and value[0] in "=+-@\t\r" else value
 
 
 def _first_line(exc: Exception) -> str:

@@ -56,8 +56,8 @@ def test_ray_output_equals_the_predictor_row_for_row(cluster, predictor, tmp_pat
     inputs = write_corpus(tmp_path / "in", [900, 800, 600, 500])
     job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), engine="ray", workers=2, batch_size=128, progress=False)
     report = predict_corpus(job)
-    assert report.rows == 2803 and len(report.written) == 4 and not report.failed
-    assert sum(assert_equals_predictor(predictor, p, tmp_path / "out" / p.name) for p in inputs) == 2803
+    assert report.rows == 2804 and len(report.written) == 4 and not report.failed
+    assert sum(assert_equals_predictor(predictor, p, tmp_path / "out" / p.name) for p in inputs) == 2804
 
 
 def test_model_shipped_through_the_object_store_and_csv_shards(cluster, ray_tmp, predictor, tmp_path):
@@ -65,7 +65,7 @@ def test_model_shipped_through_the_object_store_and_csv_shards(cluster, ray_tmp,
     inputs = write_corpus(tmp_path / "in", [120, 0, 80], fmt="csv", split="test")
     job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), engine="ray", workers=2, batch_size=32, top_k=3,
                     progress=False)
-    assert predict_corpus(job, ship_model=True).rows == 203
+    assert predict_corpus(job, ship_model=True).rows == 204
     [unpacked] = Path(ray_tmp).glob("cpc-model-*")  # once for the node, not per actor or task
     assert sorted(p.name for p in (unpacked / "model").iterdir()) == sorted(p.name for p in DEFAULT_MODEL.iterdir())
     for path in inputs:

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cpc_dataset.errors import CpcError
+from cpc_models.predict.batch import NO_WORDS
 from cpc_models.predict.corpus import CorpusJob, classify_table, predict_corpus
 from cpc_models.predict.predictor import CpcPredictor
 from cpc_models.predict.shards import find_inputs, plan_shards
@@ -51,11 +52,11 @@ def test_outputs_mirror_inputs_and_earlier_outputs_are_not_inputs(tmp_path):
 def test_local_engine_equals_the_predictor_row_for_row(tmp_path, predictor, fmt):
     inputs = write_corpus(tmp_path / "in", [60, 0, 45], fmt=fmt)
     report = predict_corpus(CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), batch_size=16, top_k=5, progress=False))
-    assert report.rows == 60 + 3 + 45 and len(report.written) == 3 and report.skipped == 0
+    assert report.rows == 60 + 4 + 45 and len(report.written) == 3 and report.skipped == 0
     for path in inputs:
         assert_equals_predictor(predictor, path, tmp_path / "out" / path.name, top_k=5)
     rows = read_output(tmp_path / "out" / inputs[0].name)
-    assert [r["reason"] for r in rows if r["publication_number"].startswith("BAD")] == ["empty text"] * 3
+    assert [r["reason"] for r in rows if r["publication_number"].startswith("BAD")] == ["empty text"] * 3 + [NO_WORDS]
     assert all(r["codes"] and not r["reason"] for r in rows if not r["publication_number"].startswith("BAD"))
     assert rows[0]["cpc_codes"]  # the input's other columns are kept beside the predictions
 
@@ -116,7 +117,7 @@ def test_cli_classifies_a_parquet_folder(tmp_path, capsys):
     write_corpus(tmp_path / "in", [15, 15])
     args = ["-q", "predict", "--model", str(DEFAULT_MODEL), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
     assert main([*args, "--id-columns", "publication_number"]) == 0
-    assert "33 rows in 2 shards written" in capsys.readouterr().err
+    assert "34 rows in 2 shards written" in capsys.readouterr().err
     assert main([*args, "--id-columns", "publication_number"]) == 0
     err = capsys.readouterr().err
     assert "0 rows in 0 shards written" in err and "2 shards already there" in err
@@ -140,7 +141,7 @@ def test_one_file_to_one_file_in_either_format(tmp_path, predictor, capsys):
     base = ["-q", "predict", "--model", str(DEFAULT_MODEL)]
     assert main([*base, "--input", str(parquet), "--output", str(tmp_path / "p.csv")]) == 0
     assert main([*base, "--input", str(csv), "--output", str(tmp_path / "c.parquet")]) == 0
-    assert assert_equals_predictor(predictor, parquet, tmp_path / "p.csv") == 28
+    assert assert_equals_predictor(predictor, parquet, tmp_path / "p.csv") == 29
     assert assert_equals_predictor(predictor, csv, tmp_path / "c.parquet") == 20
     assert (tmp_path / ".c.parquet.cpc_job.json").exists()
     assert main([*base, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "p.csv"), "--engine", "local"]) == 0  # one input
