@@ -82,12 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(["nearest training doc", "test docs", "micro-F1 copying its codes", f"micro-F1 {args.model.name}", "model / copy"], rows)
     setting = (f" from `{args.dataset.name}` (test split, documents with at least one vocabulary code; TF-IDF fitted "
                "on train only).")
-    write_benchmark_report(args.out, "Label agreement ceiling", "benchmarks/ceiling.py", setting, (
+    print(write_benchmark_report(args.out, "Label agreement ceiling", "benchmarks/ceiling.py", setting, (
         f"{table}\n\n"
         "Copying the codes of a near-identical training patent (cos ≥ 0.7: continuations and re-filings) is the "
         "closest thing this corpus has to a second examiner; where that agreement stays well below 1, no model "
         "reading the text alone can be expected to do much better."
-    ))
+    )))
     return 0
 
 

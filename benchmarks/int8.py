@@ -30,7 +30,7 @@ from cpc_models.scoring.report import markdown_table, write_benchmark_report  # 
 from cpc_models.settings import DATASET_DIR  # noqa: E402
 from cpc_models.scoring.thresholds import Thresholds  # noqa: E402
 
-METHODS = ("int8-rtn", "int8", "int8-dynamic")
+METHODS = ("int8-rtn", "int8-gptq", "int8-dynamic")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,13 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     setting = (f": `{args.model.name}`, all {len(valid):,} validation abstracts and the {len(texts):,} labelled test abstracts "
                f"of `{args.dataset.name}`, thresholds tuned on validation (fp32), GPTQ calibrated on {len(calibration):,} "
                "training abstracts; one run, one machine.")
-    write_benchmark_report(args.out, "int8 against fp32", "benchmarks/int8.py", setting, (
+    print(write_benchmark_report(args.out, "int8 against fp32", "benchmarks/int8.py", setting, (
         f"{table}\n\n"
         "`int8-rtn` and `int8` store the same thing (8-bit feed-forward weights in blocks of 16, attention in fp32, "
         "embeddings in fp16) and run the same kernel; `int8` chooses the codes with GPTQ so that each layer's outputs on "
         "the calibration text stay closest to fp32's. A document counts as agreeing when its whole decided code set "
         "(validation-tuned thresholds, at least one code) is the same as fp32's."
-    ))
+    )))
     return 0
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from cpc_models.registry import kind_of  # noqa: E402
 from cpc_models.scoring.report import markdown_table, write_benchmark_report  # noqa: E402
 from cpc_models.settings import DATASET_DIR, MODELS_DIR  # noqa: E402
 
@@ -75,7 +76,7 @@ def model_row(model_dir: Path, texts: list[str]) -> list[str]:
     test = metrics.get("test", metrics)
     train_config = json.loads((model_dir / "train_config.json").read_text())
     config_path = model_dir / "config.json"
-    model_type = json.loads(config_path.read_text()).get("cpc_model_type", "transformer") if config_path.exists() else "?"
+    model_type = kind_of(model_dir) if config_path.exists() else "?"
     weightless = model_type == "transformer" and not any((model_dir / f).exists() for f in ("model.safetensors", "onnx"))
     try:
         speed = "no weights here" if weightless else _f(throughput(model_dir, texts), 1) if texts else "–"
@@ -137,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                "Metrics are the test metrics in each model's `metrics.json` (documents with at least one code in the "
                "label vocabulary; thresholds tuned on validation). Ratios are against the original best (micro-F1 "
                f"{ORIGINAL_BEST_MICRO}, macro-F1 {ORIGINAL_BEST_MACRO}).")
-    write_benchmark_report(args.out, "Models side by side", "benchmarks/models.py", setting,
-                           f"{markdown_table(HEADER, rows)}\n\n{PROTOCOL_NOTE}")
+    print(write_benchmark_report(args.out, "Models side by side", "benchmarks/models.py", setting,
+                           f"{markdown_table(HEADER, rows)}\n\n{PROTOCOL_NOTE}"))
     return 0
 
 

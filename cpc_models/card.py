@@ -133,8 +133,10 @@ def write_model_card(model_dir: str | Path, train_config: dict, metrics: dict, d
     import yaml
 
     model_dir = Path(model_dir)
+    from cpc_models.registry import kind_of
+
     config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
-    library = "transformers" if config.get("cpc_model_type", "transformer") == "transformer" else "patent-cpc"
+    library = "transformers" if kind_of(model_dir, config) == "transformer" else "patent-cpc"
     name = model_dir.name
     header = yaml.safe_dump(card_metadata(name, metrics, library), sort_keys=False, allow_unicode=True)
     path = model_dir / "README.md"

@@ -84,9 +84,9 @@ def write_scope(model_dir: Path, scorer, val, val_scores: np.ndarray) -> dict | 
     from dataclasses import asdict
 
     from cpc_models.predict.evidence import find_index, fit_scope
-    from cpc_models.registry import load_scorer, read_model_config
+    from cpc_models.registry import kind_of, load_scorer
 
-    if scorer is None and read_model_config(model_dir).get("cpc_model_type") in ("ensemble", "linear"):
+    if scorer is None and kind_of(model_dir) in ("ensemble", "tfidf-knn"):
         scorer = load_scorer(model_dir)  # its members may hold a neighbour index; other kinds only a shipped one
     index = find_index(scorer, model_dir)
     if index is None:

@@ -1,45 +1,140 @@
-"""What every model folder shares, and the registry that loads any of them by its type.
+"""Model kinds, each registered once, and what every model folder shares.
 
 A model folder (``hub/models/<name>/``) is laid out like a Hub model repo:
 
-- ``config.json``: ``cpc_model_type`` (registry key), ``id2label``, ``label2id``,
+- ``config.json``: ``cpc_model_type`` (the kind's name), ``id2label``, ``label2id``,
   ``problem_type: multi_label_classification`` (for transformers, the stock HF config plus these keys)
 - ``thresholds.json``: written by ``cpc_models.scoring.thresholds``
-- ``train_config.json``, ``metrics.json`` (test metrics), ``README.md`` (model card)
+- ``train_config.json`` (the kind's config, ``kind`` and what the run recorded), ``metrics.json`` (test
+  metrics), ``README.md`` (model card)
 - the weights, in a format with no pickle (safetensors, .npz/.npy arrays, ONNX)
 
-Each type registers a loader that returns a ``Scorer``: ``predict_proba(texts) -> (n, n_labels)`` scores in [0, 1].
-Loaders are imported lazily, so a missing optional dependency fails only for the model type that needs it.
+A kind is one module defining ``Config`` (a ``cpc_models.kinds.config.KindConfig``), ``train(config) -> test
+metrics`` and ``load(model_dir, backend) -> Scorer`` (and, for kinds with several backends, ``auto_backend``),
+plus one line in ``KINDS`` saying which backends it serves and which optional libraries (and extra) each needs.
+``cpc train <kind>`` is generated from it (``cpc_models.cli.train``).
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from cpc_dataset.errors import InputError, MisconfiguredError
+from cpc_models.extras import require
 
 CONFIG_FILE = "config.json"
-
-# cpc_model_type -> "module:loader function"; the loader takes the folder path and returns a Scorer.
-MODEL_TYPES: dict[str, str] = {
-    "transformer": "cpc_models.onnx.runtime:load_transformer_any",
-    "linear": "cpc_models.kinds.linear:load_linear",
-    "embedding": "cpc_models.kinds.embed:load_embedding",
-    "ensemble": "cpc_models.kinds.ensemble:load_ensemble",
-}
+BACKENDS = ("auto", "onnx", "torch", "native")  # what a caller may ask for; "auto" lets the kind choose
 
 
 @runtime_checkable
 class Scorer(Protocol):
     labels: list[str]
+    backend: str  # the backend it runs on: "native", "torch" or "onnx"
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray: ...
+    def predict_proba(self, texts: list[str]) -> np.ndarray: ...  # (n, n_labels) scores in [0, 1]
+
+    def truncated(self, texts: list[str]) -> list[bool]: ...  # per text: was it cut to the model's maximum length
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Optional libraries (import names) and the extra that installs them."""
+
+    extra: str
+    modules: tuple[str, ...] = ()
+
+
+NATIVE_SKLEARN = Needs("space", ("sklearn", "scipy"))
+ENCODER = Needs("train", ("torch", "transformers"))
+TRAIN_SKLEARN = Needs("train", ("sklearn", "scipy"))
+TRAIN_ENCODER = Needs("train", ("torch", "transformers", "sklearn"))
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    module: str  # defines Config, train, load (and auto_backend when auto_choice)
+    summary: str  # one line: the help of `cpc train <name>`
+    backends: dict[str, Needs]  # backend -> what it needs to load; "auto" takes the first unless auto_choice
+    train_needs: Needs = field(default_factory=lambda: Needs("train"))
+    auto_choice: bool = False  # the module's auto_backend(model_dir) picks the backend for "auto"
+
+    def code(self):
+        return importlib.import_module(self.module)
+
+    def config_class(self):
+        return self.code().Config
+
+    def train(self, config) -> dict:
+        require(self.train_needs.modules, self.train_needs.extra, f"training a {self.name!r} model")
+        return self.code().train(config)
+
+    def load(self, model_dir: Path, backend: str = "auto") -> Scorer:
+        if backend == "auto":
+            backend = self.code().auto_backend(model_dir) if self.auto_choice else next(iter(self.backends))
+        if backend not in self.backends:
+            raise MisconfiguredError(f"{model_dir}: a {self.name!r} model has no {backend!r} backend; use {' or '.join(self.backends)}")
+        needs = self.backends[backend]
+        require(needs.modules, needs.extra, f"a {self.name!r} model ({backend})")
+        return self.code().load(Path(model_dir), backend)
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("tfidf-svm", "cpc_models.kinds.tfidf_svm", "TF-IDF (words, title, optional chars) with one linear SVM "
+         "(or logistic regression) per code; saved without pickle.", {"native": NATIVE_SKLEARN}, TRAIN_SKLEARN),
+    Kind("tfidf-knn", "cpc_models.kinds.tfidf_knn", "TF-IDF with a similarity-weighted vote of the most similar "
+         "training patents; saved without pickle.", {"native": NATIVE_SKLEARN}, TRAIN_SKLEARN),
+    Kind("minilm-knn", "cpc_models.kinds.minilm_knn", "Frozen MiniLM embeddings (cached): similarity-weighted vote "
+         "of the nearest training patents.", {"native": ENCODER}, TRAIN_ENCODER),
+    Kind("minilm-logreg", "cpc_models.kinds.minilm_logreg", "Frozen MiniLM embeddings (cached) with one logistic "
+         "regression per code.", {"native": ENCODER}, TRAIN_ENCODER),
+    Kind("transformer", "cpc_models.kinds.transformer", "Fine-tune a transformer with fastai: head first, then all "
+         "layers; best epoch by validation micro-F1.",
+         {"onnx": Needs("onnx", ("onnxruntime", "transformers", "tokenizers")), "torch": Needs("train", ("torch", "transformers"))},
+         Needs("train", ("torch", "transformers", "fastai", "sklearn")), auto_choice=True),
+    Kind("ensemble", "cpc_models.kinds.ensemble", "Weighted mean of model folders; weights and thresholds tuned on "
+         "validation.", {"native": Needs("space")}, Needs("space")),
+)}
+
+# folder types written before the kinds had their own names: (model_dir, config) -> kind
+LEGACY_TYPES = {
+    "linear": lambda d, c: "tfidf-knn" if (d / "knn_bank.npz").exists() else "tfidf-svm",
+    "embedding": lambda d, c: "minilm-knn" if _embedding_head(d, c) == "knn" else "minilm-logreg",
+}
+
+
+def _embedding_head(model_dir: Path, config: dict) -> str:
+    if "head" in config:
+        return config["head"]
+    path = model_dir / "encoder.json"
+    return json.loads(path.read_text()).get("head", "knn") if path.exists() else "knn"
+
+
+def kind_of(model_dir: str | Path, config: dict | None = None) -> str:
+    """The kind of a model folder. The one place where a config with no ``cpc_model_type`` (a stock Hugging Face
+    folder) means ``transformer``, and where old type names are mapped to kinds."""
+    model_dir = Path(model_dir)
+    config = read_model_config(model_dir) if config is None else config
+    name = config.get("cpc_model_type")
+    if name is None:
+        return "transformer"
+    if name in LEGACY_TYPES:
+        return LEGACY_TYPES[name](model_dir, config)
+    if name not in KINDS:
+        raise MisconfiguredError(f"{model_dir}: unknown model kind {name!r}; known: {', '.join(KINDS)}")
+    return name
+
+
+def get_kind(name: str) -> Kind:
+    if name not in KINDS:
+        raise InputError(f"unknown model kind {name!r}; known: {', '.join(KINDS)}")
+    return KINDS[name]
 
 
 def read_model_config(model_dir: str | Path) -> dict:
@@ -68,31 +163,20 @@ def labels_from_config(config: dict) -> list[str]:
     return [id2label[str(i)] for i in range(len(id2label))]
 
 
-def write_model_config(model_dir: str | Path, model_type: str, labels: list[str], **extra) -> dict:
-    config = {"cpc_model_type": model_type, **label_config(labels), **extra}
+def folder_labels(model_dir: str | Path) -> list[str]:
+    return labels_from_config(read_model_config(model_dir))
+
+
+def write_model_config(model_dir: str | Path, kind: str, labels: list[str], **extra) -> dict:
+    config = {"cpc_model_type": kind, **label_config(labels), **extra}
     Path(model_dir).mkdir(parents=True, exist_ok=True)
     (Path(model_dir) / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return config
 
 
 def load_scorer(model_dir: str | Path, backend: str = "auto") -> Scorer:
-    """Load any model folder by its ``cpc_model_type``.
-
-    ``backend`` ("auto", "native", "torch", "onnx") is passed to loaders that take one; the others run
-    their own ("native") way and refuse any other request.
-    """
-    config = read_model_config(model_dir)
-    model_type = config.get("cpc_model_type", "transformer" if "architectures" in config else None)
-    if model_type not in MODEL_TYPES:
-        raise MisconfiguredError(f"{model_dir}: unknown model type {model_type!r}; known: {', '.join(MODEL_TYPES)}")
-    module_name, func = MODEL_TYPES[model_type].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise MisconfiguredError(f"model type {model_type!r} needs {exc.name}: pip install 'patent-cpc[train]'") from None
-    loader = getattr(module, func)
-    if "backend" in inspect.signature(loader).parameters:
-        return loader(Path(model_dir), backend=backend)
-    if backend not in ("auto", "native"):
-        raise MisconfiguredError(f"model type {model_type!r} has no {backend!r} backend; use 'native'")
-    return loader(Path(model_dir))
+    """Load any model folder by its kind. ``backend``: one of ``BACKENDS``; a kind refuses one it does not serve."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    model_dir = Path(model_dir)
+    return KINDS[kind_of(model_dir)].load(model_dir, backend)

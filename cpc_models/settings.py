@@ -1,18 +1,65 @@
-"""Where things live by default."""
+"""Where things live by default, wherever the command runs.
+
+``default_model_dir()`` is the one function that resolves the default model; ``default_dataset_dir()`` the
+dataset. Neither depends on the current directory: the environment variable first, then the source checkout
+this package runs from (an editable install, or the repo on ``PYTHONPATH``), then the copy a non-editable
+install ships (``share/patent-cpc/`` under the install prefix: the default model's serving files, see
+``setup.cfg``'s ``data_files``), then the user cache (``~/.cache/patent-cpc``).
+"""
 
 from __future__ import annotations
 
 import os
+import site
+import sys
 from pathlib import Path
 
-DATASET_DIR = Path("hub/datasets/patent-cpc-ai")
-MODELS_DIR = Path("hub/models")
+CHECKOUT = Path(__file__).resolve().parents[1]  # the source tree, when the package runs from one
 DEFAULT_MODEL_NAME = "cpc-default"
+DATASET_NAME = "patent-cpc-ai"
+# where `cpc train` and `cpc data build` write by default: relative to the working directory, as outputs are
+MODELS_DIR = Path("hub/models")
+DATASET_DIR = Path("hub/datasets") / DATASET_NAME
+
+
+def user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "patent-cpc"
+
+
+def installed_data() -> list[Path]:
+    """``share/patent-cpc`` under the prefixes a pip install may have used (venv or system, then --user)."""
+    return [Path(prefix) / "share" / "patent-cpc" for prefix in (sys.prefix, site.getuserbase())]
+
+
+def _model_candidates() -> list[Path]:
+    return [
+        CHECKOUT / MODELS_DIR / DEFAULT_MODEL_NAME,
+        *(data / "models" / DEFAULT_MODEL_NAME for data in installed_data()),
+        user_cache() / "models" / DEFAULT_MODEL_NAME,
+    ]
 
 
 def default_model_dir() -> Path:
-    """The committed default model; ``CPC_MODEL`` overrides it."""
-    return Path(os.environ.get("CPC_MODEL", MODELS_DIR / DEFAULT_MODEL_NAME))
+    """``CPC_MODEL``, else the first default model folder found (checkout, installed copy, user cache)."""
+    if os.environ.get("CPC_MODEL"):
+        return Path(os.environ["CPC_MODEL"])
+    candidates = _model_candidates()
+    for folder in candidates:
+        if (folder / "config.json").exists():
+            return folder
+    from cpc_dataset.errors import MisconfiguredError
+
+    raise MisconfiguredError(f"no default model found (looked in {', '.join(map(str, candidates))}); set CPC_MODEL or pass --model")
+
+
+def default_dataset_dir() -> Path:
+    """``CPC_DATASET``, else the checkout's dataset folder, else the user cache's (which may not exist yet)."""
+    if os.environ.get("CPC_DATASET"):
+        return Path(os.environ["CPC_DATASET"])
+    checkout = CHECKOUT / DATASET_DIR
+    if (checkout / "data").is_dir():
+        return checkout
+    return user_cache() / "datasets" / DATASET_NAME
 
 
 def cache_dir() -> Path:

@@ -14,7 +14,7 @@ import click
 
 from cpc_dataset.errors import CpcError
 
-_model = click.option("--model", "model_dir", default=None, help="Model folder. [CPC_MODEL or hub/models/cpc-default]")
+_model = click.option("--model", "model_dir", default=None, help="Model folder. [CPC_MODEL or the default model]")
 _backend = click.option("--backend", default=None, type=click.Choice(["auto", "onnx", "torch", "native"]), help="[CPC_BACKEND or auto]")
 
 
@@ -32,6 +32,9 @@ def _host(service: str, variables: str):
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Predictions run at once. [CPC_CONCURRENCY or 2]")
 def space_command(**options) -> None:
     """Launch the Gradio Space (abstract box, batch CSV tab, /predict API) on this machine."""
+    from cpc_models.extras import require
+
+    require(("gradio",), "space", "cpc space")
     from spaces.app import main
     from spaces.settings import load_settings
 
@@ -47,6 +50,9 @@ def space_command(**options) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes, forked after the model is loaded. [CPC_WORKERS or 1]")
 def serve_command(**options) -> None:
     """Serve the model with the Hugging Face Inference API contract (POST /, GET /health)."""
+    from cpc_models.extras import require
+
+    require(("fastapi", "uvicorn", "multipart"), "serve", "cpc serve")
     from spaces.server import run_server
     from spaces.settings import load_settings
 
@@ -60,10 +66,13 @@ def serve_command(**options) -> None:
 @click.option("--backend-kind", default=None, type=click.Choice(["inference", "space"]), help="[CPC_BACKEND_KIND or inference]")
 def webapp_command(**options) -> None:
     """Run the small web app (textarea, codes as bars) against a running server or Space."""
+    from cpc_models.extras import require
+
+    require(("flask", "httpx"), "serve", "cpc webapp")
     from spaces.settings import load_settings
     from spaces.webapp import run_webapp
 
-    run_webapp(load_settings(**options))
+    run_webapp(load_settings(needs_model=False, **options))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

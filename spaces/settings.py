@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from cpc_models.settings import DATASET_DIR, default_model_dir
+from cpc_models.settings import default_dataset_dir, default_model_dir
 
 BACKEND_KINDS = ("inference", "space")
 
@@ -55,9 +55,9 @@ def _env(name: str, default: str, *fallbacks: str) -> str:
 
 @dataclass
 class ServingSettings:
-    model_dir: Path = field(default_factory=default_model_dir)
+    model_dir: Path | None = None  # None: cpc_models.settings.default_model_dir(), resolved by load_settings
     backend: str = field(default_factory=lambda: _env("CPC_BACKEND", "auto"))
-    dataset_dir: Path = field(default_factory=lambda: Path(_env("CPC_DATASET", str(DATASET_DIR))))
+    dataset_dir: Path = field(default_factory=default_dataset_dir)
     space_host: str = field(default_factory=lambda: _env("CPC_SPACE_HOST", "127.0.0.1", "GRADIO_SERVER_NAME"))
     serve_host: str = field(default_factory=lambda: _env("CPC_SERVE_HOST", "127.0.0.1"))
     webapp_host: str = field(default_factory=lambda: _env("CPC_WEBAPP_HOST", "127.0.0.1"))
@@ -106,10 +106,12 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, userinfo + host + port, parts.path, query, ""))
 
 
-def load_settings(**overrides) -> ServingSettings:
+def load_settings(needs_model: bool = True, **overrides) -> ServingSettings:
     """Settings from the environment, with ``overrides`` (the CLI's options; None means not given) on top."""
     settings = ServingSettings()
     for key, value in overrides.items():
         if value is not None:
             setattr(settings, key, Path(value) if key in ("model_dir", "dataset_dir") else value)
+    if settings.model_dir is None and needs_model:
+        settings.model_dir = default_model_dir()
     return settings

@@ -1,140 +1,144 @@
-"""``cpc train ...``: one subcommand per model type; each turns its options into a config and calls one function."""
+"""``cpc train <kind>``: one subcommand per registered model kind, generated from its config dataclass.
+
+Each field of the kind's config is an option (``--field-name``, its default in the help); ``--config FILE``
+starts from a JSON config (e.g. a model's ``train_config.json``) that the options override. The names used
+before the kinds had their own (``linear``, ``embedding``, ``knn``) still work and say what to type instead.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import click
 
+# old command -> (new kind, its default model folder when the old one differed)
+DEPRECATED = {"linear": "tfidf-svm", "embedding": "minilm-logreg", "knn": "minilm-knn"}
 
-@click.group("train")
-def train_group() -> None:
-    """Train a model and save it as a Hub model folder (weights, thresholds, metrics, card)."""
+
+def _type_and_shape(hint) -> tuple[object, dict]:
+    """click type and option settings for a config field's type hint."""
+    import typing
+
+    from cpc_models.kinds.config import _strip_none
+
+    base = _strip_none(hint)
+    origin = typing.get_origin(base)
+    if origin is tuple:
+        args = typing.get_args(base)
+        return args[0], {"nargs": len(args)}
+    if origin is list:
+        return _strip_none(typing.get_args(base)[0]), {"multiple": True}
+    return base, {}
+
+
+def field_option(f: dataclasses.Field, hint) -> click.Option:
+    meta = f.metadata
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    flag = "--" + f.name.replace("_", "-")
+    flags = list(meta.get("flags") or ())
+    kind, shape = _type_and_shape(hint)
+    help_text = meta.get("help") or ""
+    if "[" not in help_text:
+        shown = "none" if default is None else " ".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+        if not (isinstance(default, list) and not default):
+            help_text = f"{help_text} [default: {shown}]".strip()
+    if kind is bool:
+        decls = [flags[0] if flags and "/" in flags[0] else f"{flag}/--no-{flag[2:]}", f.name]
+        return click.Option(decls, default=None, help=help_text)
+    decls = [flag, *flags, f.name]
+    if meta.get("choices"):
+        kind = click.Choice(list(meta["choices"]))
+    return click.Option(decls, type=kind, default=None, help=help_text, **shape)
 
 
 def _given(options: dict) -> dict:
-    return {k: v for k, v in options.items() if v is not None}
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items() if v is not None and v != ()}
 
 
-@train_group.command("transformer")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A train_config.json to start from; the options below override it.")
-@click.option("--base", help="Hub id, local checkpoint folder, or a short name (minilm-l6).")
-@click.option("--dataset", type=click.Path(file_okay=False), help="Dataset folder (cpc data build).")
-@click.option("--out", type=click.Path(file_okay=False), help="Model folder to write.")
-@click.option("--max-length", type=int, help="Tokens per text (title + abstract). [256]")
-@click.option("--batch-size", type=int, help="[32]")
-@click.option("--epochs-frozen", type=int, help="Stage 0 epochs: the head only. [1]")
-@click.option("--epochs-unfrozen", type=int, help="Stage 1 epochs: all layers, discriminative learning rates. [4]")
-@click.option("--lr", type=float, help="Stage 0 peak learning rate. [1e-3]")
-@click.option("--lr-unfrozen", type=float, help="Stage 1 peak learning rate (head). [5e-5]")
-@click.option("--lr-mult", type=float, help="Stage 1: the embeddings get lr-unfrozen / lr-mult. [100]")
-@click.option("--weight-decay", type=float, help="[0.01]")
-@click.option("--lr-find/--no-lr-find", default=None, help="Use fastai's lr_find suggestion at each stage.")
-@click.option("--monitor", type=click.Choice(["micro_f1_tuned", "micro_f1", "valid_loss"]),
-              help="Validation value that picks the best epoch. [micro_f1_tuned]")
-@click.option("--mixed-precision", type=click.Choice(["auto", "fp16", "bf16", "no"]), help="On CUDA. [auto: fp16]")
-@click.option("--fp16-weights/--fp32-weights", default=None, help="Save the weights in float16. [fp32]")
-@click.option("--seed", type=int, help="[42]")
-@click.option("--max-train-docs", type=int, help="Smoke runs: train on a random subset.")
-@click.option("--max-valid-docs", type=int, help="Smoke runs: validate each epoch on a subset.")
-@click.option("--save-predictions/--no-save-predictions", default=None, help="Keep validation/test scores (npy). [yes]")
-@click.option("--device", help="cuda or cpu. [cuda if available]")
-@click.option("--prior-bias/--no-prior-bias", default=None, help="Start the output biases at the labels' log-odds. [yes]")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (else one printed row per epoch). [yes]")
-@click.option("--description", help="A sentence for the model card.")
-@click.pass_context
-def transformer_command(ctx: click.Context, config_file: Path | None, **options) -> None:
-    """Fine-tune a transformer with fastai: head first, then all layers; best epoch by validation micro-F1."""
-    from cpc_models.kinds.transformer.train import TransformerTrainConfig, train_transformer
+def kind_command(name: str) -> click.Command:
+    from cpc_models.registry import get_kind
 
-    start = json.loads(config_file.read_text()) if config_file else {}
-    config = TransformerTrainConfig.from_dict({**start, **_given(options)})
-    if (ctx.find_root().obj or {}).get("quiet"):
-        config.progress = False
-    result = train_transformer(config)
-    test = result["metrics"]
-    click.echo(f"{config.out}: test micro-F1 {test['micro_f1']:.3f}, macro-F1 {test['macro_f1']:.3f}, P@1 {test['precision_at_1']:.3f}")
+    kind = get_kind(name)
+    config_class = kind.config_class()
+    hints = config_class.field_types()
+    params = [click.Option(["--config", "config_file"], type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                           help="A JSON config (e.g. a model's train_config.json) to start from; the options override it.")]
+    params += [field_option(f, hints[f.name]) for f in dataclasses.fields(config_class) if f.metadata.get("cli", True)]
+
+    def run(config_file: Path | None, **options) -> None:
+        start = {}
+        if config_file:
+            start = json.loads(config_file.read_text())
+            if not isinstance(start, dict):
+                from cpc_dataset.errors import InputError
+
+                raise InputError(f"{config_file}: a config is one JSON object")
+        config = config_class.from_dict({**config_class.renamed(start), **_given(options)})
+        if (click.get_current_context().find_root().obj or {}).get("quiet") and hasattr(config, "progress"):
+            config.progress = False
+        test = kind.train(config)
+        click.echo(f"{config.output_dir}: test micro-F1 {test['micro_f1']:.3f}, macro-F1 {test['macro_f1']:.3f}, P@1 {test['precision_at_1']:.3f}")
+
+    return click.Command(name, params=params, callback=run, help=kind.summary, short_help=kind.summary.split(";")[0])
 
 
-def _echo_metrics(out: str, test: dict) -> None:
-    click.echo(f"{out}: test micro-F1 {test['micro_f1']:.3f}, macro-F1 {test['macro_f1']:.3f}, P@1 {test['precision_at_1']:.3f}")
+def deprecated_command(old: str) -> click.Command:
+    """``cpc train linear|embedding|knn``: runs the kind that replaced it, after a note saying what to type."""
+
+    def run(args: tuple[str, ...]) -> None:
+        args = list(args)
+        target = DEPRECATED[old]
+        if old == "linear":
+            classifier = _pop_option(args, "--classifier") or "svc"
+            if classifier == "knn":
+                target = "tfidf-knn"
+            else:
+                args += ["--classifier", classifier]
+            if not any(a.split("=")[0] in ("--out", "--output-dir") for a in args):
+                args += ["--out", "hub/models/tfidf-linear"]  # the old default folder
+        click.echo(f"note: `cpc train {old}` is deprecated; type `cpc train {target}` (see `cpc train {target} --help`)", err=True)
+        command = kind_command(target)
+        parent = click.get_current_context()
+        with command.make_context(target, args, parent=parent) as ctx:
+            command.invoke(ctx)
+
+    return click.Command(old, params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)], callback=run,
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+                         help=f"Deprecated: use `cpc train {DEPRECATED[old]}`.", hidden=True)
 
 
-def _start(config_file: Path | None) -> dict:
-    return json.loads(config_file.read_text()) if config_file else {}
+def _pop_option(args: list[str], name: str) -> str | None:
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
+            value = args[i + 1]
+            del args[i : i + 2]
+            return value
+        if a.startswith(name + "="):
+            del args[i]
+            return a.split("=", 1)[1]
+    return None
 
 
-_config_option = click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                              help="A train_config.json to start from; the options below override it.")
-_dataset_option = click.option("--dataset", "dataset_dir", type=click.Path(file_okay=False), help="Dataset folder (cpc data build).")
+class TrainGroup(click.Group):
+    """Subcommands from the registry, built when asked for (``cpc --help`` imports no kind)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from cpc_models.registry import KINDS
+
+        return list(KINDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from cpc_models.registry import KINDS
+
+        if name in KINDS:
+            return kind_command(name)
+        if name in DEPRECATED:
+            return deprecated_command(name)
+        return None
 
 
-@train_group.command("linear")
-@_config_option
-@_dataset_option
-@click.option("--out", "output_dir", type=click.Path(file_okay=False), help="Model folder to write. [hub/models/tfidf-linear]")
-@click.option("--classifier", type=click.Choice(["svc", "logreg", "knn"]),
-              help="LinearSVC or logistic regression per code, or a vote of the most TF-IDF-similar training patents. [svc]")
-@click.option("--C", "C", type=float, help="Inverse regularisation strength. [0.3]")
-@click.option("--min-df", type=int, help="Minimum document frequency of an n-gram. [2]")
-@click.option("--max-features", type=int, help="Largest word vocabulary. [all]")
-@click.option("--title-weight", type=float, help="Weight of the title's own TF-IDF block; 0 drops it. [0.5]")
-@click.option("--char-ngrams", nargs=2, type=int, help="Add a char_wb n-gram block, e.g. 2 5. [none]")
-@click.option("--min-weight", type=float, help="Coefficients below this are dropped when saving. [0.03]")
-@click.option("--k", type=int, help="knn: neighbours that vote. [50]")
-@click.option("--temperature", type=float, help="knn: a vote is exp(temperature * (similarity - best)). [10]")
-def linear_command(config_file: Path | None, **options) -> None:
-    """TF-IDF (words, title, optional chars) with one linear model per code, or kNN; saved without pickle."""
-    from cpc_models.kinds.linear import LinearConfig, train_linear
-
-    config = LinearConfig.from_dict({**_start(config_file), **_given(options)})
-    _echo_metrics(config.output_dir, train_linear(config))
-
-
-def _embedding_command(head: str, default_out: str):
-    @_config_option
-    @_dataset_option
-    @click.option("--out", "output_dir", type=click.Path(file_okay=False), help=f"Model folder to write. [hub/models/{default_out}]")
-    @click.option("--base", help="Encoder: a cpc_models.checkpoints name or a local folder. [sentence-transformers/all-MiniLM-L6-v2]")
-    @click.option("--max-length", type=int, help="Tokens per text. [256]")
-    @click.option("--k", type=int, help="kNN: neighbours that vote. [50]")
-    @click.option("--temperature", type=float, help="kNN: a vote is exp(temperature * (similarity - best)). [10]")
-    @click.option("--C", "C", type=float, help="logreg: inverse regularisation strength. [1.0]")
-    def command(config_file: Path | None, **options) -> None:
-        from cpc_models.kinds.embed import EmbeddingConfig, train_embedding
-        from cpc_models.settings import MODELS_DIR
-
-        start = {"output_dir": str(MODELS_DIR / default_out), **_start(config_file)}
-        config = EmbeddingConfig.from_dict({**start, **_given(options), "head": head})
-        _echo_metrics(config.output_dir, train_embedding(config))
-
-    return command
-
-
-train_group.command("embedding", help="Frozen MiniLM embeddings (cached) with one logistic regression per code.")(
-    _embedding_command("logreg", "minilm-logreg"))
-train_group.command("knn", help="Frozen MiniLM embeddings (cached): similarity-weighted vote of the nearest training patents.")(
-    _embedding_command("knn", "minilm-knn"))
-
-
-@train_group.command("ensemble")
-@_config_option
-@_dataset_option
-@click.option("--out", "output_dir", type=click.Path(file_okay=False), help="Model folder to write. [hub/models/ensemble]")
-@click.option("--member", "members", multiple=True, type=click.Path(exists=True, file_okay=False), help="A member model folder (repeat).")
-@click.option("--weight", "weights", multiple=True, type=float, help="Fixed weights, one per --member. [tuned on validation]")
-@click.option("--grid-step", type=float, help="Step of the weight search on the simplex. [0.1]")
-@click.option("--copy-members/--link-members", default=None, help="Copy members into the folder, or reference them by relative path. [link]")
-def ensemble_command(config_file: Path | None, members: tuple[str, ...], weights: tuple[float, ...], **options) -> None:
-    """Weighted mean of model folders; weights and thresholds tuned on validation."""
-    from cpc_models.kinds.ensemble import EnsembleConfig, train_ensemble
-
-    given = _given(options)
-    if members:
-        given["members"] = list(members)
-    if weights:
-        given["weights"] = list(weights)
-    config = EnsembleConfig.from_dict({**_start(config_file), **given})
-    _echo_metrics(config.output_dir, train_ensemble(config))
+@click.group("train", cls=TrainGroup)
+def train_group() -> None:
+    """Train a model and save it as a Hub model folder (weights, thresholds, metrics, card)."""

@@ -19,14 +19,15 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cpc_dataset.errors import InputError, MisconfiguredError
 from cpc_models.folder import INDEX_FILE, PREDICTIONS_DIR
-from cpc_models.settings import DATASET_DIR, MODELS_DIR
+from cpc_models.kinds.config import KindConfig, option
+from cpc_models.scoring.thresholds import best_global_micro_f1
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +35,14 @@ ENSEMBLE_FILE = "ensemble.json"
 
 
 @dataclass
-class EnsembleConfig:
-    dataset_dir: str = str(DATASET_DIR)
-    output_dir: str = str(MODELS_DIR / "ensemble")
-    members: list[str] = field(default_factory=list)  # model folders
-    weights: list[float] | None = None  # fixed weights; None: tuned on validation
-    grid_step: float = 0.1  # weights are searched on this grid of the simplex
-    copy_members: bool = False  # copy the member folders into members/ (else reference them by relative path)
+class Config(KindConfig):
+    output_dir: str = option("hub/models/ensemble", flags=("--out",), help="Model folder to write.")
+    members: list[str] = option(default_factory=list, flags=("--member",), help="A member model folder (repeat).")
+    weights: list[float] | None = option(None, flags=("--weight",), help="Fixed weights, one per --member. [tuned on validation]")
+    grid_step: float = option(0.1, help="Step of the weight search on the simplex.")
+    copy_members: bool = option(False, flags=("--copy-members/--link-members",),
+                                help="Copy members into the folder, or reference them by relative path.")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> EnsembleConfig:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def saved_predictions(model_dir: str | Path, split) -> np.ndarray | None:
@@ -79,26 +74,6 @@ def member_scores(model_dir: str | Path, split) -> np.ndarray:
     if any(c not in cols for c in split.vocabulary):
         raise InputError(f"{model_dir} does not predict every label of the dataset")
     return np.asarray(scorer.predict_proba(split.texts), dtype=np.float32)[:, [cols[c] for c in split.vocabulary]]
-
-
-def best_global_micro_f1(y: np.ndarray, scores: np.ndarray, min_codes: int = 1) -> float:
-    """Validation micro-F1 at the best single threshold, each text keeping at least its top ``min_codes`` codes."""
-    from cpc_models.scoring.thresholds import GRID
-
-    y = y > 0
-    forced = np.zeros_like(y)
-    if min_codes > 0:
-        top = np.argpartition(-scores, min_codes - 1, axis=1)[:, :min_codes]
-        np.put_along_axis(forced, top, True, axis=1)
-    rest = scores[~forced]
-    rest_pos = rest[y[~forced]]
-    # decided above t: counts of scores >= t, from sorted arrays
-    grid = GRID.astype(scores.dtype)  # compared as Thresholds.apply compares them
-    n_rest = len(rest) - np.searchsorted(np.sort(rest), grid, side="left")
-    tp_rest = len(rest_pos) - np.searchsorted(np.sort(rest_pos), grid, side="left")
-    tp = np.logical_and(forced, y).sum() + tp_rest
-    f1 = 2 * tp / np.maximum(y.sum() + forced.sum() + n_rest, 1)
-    return float(f1.max())
 
 
 def simplex_grid(n: int, step: float) -> list[tuple[float, ...]]:
@@ -151,15 +126,15 @@ class EnsembleScorer:
         return combine(scores, [w for _, _, w in used])
 
     def truncated(self, texts: list[str]) -> list[bool]:
-        flags = [m.truncated(texts) for m, w in zip(self.members, self.weights) if w and hasattr(m, "truncated")]
+        flags = [m.truncated(texts) for m, w in zip(self.members, self.weights) if w]
         return [any(f) for f in zip(*flags)] if flags else [False] * len(texts)
 
 
-def load_ensemble(model_dir: str | Path) -> EnsembleScorer:
-    from cpc_models.registry import labels_from_config, load_scorer, read_model_config
+def load(model_dir: Path, backend: str = "native") -> EnsembleScorer:
+    from cpc_models.registry import folder_labels, load_scorer
 
     model_dir = Path(model_dir)
-    labels = labels_from_config(read_model_config(model_dir))
+    labels = folder_labels(model_dir)
     spec = json.loads((model_dir / ENSEMBLE_FILE).read_text())
     members, weights = [], []
     for m in spec["members"]:
@@ -174,14 +149,13 @@ def load_ensemble(model_dir: str | Path) -> EnsembleScorer:
 
 
 def _check_member(path: Path) -> None:
-    from cpc_models.registry import read_model_config
+    from cpc_models.registry import kind_of
 
-    config = read_model_config(path)
-    if config.get("cpc_model_type", "transformer") == "ensemble":
+    if kind_of(path) == "ensemble":
         raise InputError(f"{path} is itself an ensemble; list its members instead")
 
 
-def train_ensemble(config: EnsembleConfig) -> dict:
+def train(config: Config) -> dict:
     """Gather the members' validation/test scores, tune the weights on validation, save, finalize."""
     from cpc_models.registry import write_model_config
     from cpc_models.data import load_split
@@ -223,13 +197,14 @@ def train_ensemble(config: EnsembleConfig) -> dict:
     (out / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2) + "\n")
     write_model_config(out, "ensemble", val.vocabulary, members=[e["name"] for e in entries])
     ens_val, ens_test = combine(val_scores, weights), combine(test_scores, weights)
-    train_config = {**config.to_dict(), "model_type": "ensemble", "tuned_weights": weights, "seconds": round(time.perf_counter() - t0, 1)}
+    run = {"tuned_weights": weights, "seconds": round(time.perf_counter() - t0, 1)}
+    train_config = {**config.to_dict(), "kind": "ensemble", "run": run}
     used = ", ".join(f"`{e['name']}` ({e['weight']:.2f})" for e in entries if e["weight"])
     description = f"Weighted mean of {used}; weights tuned on validation."
     return finalize_model_folder(out, config.dataset_dir, train_config, val_scores=ens_val, test_scores=ens_test, description=description)
 
 
 def _member_type(path: Path) -> str:
-    from cpc_models.registry import read_model_config
+    from cpc_models.registry import kind_of
 
-    return read_model_config(path).get("cpc_model_type", "transformer")
+    return kind_of(path)

@@ -1,4 +1,4 @@
-"""ONNX export (``torch.onnx``) and int8 weight quantization (GPTQ or onnxruntime's quantizers), in optimum's layout.
+"""ONNX export (``torch.onnx``) and int8 weight quantization (round-to-nearest by default; GPTQ or onnxruntime's dynamic as options), in optimum's layout.
 
 ``onnx/model.onnx`` (fp32) and ``onnx/model_quantized.onnx`` (int8 feed-forward weights), with
 ``onnx/export_config.json`` saying how they were made and how closely they agree with torch.
@@ -14,23 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import MisconfiguredError
+from cpc_models.onnx import EXPORT_CONFIG, FP32_FILE, INT8_FILE, ONNX_DIR
 
 log = logging.getLogger(__name__)
 
-ONNX_DIR = "onnx"
-FP32_FILE = "model.onnx"
-INT8_FILE = "model_quantized.onnx"
-EXPORT_CONFIG = "export_config.json"
 OPSET = 17
 PARITY_DOCS = 500  # validation abstracts on which ONNX files are compared with torch
 
 
 def _require_transformer(model_dir: Path) -> dict:
-    from cpc_models.registry import read_model_config
+    from cpc_models.registry import kind_of, read_model_config
 
     config = read_model_config(model_dir)
-    if config.get("cpc_model_type", "transformer") != "transformer":
-        raise MisconfiguredError(f"{model_dir}: only transformer models export to ONNX (this is {config['cpc_model_type']!r})")
+    kind = kind_of(model_dir)
+    if kind != "transformer":
+        raise MisconfiguredError(f"{model_dir}: only transformer models export to ONNX (this is a {kind!r} model)")
     if not any((model_dir / f).exists() for f in ("model.safetensors", "pytorch_model.bin")):
         raise MisconfiguredError(f"{model_dir}: no weights (model.safetensors) to export")
     return config
@@ -72,16 +70,27 @@ CALIBRATION_SEED = 0
 _WEIGHT_ONLY = {"type": "weight-only", "bits": 8, "block_size": 16, "symmetric": False, "embeddings": "fp16",
                 "kept_fp32": "attention projections (MatMuls named *attention*/*attn*)"}
 QUANTIZATIONS = {
-    # weight-only int8 (block 16, asymmetric) for the feed-forward MatMuls, rounding errors compensated with GPTQ on
-    # training abstracts; attention projections kept in fp32, embedding tables stored in fp16; activations stay fp32.
-    # Fine-tuned MiniLM-L6 (2026-11-26 run), code sets agreeing with fp32: 98.0 % of validation, 97.3 % of the labelled
-    # test abstracts (round-to-nearest 97.7 / 96.6 %), 46 vs 87 MB (benchmarks/results/int8.md; variants in DEVELOPERS.md).
-    "int8": {**_WEIGHT_ONLY, "algorithm": "gptq", "damp": 0.01},
-    # the same layout rounded to nearest (onnxruntime's MatMulNBitsQuantizer): needs no calibration text
+    # the default: weight-only int8 (block 16, asymmetric) for the feed-forward MatMuls, rounded to nearest
+    # (onnxruntime's MatMulNBitsQuantizer), attention projections in fp32, embedding tables in fp16; needs no
+    # calibration text. Fine-tuned MiniLM-L6 (benchmarks/results/int8.md): code sets agree with fp32 on 97.7 % of
+    # validation and 96.6 % of the labelled test abstracts; test micro-F1 0.4308 (fp32 0.4304); 46 vs 87 MB.
     "int8-rtn": {**_WEIGHT_ONLY, "algorithm": "round-to-nearest"},
-    # onnxruntime's dynamic quantization (int8 weights and activations): faster, but measured max |Δp| 0.1-0.2
+    # the same layout with the rounding errors compensated by GPTQ on training abstracts (a minute of calibration,
+    # needs the dataset): agreement 98.0 / 97.3 %, test micro-F1 0.4306 — no gain in F1, so an option, not the default.
+    "int8-gptq": {**_WEIGHT_ONLY, "algorithm": "gptq", "damp": 0.01},
+    # onnxruntime's dynamic quantization (int8 weights and activations): smaller, but measured max |Δp| 0.1-0.35
     "int8-dynamic": {"type": "dynamic", "weight_type": "QInt8", "per_channel": True, "ops": ["MatMul", "Gemm", "Gather"]},
 }
+# names accepted for the ones above: "int8" is the default int8 scheme
+ALIASES = {"int8": "int8-rtn"}
+QUANTIZE_CHOICES = (*ALIASES, *QUANTIZATIONS)
+
+
+def quantization_name(method: str) -> str:
+    name = ALIASES.get(method, method)
+    if name not in QUANTIZATIONS:
+        raise MisconfiguredError(f"unknown quantization {method!r}; choose one of {', '.join(QUANTIZE_CHOICES)}")
+    return name
 
 
 def attention_matmuls(model) -> list[str]:
@@ -112,11 +121,12 @@ def calibration_sample(dataset_dir: str | Path, n: int = CALIBRATION_DOCS, seed:
     return [texts[i] for i in sorted(pick)]
 
 
-def quantize_int8(fp32_path: Path, method: str = "int8", calibration_texts: list[str] | None = None,
+def quantize_int8(fp32_path: Path, method: str = "int8-rtn", calibration_texts: list[str] | None = None,
                   out: Path | None = None) -> tuple[Path, dict]:
     """Write ``out`` (default ``model_quantized.onnx`` beside ``fp32_path``, which must sit in its model folder's
     ``onnx/``) with one of ``QUANTIZATIONS``; return its path and settings."""
     out = out or fp32_path.with_name(INT8_FILE)
+    method = quantization_name(method)
     spec = {"method": method, **QUANTIZATIONS[method]}
     if method == "int8-dynamic":
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -126,9 +136,9 @@ def quantize_int8(fp32_path: Path, method: str = "int8", calibration_texts: list
     import onnx
 
     fp32 = onnx.load(str(fp32_path))
-    if method == "int8":
+    if method == "int8-gptq":
         if not calibration_texts:
-            raise MisconfiguredError("int8 (GPTQ) needs calibration abstracts: give a dataset folder, or choose int8-rtn")
+            raise MisconfiguredError("int8-gptq needs calibration abstracts: give a dataset folder, or choose int8-rtn")
         model, spec["calibration"] = _gptq(fp32, fp32_path, calibration_texts, spec)
     else:
         model = _round_to_nearest(fp32, spec)
@@ -216,22 +226,23 @@ def parity(model_dir: Path, texts: list[str]) -> dict:
     return report
 
 
-def export_onnx(model_dir: str | Path, quantize: str | None = "int8", parity_texts: list[str] | None = None,
+def export_onnx(model_dir: str | Path, quantize: str | None = "int8-rtn", parity_texts: list[str] | None = None,
                 dataset_dir: str | Path | None = None, opset: int = OPSET, calibration_texts: list[str] | None = None,
                 calibration_docs: int = CALIBRATION_DOCS) -> dict:
     """Export, quantize, check parity, and (with ``dataset_dir``) score fp32 and int8 on the test split.
 
-    ``int8`` (GPTQ) calibrates on ``calibration_texts``, or else on ``calibration_docs`` training abstracts of
+    ``quantize``: a key of ``QUANTIZATIONS`` or ``ALIASES`` ("int8" is round-to-nearest), or None for fp32 only.
+    ``int8-gptq`` calibrates on ``calibration_texts``, or else on ``calibration_docs`` training abstracts of
     ``dataset_dir``.
     """
     model_dir = Path(model_dir)
     _require_transformer(model_dir)
-    if quantize is not None and quantize not in QUANTIZATIONS:
-        raise MisconfiguredError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    if quantize is not None:
+        quantize = quantization_name(quantize)
     source = {"split": "given by the caller"} if calibration_texts else {"split": "train", "seed": CALIBRATION_SEED}
-    if quantize == "int8" and calibration_texts is None:
+    if quantize == "int8-gptq" and calibration_texts is None:
         if dataset_dir is None:
-            raise MisconfiguredError("int8 (GPTQ) needs calibration abstracts: give a dataset folder, or choose int8-rtn")
+            raise MisconfiguredError("int8-gptq needs calibration abstracts: give a dataset folder, or choose int8-rtn")
         calibration_texts = calibration_sample(dataset_dir, calibration_docs)
     t0 = time.perf_counter()
     fp32 = export_fp32(model_dir, opset)

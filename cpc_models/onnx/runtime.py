@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import MisconfiguredError
+from cpc_models.kinds.common import sigmoid
+from cpc_models.onnx import FILES, ONNX_DIR
 
-ONNX_DIR = "onnx"
-FILES = {"int8": "model_quantized.onnx", "fp32": "model.onnx"}
 
 
 def onnx_file(model_dir: Path) -> Path | None:
@@ -40,7 +40,7 @@ class OnnxScorer:
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
-        from cpc_models.registry import labels_from_config, read_model_config
+        from cpc_models.registry import folder_labels
 
         path = path or onnx_file(model_dir)
         if path is None or not path.exists():
@@ -50,7 +50,7 @@ class OnnxScorer:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        labels = labels_from_config(read_model_config(model_dir))
+        labels = folder_labels(model_dir)
         max_length = min(int(tokenizer.model_max_length or 512), 512)
         scorer = cls(session, tokenizer, labels, max_length)
         scorer.path = path
@@ -69,19 +69,10 @@ class OnnxScorer:
         for start in range(0, len(texts), self.batch_size):
             rows = order[start : start + self.batch_size]
             logits = self.session.run(["logits"], self.encode([texts[i] for i in rows]))[0]
-            out[rows] = 1.0 / (1.0 + np.exp(-logits))
+            out[rows] = sigmoid(logits)
         return out
 
     def truncated(self, texts: list[str]) -> list[bool]:
         with self._lock:
             enc = self.tokenizer(list(texts), truncation=False, return_attention_mask=False)
         return [len(ids) > self.max_length for ids in enc["input_ids"]]
-
-
-def load_transformer_any(model_dir: Path, backend: str = "auto"):
-    """Registry loader for transformer folders: ONNX when asked for (or "auto" and a file exists), else torch."""
-    if backend == "onnx" or (backend == "auto" and onnx_file(model_dir) is not None):
-        return OnnxScorer.from_folder(model_dir)
-    from cpc_models.kinds.transformer.train import load_transformer
-
-    return load_transformer(model_dir, backend="torch" if backend == "auto" else backend)

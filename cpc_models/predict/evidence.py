@@ -75,9 +75,9 @@ def find_index(scorer, model_dir: str | Path | None):
         if hasattr(member, "similarities") and getattr(member, "docs", None):
             return member
     if model_dir is not None and (Path(model_dir) / INDEX_DIR / "knn_bank.npz").exists():
-        from cpc_models.kinds.linear import load_linear
+        from cpc_models.kinds.tfidf_knn import load
 
-        return load_linear(Path(model_dir) / INDEX_DIR)
+        return load(Path(model_dir) / INDEX_DIR)
     return None
 
 
@@ -114,7 +114,7 @@ class Evidence:
         return [_rows(self.index, row, np.argsort(-row, kind="stable")[:k]) for row in sim]
 
     def labelled_share(self, sim: np.ndarray, k: int = SCOPE_K, temperature: float = 10.0) -> np.ndarray:
-        from cpc_models.kinds.embed import neighbour_vote
+        from cpc_models.kinds.common import neighbour_vote
 
         has = self.index.bank_labels.any(axis=1).astype(np.uint8)[:, None]
         return neighbour_vote(sim, has, k, temperature)[:, 0]
@@ -170,16 +170,17 @@ def fit_scope(index, texts: list[str], unlabelled: np.ndarray, model_dir: str | 
 def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path) -> Path:
     """A TF-IDF neighbour index of the training split in ``<model_dir>/neighbour_index`` (for models without one)."""
     from cpc_models.data import load_split
-    from cpc_models.kinds.linear import LinearConfig, TfidfKnnScorer, bank_docs, fit_features, make_blocks
+    from cpc_models.kinds.tfidf import fit_features, make_blocks
+    from cpc_models.kinds.tfidf_knn import Config, TfidfKnnScorer, bank_docs
     from cpc_models.registry import write_model_config
 
     train = load_split(dataset_dir, "train")
-    blocks = make_blocks(LinearConfig())
+    blocks = make_blocks(Config())
     x = fit_features(blocks, train.texts)
     x.data = x.data.astype(np.float16).astype(np.float32)
     index = TfidfKnnScorer(train.vocabulary, blocks, x, train.y)
     index.docs = bank_docs(dataset_dir, train)
     out = Path(model_dir) / INDEX_DIR
     index.save(out)
-    write_model_config(out, "linear", train.vocabulary, classifier="knn", purpose="neighbour index")
+    write_model_config(out, "tfidf-knn", train.vocabulary, purpose="neighbour index")
     return out

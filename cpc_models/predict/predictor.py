@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import InputError
+from cpc_models.registry import BACKENDS
 from cpc_models.scoring.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
-
-BACKENDS = ("auto", "onnx", "torch", "native")
-
 
 @dataclass
 class CodeScore:
@@ -75,7 +73,7 @@ class CpcPredictor:
         if not config.get("id2label"):
             raise InputError(f"{path}/config.json has no id2label: not a CPC model folder")
         scorer = load_scorer(path, backend=backend)
-        return cls(scorer, Thresholds.load(path), path, getattr(scorer, "backend", backend))
+        return cls(scorer, Thresholds.load(path), path, scorer.backend)
 
     def scores(self, texts: list[str]) -> np.ndarray:
         """Calibrated scores where the folder has ``calibration.json``, else the model's own."""
@@ -102,7 +100,7 @@ class CpcPredictor:
         scores = self.scores(batch)
         rule = self.thresholds if threshold is None else Thresholds(float(threshold), mode="global", min_codes=self.thresholds.min_codes)
         decided = rule.apply(scores, self.labels)
-        truncated = self.scorer.truncated(batch) if hasattr(self.scorer, "truncated") else [False] * len(batch)
+        truncated = self.scorer.truncated(batch)
         for row, i in enumerate(keep):
             cols = np.flatnonzero(decided[row])
             cols = cols[np.argsort(-scores[row, cols], kind="stable")][: top_k or None]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.kinds.common import fit_platt, sigmoid
+
 CALIBRATION_FILE = "calibration.json"
 EPS = 1e-6
 N_BINS = 15
@@ -24,10 +26,6 @@ N_BINS = 15
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
     return np.log(p / (1 - p))
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 @dataclass
@@ -44,7 +42,7 @@ class Calibration:
 
     def apply(self, scores: np.ndarray, labels: list[str]) -> np.ndarray:
         a, b = self.params(labels)
-        return _sigmoid(a[None, :] * logit(scores) + b[None, :]).astype(np.float32)
+        return sigmoid(a[None, :] * logit(scores) + b[None, :], dtype=np.float64).astype(np.float32)
 
     def to_dict(self) -> dict:
         return {"method": self.method, "tuned_on": self.tuned_on, "global": [self.a, self.b],
@@ -68,24 +66,17 @@ class Calibration:
         return cls.from_dict(json.loads(path.read_text())) if path.exists() else None
 
 
-def _platt(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=100.0).fit(x.reshape(-1, 1), y.astype(int))
-    return float(model.coef_[0, 0]), float(model.intercept_[0])
-
-
 def fit_calibration(y_val: np.ndarray, scores: np.ndarray, labels: list[str], min_positives: int = 20, shrink: float = 20.0) -> Calibration:
     """Platt scaling of the logits, shared, then per code where validation has ``min_positives`` positives."""
     y = np.asarray(y_val) > 0
     x = logit(scores)
-    a, b = _platt(x.ravel(), y.ravel())
+    a, b = fit_platt(x.ravel(), y.ravel())
     per_label = {}
     for j, code in enumerate(labels):
         positives = int(y[:, j].sum())
         if positives < min_positives or positives == len(y):
             continue
-        aj, bj = _platt(x[:, j], y[:, j])
+        aj, bj = fit_platt(x[:, j], y[:, j])
         w = positives / (positives + shrink)
         per_label[code] = (round(w * aj + (1 - w) * a, 6), round(w * bj + (1 - w) * b, 6))
     return Calibration(round(a, 6), round(b, 6), per_label)

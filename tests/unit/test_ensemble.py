@@ -13,16 +13,12 @@ pytest.importorskip("sklearn")
 
 from cpc_models.registry import load_scorer  # noqa: E402
 from cpc_models.data import load_split  # noqa: E402
-from cpc_models.kinds.ensemble import (  # noqa: E402
-    EnsembleConfig,
-    best_global_micro_f1,
-    combine,
-    saved_predictions,
-    simplex_grid,
-    train_ensemble,
-    tune_weights,
-)
-from cpc_models.kinds.linear import LinearConfig, train_linear  # noqa: E402
+from cpc_models.kinds import tfidf_svm  # noqa: E402
+from cpc_models.kinds.ensemble import Config as EnsembleConfig  # noqa: E402
+from cpc_models.kinds.ensemble import combine, saved_predictions, simplex_grid, tune_weights  # noqa: E402
+from cpc_models.kinds.ensemble import train as train_ensemble  # noqa: E402
+from cpc_models.scoring.thresholds import best_global_micro_f1  # noqa: E402
+from tests.fixtures.tiny_models import assert_metrics_reproduce  # noqa: E402
 from tests.unit.test_linear import make_tiny_dataset  # noqa: E402
 
 
@@ -34,11 +30,11 @@ def tiny_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def members(tmp_path_factory, tiny_dataset) -> list[Path]:
     root = tmp_path_factory.mktemp("models")
-    configs = [LinearConfig(classifier="svc", C=1.0, min_df=1), LinearConfig(classifier="logreg", C=10.0, min_df=1, title_weight=0)]
+    configs = [tfidf_svm.Config(classifier="svc", C=1.0, min_df=1), tfidf_svm.Config(classifier="logreg", C=10.0, min_df=1, title_weight=0)]
     folders = []
     for i, config in enumerate(configs):
         config.dataset_dir, config.output_dir = str(tiny_dataset), str(root / f"member{i}")
-        train_linear(config)
+        tfidf_svm.train(config)
         folders.append(root / f"member{i}")
     return folders
 
@@ -75,7 +71,7 @@ def test_tuning_prefers_the_informative_member():
 def test_train_load_and_predict(members, tiny_dataset, tmp_path):
     out = tmp_path / "ens"
     metrics = train_ensemble(EnsembleConfig(dataset_dir=str(tiny_dataset), output_dir=str(out), members=[str(m) for m in members]))
-    assert 0.0 <= metrics["micro_f1"] <= 1.0
+    assert_metrics_reproduce(out, tiny_dataset, metrics)
     spec = json.loads((out / "ensemble.json").read_text())
     weights = [m["weight"] for m in spec["members"]]
     assert abs(sum(weights) - 1) < 1e-6 and all(not Path(m["path"]).is_absolute() for m in spec["members"])

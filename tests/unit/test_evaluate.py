@@ -24,8 +24,13 @@ class HashScorer:
     """Deterministic test scorer: each (text, label) pair gets a fixed pseudo-random score; 'learning'
     in a text lifts the first label, so the metrics are not all zero."""
 
+    backend = "native"
+
     def __init__(self, labels: list[str]):
         self.labels = labels
+
+    def truncated(self, texts: list[str]) -> list[bool]:
+        return [False] * len(texts)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
@@ -38,13 +43,14 @@ class HashScorer:
         return out
 
 
-def load_hash_model(model_dir: Path) -> HashScorer:
-    return HashScorer(base.labels_from_config(base.read_model_config(model_dir)))
+def load(model_dir: Path, backend: str = "native") -> HashScorer:
+    """This module is a model kind of its own ("test-hash"): the registry calls its ``load``."""
+    return HashScorer(base.folder_labels(model_dir))
 
 
 @pytest.fixture(autouse=True)
 def hash_model_type(monkeypatch):
-    monkeypatch.setitem(base.MODEL_TYPES, "test-hash", f"{__name__}:load_hash_model")
+    monkeypatch.setitem(base.KINDS, "test-hash", base.Kind("test-hash", __name__, "test scorer", {"native": base.Needs("space")}))
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +73,7 @@ def model_dir(tmp_path, dataset_dir) -> Path:
 
 
 def expected_metrics(model_dir: Path, texts: list[str], codes: list[list[str]], all_docs: bool = False) -> dict:
-    scorer = load_hash_model(model_dir)
+    scorer = load(model_dir)
     y = label_matrix(codes, scorer.labels)
     keep = np.ones(len(y), bool) if all_docs else y.sum(axis=1) > 0
     scores = scorer.predict_proba([t for t, k in zip(texts, keep) if k])
@@ -151,7 +157,7 @@ def test_default_model_comes_from_settings(capsys, monkeypatch, model_dir, datas
     [
         ("missing_model", "does not exist"),
         ("not_a_model", "not a model folder"),
-        ("unknown_type", "unknown model type"),
+        ("unknown_type", "unknown model kind"),
         ("missing_data", "does not exist"),
         ("not_csv", "is not a CSV"),
         ("empty_folder", "neither a dataset folder"),

@@ -1,7 +1,8 @@
-"""TF-IDF + linear models (cpc_models.kinds.linear) on a tiny dataset folder cut from the committed dataset."""
+"""TF-IDF kinds (cpc_models.kinds.tfidf_svm, tfidf_knn) on a tiny dataset folder cut from the committed dataset."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 pytest.importorskip("sklearn")
 
 from cpc_models.registry import load_scorer  # noqa: E402
-from cpc_models.kinds.linear import LinearConfig, load_linear, train_linear  # noqa: E402
+from cpc_models.kinds import tfidf_knn, tfidf_svm  # noqa: E402
+from cpc_models.registry import KINDS  # noqa: E402
+from tests.fixtures.tiny_models import assert_metrics_reproduce  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "hub" / "datasets" / "patent-cpc-ai" / "data" / "validation-00000-of-00001.parquet"
@@ -50,17 +53,19 @@ def test_train_save_load_gives_identical_predictions(tiny_dataset, tmp_path, cla
     from cpc_models.data import load_split
 
     out = tmp_path / "model"
-    config = LinearConfig(
-        dataset_dir=str(tiny_dataset), output_dir=str(out), classifier=classifier, C=1.0, min_df=1, char_ngrams=char_ngrams
-    )
-    metrics = train_linear(config)
-    assert 0.0 <= metrics["micro_f1"] <= 1.0
+    common = {"dataset_dir": str(tiny_dataset), "output_dir": str(out), "min_df": 1, "char_ngrams": char_ngrams}
+    if classifier == "knn":
+        config, kind = tfidf_knn.Config(**common), "tfidf-knn"
+    else:
+        config, kind = tfidf_svm.Config(**common, classifier=classifier, C=1.0), "tfidf-svm"
+    metrics = KINDS[kind].train(config)
+    assert_metrics_reproduce(out, tiny_dataset, metrics)
     weights = "knn_bank.npz" if classifier == "knn" else "linear.npz"
     for name in ("config.json", "vectorizers.json", "idf.npz", weights, "thresholds.json", "metrics.json", "train_config.json"):
         assert (out / name).exists(), name
     assert not list(out.glob("*.pkl")) and not list(out.glob("*.joblib"))
     config_json = json.loads((out / "config.json").read_text())
-    assert config_json["cpc_model_type"] == "linear"
+    assert config_json["cpc_model_type"] == kind
 
     test = load_split(tiny_dataset, "test")
     scorer = load_scorer(out)
@@ -78,10 +83,10 @@ def test_train_save_load_gives_identical_predictions(tiny_dataset, tmp_path, cla
 
 def test_title_block_and_pruning_are_saved(tiny_dataset, tmp_path):
     out = tmp_path / "model"
-    train_linear(LinearConfig(dataset_dir=str(tiny_dataset), output_dir=str(out), min_df=1, title_weight=0.7, min_weight=0.05))
+    tfidf_svm.train(tfidf_svm.Config(dataset_dir=str(tiny_dataset), output_dir=str(out), min_df=1, title_weight=0.7, min_weight=0.05))
     specs = json.loads((out / "vectorizers.json").read_text())
     assert [s["name"] for s in specs] == ["word", "title"] and specs[1]["weight"] == 0.7
-    scorer = load_linear(out)
+    scorer = load_scorer(out)
     assert np.abs(scorer.coef.data).min() >= 0.05 * (1 - 1e-3)  # float16 rounding
     # the title block reads only the text before the first ". "
     title = scorer.blocks[1]
@@ -90,19 +95,58 @@ def test_title_block_and_pruning_are_saved(tiny_dataset, tmp_path):
     assert with_title.nnz > 0 and with_title.nnz != without.nnz
 
 
-def test_config_round_trip():
-    config = LinearConfig(word_ngrams=(1, 3), char_ngrams=(2, 5), C=0.5)
-    again = LinearConfig.from_dict(json.loads(json.dumps({**config.to_dict(), "unknown": 1})))
-    assert again == config
+def test_config_round_trip_and_unknown_keys():
+    from cpc_dataset.errors import InputError
+
+    config = tfidf_svm.Config(word_ngrams=(1, 3), char_ngrams=(2, 5), C=0.5)
+    recorded = {**config.to_dict(), "kind": "tfidf-svm", "run": {"train_seconds": 1.0}}  # as train_config.json holds it
+    assert tfidf_svm.Config.from_dict(json.loads(json.dumps(recorded))) == config
+    with pytest.raises(InputError, match="'min_dff'"):
+        tfidf_svm.Config.from_dict({"min_dff": 3})
 
 
-def test_cli_trains_a_linear_model(tiny_dataset, tmp_path):
+def test_old_linear_folders_load_as_their_kind(tiny_dataset, tmp_path):
+    """Folders written before the kinds had names (type "linear", the kNN told apart by its file) still load."""
+    from cpc_models.registry import kind_of
+
+    for config, kind in ((tfidf_svm.Config(min_df=1), "tfidf-svm"), (tfidf_knn.Config(min_df=1, k=5), "tfidf-knn")):
+        out = tmp_path / kind
+        config.dataset_dir, config.output_dir = str(tiny_dataset), str(out)
+        KINDS[kind].train(config)
+        texts = ["A neural network classifies images.", "A battery electrode."]
+        expected = load_scorer(out).predict_proba(texts)
+        old = json.loads((out / "config.json").read_text())
+        (out / "config.json").write_text(json.dumps({**old, "cpc_model_type": "linear"}))
+        assert kind_of(out) == kind
+        np.testing.assert_array_equal(load_scorer(out).predict_proba(texts), expected)
+
+
+@pytest.mark.parametrize("command, kind", [(["tfidf-svm"], "tfidf-svm"), (["linear", "--classifier", "knn"], "tfidf-knn")])
+def test_cli_trains_a_tfidf_model(tiny_dataset, tmp_path, command, kind):
+    """`cpc train <kind>`, and the old `cpc train linear [--classifier knn]`, which says what to type instead."""
     from click.testing import CliRunner
 
     from spaces.cli import cli
 
     out = tmp_path / "cli-model"
-    result = CliRunner().invoke(cli, ["train", "linear", "--dataset", str(tiny_dataset), "--out", str(out), "--min-df", "1", "--C", "0.5"])
+    extra = ["--k", "7"] if kind == "tfidf-knn" else ["--C", "0.5"]
+    result = CliRunner().invoke(cli, ["train", *command, "--dataset", str(tiny_dataset), "--out", str(out), "--min-df", "1", *extra])
     assert result.exit_code == 0, result.output
     assert "micro-F1" in result.output
-    assert json.loads((out / "train_config.json").read_text())["C"] == 0.5
+    saved = json.loads((out / "train_config.json").read_text())
+    assert saved["kind"] == kind and (saved["k"] == 7 if kind == "tfidf-knn" else saved["C"] == 0.5)
+    if command[0] == "linear":
+        assert "cpc train tfidf-knn" in result.output
+
+
+def test_cli_config_file_and_unknown_key(tiny_dataset, tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"dataset_dir": str(tiny_dataset), "min_df": 1, "C": 0.2, "typo": 1}))
+
+    proc = subprocess.run([sys.executable, "-m", "spaces.cli", "train", "tfidf-svm", "--config", str(config), "--out", str(tmp_path / "m")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["Bad input: unknown config key 'typo'; known: " + ", ".join(f.name for f in dataclasses.fields(tfidf_svm.Config))]

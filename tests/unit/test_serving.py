@@ -30,9 +30,13 @@ class HashScorer:
     """Deterministic scores from a hash of the text: no model, same answer every time."""
 
     labels = LABELS
+    backend = "native"
 
     def __init__(self):
         self.calls: list[int] = []
+
+    def truncated(self, texts):
+        return [False] * len(texts)
 
     def predict_proba(self, texts):
         self.calls.append(len(texts))

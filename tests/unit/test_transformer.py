@@ -123,7 +123,7 @@ def test_fine_tune_save_and_load(tiny_dataset, tmp_path, arch, fp16_weights, pri
     base = tiny_base(tmp_path / "base", arch, _texts(tiny_dataset))
     out = tmp_path / "model"
     config = TransformerTrainConfig(
-        base=str(base), dataset=str(tiny_dataset), out=str(out), max_length=64, batch_size=16, epochs_frozen=1,
+        base=str(base), dataset_dir=str(tiny_dataset), output_dir=str(out), max_length=64, batch_size=16, epochs_frozen=1,
         epochs_unfrozen=3, lr=1e-2, lr_unfrozen=3e-3, lr_mult=10, fp16_weights=fp16_weights, prior_bias=prior_bias, device="cpu",
         progress=False,
     )
@@ -211,11 +211,16 @@ def test_micro_f1_metric_tunes_its_threshold():
 
 
 def test_config_round_trip_and_unknown_keys():
-    from cpc_dataset.errors import MisconfiguredError
+    from cpc_dataset.errors import InputError
 
     config = TransformerTrainConfig(base="minilm-l6", epochs_unfrozen=9, max_train_docs=10)
     assert TransformerTrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    with pytest.raises(MisconfiguredError):
+    # train_config.json files written before the field names were shared
+    old = {**config.to_dict(), "dataset": "d", "out": "o"}
+    del old["dataset_dir"], old["output_dir"]
+    again = TransformerTrainConfig.from_dict(old)
+    assert (again.dataset_dir, again.output_dir, again.epochs_unfrozen) == ("d", "o", 9)
+    with pytest.raises(InputError, match="'epochs'"):
         TransformerTrainConfig.from_dict({"epochs": 3})
 
 

@@ -28,9 +28,6 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
-
-
 class TokenizedTexts(torch.utils.data.Dataset):
     """Texts tokenized once; items are (token ids, target row)."""
 
@@ -135,14 +132,9 @@ def transformer_splitter(model: HFClassifier) -> list[list[nn.Parameter]]:
     return transformer_groups(model.hf)
 
 
-def _micro_f1(y: np.ndarray, decided: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y, decided, average="micro", zero_division=0))
-
-
 class MicroF1(Metric):
-    """Validation micro-F1 (scikit-learn) of sigmoid(logits) >= ``thresh``; ``thresh=None``: the best global threshold."""
+    """Validation micro-F1 of sigmoid(logits) >= ``thresh``; ``thresh=None``: at the best global threshold (the grid of
+    ``cpc_models.scoring.thresholds``, no minimum of codes per text)."""
 
     def __init__(self, thresh: float | None = 0.5, name: str | None = None):
         self.thresh = thresh
@@ -162,8 +154,10 @@ class MicroF1(Metric):
             return None
         p = torch.cat(self.preds).numpy()
         y = (torch.cat(self.targs).numpy() > 0.5).astype(np.uint8)
-        grid = THRESHOLD_GRID if self.thresh is None else [self.thresh]
-        return max(_micro_f1(y, (p >= t).astype(np.uint8)) for t in grid)
+        from cpc_models.scoring.thresholds import GRID, best_global_micro_f1
+
+        grid = GRID if self.thresh is None else np.array([self.thresh])
+        return best_global_micro_f1(y, p, min_codes=0, grid=grid)
 
     @property
     def name(self):

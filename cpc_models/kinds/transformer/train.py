@@ -12,12 +12,14 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import asdict, dataclass, fields
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cpc_dataset.errors import InputError, MisconfiguredError
+from cpc_models.kinds.config import KindConfig, option
 
 log = logging.getLogger(__name__)
 
@@ -25,46 +27,33 @@ HISTORY_FILE = "train_history.json"
 
 
 @dataclass
-class TransformerTrainConfig:
-    base: str = "roberta-base"  # Hub id, local folder or a short name of cpc_models.checkpoints
-    dataset: str = "hub/datasets/patent-cpc-ai"
-    out: str = "hub/models/transformer"
-    max_length: int = 256
-    batch_size: int = 32
-    epochs_frozen: int = 1  # stage 0: head only
-    epochs_unfrozen: int = 4  # stage 1: all layers, discriminative learning rates
-    lr: float = 1e-3  # stage 0 peak learning rate
-    lr_unfrozen: float = 5e-5  # stage 1 peak learning rate of the head
-    lr_mult: float = 100.0  # stage 1: the embeddings get lr_unfrozen / lr_mult
-    weight_decay: float = 0.01
-    prior_bias: bool = True  # start the output biases at each label's log-odds in the training split
-    lr_find: bool = False  # replace lr / lr_unfrozen by fastai's lr_find suggestion (valley)
-    monitor: str = "micro_f1_tuned"  # or micro_f1 (at 0.5), valid_loss
-    mixed_precision: str = "auto"  # auto (fp16 on CUDA), fp16, bf16, no
-    fp16_weights: bool = False  # save the weights in float16 (half the size)
-    seed: int = 42
-    max_train_docs: int | None = None  # smoke runs: a random subset of the training split
-    max_valid_docs: int | None = None  # smoke runs: validate each epoch on a subset (thresholds use all)
-    save_predictions: bool = True  # predictions/{validation,test}.npy (float16) for ensembles
-    device: str | None = None  # cuda, cpu; default: cuda when available
-    num_workers: int = 0
-    progress: bool = True
-    description: str = ""
+class TransformerTrainConfig(KindConfig):
+    output_dir: str = option("hub/models/transformer", flags=("--out",), help="Model folder to write.")
+    base: str = option("roberta-base", help="Hub id, local checkpoint folder, or a short name of cpc_models.checkpoints (minilm-l6).")
+    max_length: int = option(256, help="Tokens per text (title + abstract).")
+    batch_size: int = option(32)
+    epochs_frozen: int = option(1, help="Stage 0 epochs: the head only.")
+    epochs_unfrozen: int = option(4, help="Stage 1 epochs: all layers, discriminative learning rates.")
+    lr: float = option(1e-3, help="Stage 0 peak learning rate.")
+    lr_unfrozen: float = option(5e-5, help="Stage 1 peak learning rate (head).")
+    lr_mult: float = option(100.0, help="Stage 1: the embeddings get lr-unfrozen / lr-mult.")
+    weight_decay: float = option(0.01)
+    prior_bias: bool = option(True, help="Start the output biases at the labels' log-odds in the training split.")
+    lr_find: bool = option(False, help="Use fastai's lr_find suggestion (valley) at each stage.")
+    monitor: str = option("micro_f1_tuned", choices=("micro_f1_tuned", "micro_f1", "valid_loss"),
+                          help="Validation value that picks the best epoch.")
+    mixed_precision: str = option("auto", choices=("auto", "fp16", "bf16", "no"), help="On CUDA (auto: fp16).")
+    fp16_weights: bool = option(False, flags=("--fp16-weights/--fp32-weights",), help="Save the weights in float16 (half the size).")
+    seed: int = option(42)
+    max_train_docs: int | None = option(None, help="Smoke runs: train on a random subset.")
+    max_valid_docs: int | None = option(None, help="Smoke runs: validate each epoch on a subset (thresholds use all).")
+    save_predictions: bool = option(True, help="Keep validation/test scores (predictions/*.npy, float16) for ensembles.")
+    device: str | None = option(None, help="cuda or cpu. [cuda if available]")
+    num_workers: int = option(0, help="Data loader workers.")
+    progress: bool = option(True, help="Progress bars (else one logged row per epoch).")
+    description: str = option("", help="A sentence for the model card.")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TransformerTrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise MisconfiguredError(f"unknown transformer training option(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
-
-    @classmethod
-    def load(cls, path: str | Path) -> TransformerTrainConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+    RENAMED: typing.ClassVar[dict[str, str]] = {"dataset": "dataset_dir", "out": "output_dir"}
 
 
 class TransformerScorer:
@@ -226,14 +215,14 @@ def train_transformer(config: TransformerTrainConfig) -> dict:
     from cpc_models.folder import finalize_model_folder
 
     set_seed(config.seed)
-    out = Path(config.out)
+    out = Path(config.output_dir)
     base = resolve_base(config.base)
     device = _device(config.device)
-    train_split = load_split(config.dataset, "train")
+    train_split = load_split(config.dataset_dir, "train")
     labels = train_split.vocabulary
-    val_split = load_split(config.dataset, "validation", labels)
+    val_split = load_split(config.dataset_dir, "validation", labels)
     if not len(train_split) or not len(val_split):
-        raise InputError(f"{config.dataset}: empty train or validation split")
+        raise InputError(f"{config.dataset_dir}: empty train or validation split")
     train = _subset(train_split, config.max_train_docs, config.seed)
     valid = _subset(val_split, config.max_valid_docs, config.seed)
     log.info("fine-tuning %s on %d documents (%d labels), %s, device %s", base, len(train[0]), len(labels), config.max_length, device)
@@ -268,7 +257,7 @@ def train_transformer(config: TransformerTrainConfig) -> dict:
         f"abstract, {config.max_length} tokens; the best epoch by validation {config.monitor} is kept."
     )
     metrics = finalize_model_folder(
-        out, config.dataset, config.to_dict(), scorer=scorer, description=description,
+        out, config.dataset_dir, {**config.to_dict(), "kind": "transformer"}, scorer=scorer, description=description,
         predictions_dtype=np.float16, save_scores=config.save_predictions,
     )
     return {"metrics": metrics, "history": history.rows, "seconds": seconds}

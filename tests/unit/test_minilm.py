@@ -1,4 +1,4 @@
-"""Frozen-embedding models (cpc_models.kinds.embed) with a tiny random encoder: kNN and logistic-regression heads."""
+"""The MiniLM kinds (cpc_models.kinds.minilm, minilm_knn, minilm_logreg) with a tiny random encoder."""
 
 from __future__ import annotations
 
@@ -13,14 +13,10 @@ pytest.importorskip("transformers")
 pytest.importorskip("sklearn")
 
 from cpc_models.registry import load_scorer  # noqa: E402
-from cpc_models.kinds.embed import (  # noqa: E402
-    EmbeddingConfig,
-    KnnHead,
-    SentenceEncoder,
-    cached_embeddings,
-    embedding_cache_key,
-    train_embedding,
-)
+from cpc_models.kinds import minilm_knn, minilm_logreg  # noqa: E402
+from cpc_models.kinds.minilm import SentenceEncoder, cached_embeddings, embedding_cache_key  # noqa: E402
+from cpc_models.kinds.minilm_knn import KnnHead  # noqa: E402
+from tests.fixtures.tiny_models import assert_metrics_reproduce  # noqa: E402
 from tests.unit.test_linear import make_tiny_dataset  # noqa: E402
 
 
@@ -32,22 +28,10 @@ def tiny_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory, tiny_dataset) -> Path:
     """A randomly initialised 2-layer BERT of width 32 with a word-piece vocabulary trained on the texts."""
-    from tokenizers import BertWordPieceTokenizer
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
     from cpc_models.data import load_split
+    from tests.fixtures.tiny_models import tiny_encoder_folder
 
-    folder = tmp_path_factory.mktemp("encoder")
-    wordpiece = BertWordPieceTokenizer(lowercase=True)
-    wordpiece.train_from_iterator(load_split(tiny_dataset, "train").texts, vocab_size=500, min_frequency=1, show_progress=False)
-    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128
-    )
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return tiny_encoder_folder(tmp_path_factory.mktemp("encoder"), load_split(tiny_dataset, "train").texts)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -86,10 +70,13 @@ def test_train_save_load_predicts_like_training(tiny_dataset, tiny_encoder, tmp_
     from cpc_models.data import load_split
 
     out = tmp_path / head
-    config = EmbeddingConfig(dataset_dir=str(tiny_dataset), output_dir=str(out), head=head, base=str(tiny_encoder), max_length=64, k=5)
-    metrics = train_embedding(config)
-    assert 0.0 <= metrics["micro_f1"] <= 1.0
-    assert json.loads((out / "config.json").read_text())["cpc_model_type"] == "embedding"
+    module = minilm_knn if head == "knn" else minilm_logreg
+    config = module.Config(dataset_dir=str(tiny_dataset), output_dir=str(out), base=str(tiny_encoder), max_length=64)
+    if head == "knn":
+        config.k = 5
+    metrics = module.train(config)
+    assert_metrics_reproduce(out, tiny_dataset, metrics)
+    assert json.loads((out / "config.json").read_text())["cpc_model_type"] == f"minilm-{head}"
     assert json.loads((out / "encoder.json").read_text())["base"] == str(tiny_encoder)
     assert not list(out.glob("*.safetensors")) and not list(out.glob("*.bin")), "the encoder is referenced, not copied"
     if head == "knn":
@@ -106,6 +93,13 @@ def test_train_save_load_predicts_like_training(tiny_dataset, tiny_encoder, tmp_
     # the folder's test predictions came from cached embeddings; the loaded model re-encodes: same scores
     np.testing.assert_allclose(np.load(out / "predictions" / "test.npy"), scores, atol=1e-4)
     assert scorer.truncated(["word " * 200, "short"]) == [True, False]
+    # a folder of the old type "embedding" loads as the kind of its head
+    from cpc_models.registry import kind_of
+
+    old = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**old, "cpc_model_type": "embedding", "head": head}))
+    assert kind_of(out) == f"minilm-{head}"
+    np.testing.assert_allclose(load_scorer(out).predict_proba(test.texts[:3]), scores[:3], atol=1e-6)
 
 
 def test_knn_votes_are_similarity_weighted_shares():
@@ -121,7 +115,7 @@ def test_knn_votes_are_similarity_weighted_shares():
     assert loo.shape == (4, 2) and np.isfinite(loo).all()
 
 
-def test_cli_trains_knn(tiny_dataset, tiny_encoder, tmp_path):
+def test_cli_trains_knn_under_its_old_name(tiny_dataset, tiny_encoder, tmp_path):
     from click.testing import CliRunner
 
     from spaces.cli import cli
@@ -132,3 +126,4 @@ def test_cli_trains_knn(tiny_dataset, tiny_encoder, tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert json.loads((out / "encoder.json").read_text())["k"] == 7
+    assert "cpc train minilm-knn" in result.output

@@ -1,0 +1,53 @@
+"""Arithmetic shared by several model kinds: the sigmoid, the per-label logistic regressions, the neighbour vote."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(x: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """1 / (1 + exp(-x)), computed in ``dtype`` (float32 unless asked), written with tanh so large |x| do not overflow."""
+    return (0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=dtype)))).astype(dtype)
+
+
+def fit_platt(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """One sigmoid(a * x + b) for all the values of ``x``, by logistic regression of ``y > 0`` on them."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=100.0).fit(np.asarray(x, dtype=np.float64).reshape(-1, 1), (np.asarray(y).reshape(-1) > 0).astype(int))
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def fit_per_label(x, y: np.ndarray, make_model, desc: str = "fitting") -> tuple[np.ndarray, np.ndarray]:
+    """One binary scikit-learn model per label column of ``y`` (``make_model()`` makes a fresh one).
+
+    Returns coefficients (n_features, n_labels) and intercepts. A label with one class only (tiny subsets)
+    gets no weights and an intercept of -10 (never predicted) or +10 (always).
+    """
+    from tqdm.auto import tqdm
+
+    coef = np.zeros((x.shape[1], y.shape[1]), dtype=np.float32)
+    intercept = np.zeros(y.shape[1], dtype=np.float32)
+    for j in tqdm(range(y.shape[1]), desc=desc, unit="label"):
+        if y[:, j].min() == y[:, j].max():
+            intercept[j] = -10.0 if y[0, j] == 0 else 10.0
+            continue
+        model = make_model().fit(x, y[:, j])
+        coef[:, j], intercept[j] = model.coef_[0], model.intercept_[0]
+    return coef, intercept
+
+
+def neighbour_vote(sim: np.ndarray, labels: np.ndarray, k: int, temperature: float) -> np.ndarray:
+    """Per query row of ``sim`` (queries x bank): the exp(temperature * (sim - best))-weighted share of the
+    ``k`` most similar bank rows carrying each label."""
+    k = min(k, sim.shape[1])
+    idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    s = np.take_along_axis(sim, idx, axis=1)
+    w = np.exp(temperature * (s - s.max(axis=1, keepdims=True)))
+    votes = np.einsum("nk,nkl->nl", w, labels[idx].astype(np.float32))
+    return (votes / w.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def no_truncation(texts: list[str]) -> list[bool]:
+    """For kinds that read the whole text."""
+    return [False] * len(texts)

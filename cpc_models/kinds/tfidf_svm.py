@@ -1,0 +1,150 @@
+"""Kind ``tfidf-svm``: TF-IDF features (``cpc_models.kinds.tfidf``) and one linear model per code.
+
+``LinearSVC`` (default) or ``LogisticRegression`` (``classifier: logreg``), one per label. SVM decision values
+are mapped to [0, 1] by one Platt sigmoid (a slope and an intercept shared by all labels) fitted on validation.
+Folder: ``vectorizers.json``, ``idf.npz``, ``linear.npz`` (coefficients as a sparse float16 CSC matrix,
+intercepts, sigmoid). Folders of type ``linear`` written before the kinds had their own names load as this kind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cpc_models.kinds.common import fit_per_label, fit_platt, sigmoid
+from cpc_models.kinds.config import option
+from cpc_models.kinds.tfidf import (
+    TfidfConfig, TfidfScorer, describe_blocks, feature_names, fit_blocks, load_blocks, save_blocks, transform_features,
+)
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "linear.npz"
+
+
+@dataclass
+class Config(TfidfConfig):
+    output_dir: str = option("hub/models/tfidf-svm", flags=("--out",), help="Model folder to write.")
+    classifier: str = option("svc", choices=("svc", "logreg"), help="LinearSVC (Platt-calibrated) or logistic regression per code.")
+    C: float = option(0.3, help="Inverse regularisation strength.")
+    min_weight: float = option(0.03, help="Coefficients smaller than this (absolute) are dropped when saving.")
+
+
+class LinearScorer(TfidfScorer):
+    """Sparse features -> decision values -> sigmoid (Platt for SVMs, the logistic link for logreg)."""
+
+    def __init__(self, labels: list[str], blocks, coef, intercept: np.ndarray, slope: float = 1.0, offset: float = 0.0):
+        super().__init__(labels, blocks)
+        # (n_features, n_labels) as CSR: a text's few features pick their rows, no conversion per call
+        self.coef = coef.tocsr() if hasattr(coef, "tocsr") else coef
+        self.intercept = np.asarray(intercept, dtype=np.float32)
+        self.slope, self.offset = float(slope), float(offset)
+
+    def decision_function(self, texts: list[str]) -> np.ndarray:
+        x = transform_features(self.blocks, list(texts))
+        d = x @ self.coef
+        d = d.toarray() if hasattr(d, "toarray") else np.asarray(d)
+        return d.astype(np.float32) + self.intercept
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return sigmoid(self.slope * self.decision_function(texts) + self.offset)
+
+    def explain(self, texts: list[str], label_indices: list[list[int]], top: int = 5) -> list[dict[int, list[tuple[str, float]]]]:
+        """Per text, per asked label: the ``top`` input terms with the largest TF-IDF weight x coefficient (> 0)."""
+        if getattr(self, "_names", None) is None:
+            self._names = feature_names(self.blocks)  # built once, on the first explanation
+        names = self._names
+        x = transform_features(self.blocks, list(texts))
+        out = []
+        for row, labels in enumerate(label_indices):
+            start, end = x.indptr[row], x.indptr[row + 1]
+            cols, weights = x.indices[start:end], x.data[start:end]
+            per_label = {}
+            block = self.coef[cols][:, list(labels)].toarray() * weights[:, None] if len(cols) and labels else None
+            for n, j in enumerate(labels):
+                terms: dict[str, float] = {}
+                for c, v in zip(cols, block[:, n] if block is not None else []):
+                    terms[names[c]] = terms.get(names[c], 0.0) + float(v)  # a term in the text and the title block: one term
+                best = sorted(((t, v) for t, v in terms.items() if v > 0), key=lambda tv: -tv[1])[:top]
+                per_label[j] = [(t, round(v, 4)) for t, v in best]
+            out.append(per_label)
+        return out
+
+    def save(self, model_dir: str | Path) -> None:
+        from scipy.sparse import csc_matrix
+
+        save_blocks(model_dir, self.blocks)
+        coef = csc_matrix(self.coef, dtype=np.float32)
+        np.savez_compressed(
+            Path(model_dir) / WEIGHTS_FILE,
+            data=coef.data.astype(np.float16), indices=coef.indices, indptr=coef.indptr, shape=np.array(coef.shape),
+            intercept=self.intercept, sigmoid=np.array([self.slope, self.offset], dtype=np.float64),
+        )
+
+
+def load(model_dir: Path, backend: str = "native") -> LinearScorer:
+    from scipy.sparse import csc_matrix
+
+    from cpc_models.registry import folder_labels
+
+    w = np.load(model_dir / WEIGHTS_FILE)
+    coef = csc_matrix((w["data"].astype(np.float32), w["indices"], w["indptr"]), shape=tuple(w["shape"]))
+    slope, offset = w["sigmoid"]
+    return LinearScorer(folder_labels(model_dir), load_blocks(model_dir), coef, w["intercept"], slope, offset)
+
+
+def fit_classifier(config: Config, x, y: np.ndarray):
+    """One binary model per label; returns coefficients (n_features, n_labels) and intercepts."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    if config.classifier == "svc":
+        make = lambda: LinearSVC(C=config.C, random_state=config.seed)  # noqa: E731
+    elif config.classifier == "logreg":
+        make = lambda: LogisticRegression(C=config.C, solver="liblinear", random_state=config.seed)  # noqa: E731
+    else:
+        from cpc_dataset.errors import InputError
+
+        raise InputError(f"unknown classifier {config.classifier!r}: svc or logreg")
+    return fit_per_label(x, y, make, desc=f"fitting {config.classifier}")
+
+
+def prune(coef: np.ndarray, min_weight: float):
+    """Drop the small coefficients and round the rest to float16 (as saved), so the model in memory is the saved one."""
+    from scipy.sparse import csc_matrix
+
+    kept = np.where(np.abs(coef) >= min_weight, coef, 0.0).astype(np.float16).astype(np.float32)
+    return csc_matrix(kept)
+
+
+def train(config: Config) -> dict:
+    """Fit on train, calibrate (SVM) on validation, save the folder, finalize it. Returns test metrics."""
+    from cpc_models.data import load_split
+    from cpc_models.folder import finalize_model_folder
+    from cpc_models.registry import write_model_config
+
+    out = Path(config.output_dir)
+    train_split = load_split(config.dataset_dir, "train")
+    val = load_split(config.dataset_dir, "validation", train_split.vocabulary)
+    t0 = time.perf_counter()
+    blocks, x = fit_blocks(config, train_split.texts)
+    coef, intercept = fit_classifier(config, x, train_split.y)
+    sparse = prune(coef, config.min_weight)
+    scorer = LinearScorer(train_split.vocabulary, blocks, sparse, intercept)
+    if config.classifier == "svc":
+        scorer.slope, scorer.offset = fit_platt(scorer.decision_function(val.texts), val.y)
+    seconds = time.perf_counter() - t0
+    log.info("trained in %.0f s (%d weights kept)", seconds, sparse.nnz)
+    scorer.save(out)
+    write_model_config(out, "tfidf-svm", train_split.vocabulary, classifier=config.classifier, features=[b.name for b in blocks])
+    run = {"train_seconds": round(seconds, 1), "n_features": int(x.shape[1]), "nonzero_weights": int(sparse.nnz)}
+    description = (f"TF-IDF ({describe_blocks(blocks)} blocks) with one {config.classifier} per CPC code (scikit-learn), "
+                   "saved as JSON vocabularies and .npz arrays (no pickle).")
+    return finalize_model_folder(out, config.dataset_dir, {**config.to_dict(), "kind": "tfidf-svm", "run": run},
+                                 scorer=scorer, description=description)
