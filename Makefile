@@ -7,30 +7,48 @@ BIN := $(VENV)/bin
 RAW ?= ../shared/data/google-patents-ai/scraped
 DATASET := hub/datasets/patent-cpc-ai
 STAMP := $(VENV)/.installed
+# what the Space on the default model needs, nothing more (no torch, no fastai): `make demo` on a fresh machine
+SPACE_STAMP := $(VENV)/.installed-space
+BROWSER_TESTS := tests/integration/test_space.py tests/integration/test_webapp.py
 
-.PHONY: venv demo space dataset test test-unit clean
+.PHONY: venv demo space dataset test test-unit browser clean
 
 venv: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt
+$(STAMP): setup.cfg setup.py pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip wheel setuptools
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e '.[train,export,space,serve,scale,dev]'
 	$(BIN)/pip install -q -c constraints.txt --no-deps fastai==2.8.12
 	$(BIN)/pip uninstall -q -y torchvision 2>/dev/null || true
-	touch $(STAMP)
+	touch $(STAMP) $(SPACE_STAMP)
+
+$(SPACE_STAMP): setup.cfg setup.py pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip wheel setuptools
+	$(BIN)/pip install -q -c constraints.txt -e '.[space]'
+	touch $(SPACE_STAMP)
 
 demo: space
 
-space: venv
-	$(BIN)/cpc space --model hub/models/cpc-default
+space: $(SPACE_STAMP)
+	$(BIN)/cpc space
 
 dataset: venv
 	$(BIN)/cpc data build --raw $(RAW) --out $(DATASET)
 
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest -q
+
+# Debian's chromium + chromium-driver for the browser tests: installed when run as root, else one line saying what is skipped
+browser:
+	@command -v chromedriver >/dev/null && test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	  else \
+	    echo "note: no chromium/chromedriver: the browser tests ($(BROWSER_TESTS)) will be skipped; install: sudo apt-get install -y chromium chromium-driver"; \
+	  fi; }
 
 test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit

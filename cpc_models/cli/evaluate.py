@@ -14,7 +14,7 @@ def _json_safe(result: dict) -> dict:
 
 
 @click.command("evaluate")
-@click.option("--model", "model_dir", default=None, help="Model folder. [default: $CPC_MODEL or hub/models/cpc-default]")
+@click.option("--model", "model_dir", default=None, help="Model folder. [default: $CPC_MODEL or the default model]")
 @click.option("--data", "data_path", required=True, help="Dataset folder (its test split is scored) or raw scrape CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--all-docs", is_flag=True, help="Also score documents with no code in the model's labels.")
