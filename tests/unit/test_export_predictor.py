@@ -56,8 +56,30 @@ def test_test_split_report_puts_fp32_and_int8_side_by_side(exported):
     torch_metrics = compute_metrics(test.y[keep], scores, decided, predictor.labels)
     assert abs(out["fp32"]["micro_f1"] - torch_metrics["micro_f1"]) < 0.01
     assert set(out["int8"]) == set(out["fp32"])
-    # a document agrees only if all its code decisions do, so per-decision agreement can never be the lower one
-    assert 0 <= out["int8_vs_fp32_code_set_agreement"] <= out["int8_vs_fp32_decision_agreement"] <= 1
+    # the agreement figures, recomputed from each file's own decisions
+    from cpc_models.onnx.runtime import OnnxScorer
+
+    texts = [t for t, k in zip(test.texts, keep) if k]
+    decided = {key: Thresholds.load(folder).apply(OnnxScorer.from_folder(folder, folder / rel).predict_proba(texts), predictor.labels)
+               for key, rel in report["files"].items()}
+    same = decided["int8"] == decided["fp32"]
+    assert out["int8_vs_fp32_code_set_agreement"] == round(float(same.all(axis=1).mean()), 4)
+    assert out["int8_vs_fp32_decision_agreement"] == round(float(same.mean()), 6)
+
+
+def test_default_int8_is_round_to_nearest_and_gptq_an_option(exported, tmp_path):
+    import shutil
+
+    folder, report, texts = exported
+    assert report["quantization"]["method"] == "int8-rtn" and report["quantization"]["algorithm"] == "round-to-nearest"
+    assert "calibration" not in report["quantization"]
+    copy = shutil.copytree(folder, tmp_path / "gptq")
+    gptq = export_onnx(copy, "int8-gptq", parity_texts=texts[:16], calibration_texts=load_split(DATASET, "train").texts[:32])
+    assert gptq["quantization"]["algorithm"] == "gptq" and gptq["quantization"]["calibration"]["docs"] == 32
+    with pytest.raises(CpcError, match="int8-gptq needs calibration abstracts"):
+        export_onnx(copy, "int8-gptq")
+    with pytest.raises(CpcError, match="unknown quantization 'int4'"):
+        export_onnx(copy, "int4")
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
