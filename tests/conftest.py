@@ -14,6 +14,8 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 import pytest
 
+pytest_plugins = ["tests.fixtures.ci"]  # browser tests: a header line where Chromium is missing, never skipped under CI
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_RAW = REPO.parent / "shared" / "data" / "google-patents-ai" / "scraped"
 DATASET = REPO / "hub" / "datasets" / "patent-cpc-ai"

@@ -85,14 +85,41 @@ def test_every_kind_trains_saves_loads_and_predicts(trained, kind):
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_concurrent_predict_equals_serial(trained, kind):
-    """A freshly loaded predictor shared by 4 threads (lazy loads race on the first call) gives the serial results."""
-    texts = load_split(trained["_dataset"], "test").texts[:24]
-    batches = [texts[i : i + 3] for i in range(0, len(texts), 3)]
+    """A freshly loaded predictor shared by 8 threads (lazy loads race on the first call) gives the serial results."""
+    texts = load_split(trained["_dataset"], "test").texts[:40]
+    batches = [texts[i : i + 1 + i % 3] for i in range(0, len(texts), 2)]
     serial = [[p.to_dict() for p in CpcPredictor.from_pretrained(trained[kind]).predict(b)] for b in batches]
     shared = CpcPredictor.from_pretrained(trained[kind])
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=8) as pool:
         parallel = list(pool.map(lambda b: [p.to_dict() for p in shared.predict(b)], batches))
     assert parallel == serial
+
+
+@pytest.mark.parametrize("kind", ["minilm-knn", "minilm-logreg"])
+def test_the_lazy_encoder_loads_once_under_concurrent_first_calls(trained, kind, monkeypatch):
+    import threading
+
+    from cpc_models.kinds import minilm
+
+    loads = []
+    real = minilm.SentenceEncoder.__init__
+
+    def counting(self, *args, **kwargs):
+        loads.append(1)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(minilm.SentenceEncoder, "__init__", counting)
+    scorer = CpcPredictor.from_pretrained(trained[kind]).scorer
+    start = threading.Barrier(6)
+
+    def first_call(_):
+        start.wait()
+        return scorer.predict_proba(["A neural network is trained on images."])
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(first_call, range(6)))
+    assert len(loads) == 1
+    assert all(np.array_equal(r, results[0]) for r in results)
 
 
 def test_unknown_kind_and_backend_are_one_line(trained, tmp_path):
