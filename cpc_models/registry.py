@@ -21,12 +21,13 @@ import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cpc_dataset.errors import InputError, MisconfiguredError
 from cpc_models.extras import require
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CONFIG_FILE = "config.json"
 BACKENDS = ("auto", "onnx", "torch", "native")  # what a caller may ask for; "auto" lets the kind choose

@@ -13,9 +13,10 @@ import sys
 import click
 
 from cpc_dataset.errors import CpcError
+from cpc_models.registry import BACKENDS
 
 _model = click.option("--model", "model_dir", default=None, help="Model folder. [CPC_MODEL or the default model]")
-_backend = click.option("--backend", default=None, type=click.Choice(["auto", "onnx", "torch", "native"]), help="[CPC_BACKEND or auto]")
+_backend = click.option("--backend", default=None, type=click.Choice(BACKENDS), help="[CPC_BACKEND or auto]")
 
 
 def _host(service: str, variables: str):

@@ -7,11 +7,13 @@ import json
 
 import click
 
+from cpc_models.registry import BACKENDS
+
 
 @click.command("predict")
 @click.argument("text", required=False)
 @click.option("--model", "model_dir", default=None, help="Model folder (default: the committed default model).")
-@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "onnx", "torch", "native"]))
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(BACKENDS))
 @click.option("--input", "input_path", default=None, help="CSV with an 'abstract' column (and optional 'title').")
 @click.option("--output", "output_path", default=None, help="CSV to write (with --input).")
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="At most this many codes per text.")

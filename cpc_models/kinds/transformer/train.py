@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import threading
 import time
 import typing
 from dataclasses import dataclass
@@ -68,6 +69,11 @@ class TransformerScorer:
         self.max_length = max_length
         self.device = device
         self.batch_size = batch_size
+        self._lock = threading.Lock()  # fast tokenizers are not safe to call from several threads at once
+
+    def tokenize(self, texts: list[str], **kwargs):
+        with self._lock:
+            return self.tokenizer(texts, **kwargs)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -78,14 +84,14 @@ class TransformerScorer:
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 rows = order[start : start + self.batch_size]
-                enc = self.tokenizer(
+                enc = self.tokenize(
                     [texts[i] for i in rows], truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
                 ).to(self.device)
                 out[rows] = torch.sigmoid(self.model(**enc).logits.float()).cpu().numpy()
         return out
 
     def truncated(self, texts: list[str]) -> list[bool]:
-        enc = self.tokenizer(list(texts), truncation=False, return_attention_mask=False)
+        enc = self.tokenize(list(texts), truncation=False, return_attention_mask=False)
         return [len(ids) > self.max_length for ids in enc["input_ids"]]
 
 
