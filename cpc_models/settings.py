@@ -58,8 +58,17 @@ def default_dataset_dir() -> Path:
         return Path(os.environ["CPC_DATASET"])
     checkout = CHECKOUT / DATASET_DIR
     if (checkout / "data").is_dir():
-        return checkout
+        return _short(checkout)
     return user_cache() / "datasets" / DATASET_NAME
+
+
+def _short(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies below it (what train configs and cards record,
+    e.g. ``hub/datasets/patent-cpc-ai`` in the checkout), else absolute."""
+    try:
+        return path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def cache_dir() -> Path:

@@ -149,3 +149,24 @@ def test_a_missing_library_is_one_line_naming_the_extra(trained, monkeypatch):
     assert str(info.value) == "Misconfigured: a 'tfidf-knn' model (native) needs scikit-learn: pip install 'patent-cpc[space]'"
     # an ensemble names what its member needs; the CLI prints that one line and exits 1
     assert main(["predict", "--model", str(trained["ensemble"]), "a neural network"]) == 1
+
+
+def test_train_commands_are_generated_from_the_configs():
+    """`cpc train` lists the registered kinds; each kind's options are its config's fields, defaults in the help."""
+    import dataclasses
+
+    from click.testing import CliRunner
+
+    from spaces.cli import cli
+
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["train", "--help"]).output
+    assert all(f"  {name} " in listing for name in KINDS)
+    assert "  linear " not in listing and "  knn " not in listing  # the old names run, but are not advertised
+    for name, kind in KINDS.items():
+        help_text = " ".join(runner.invoke(cli, ["train", name, "--help"], terminal_width=400).output.split())
+        for f in dataclasses.fields(kind.config_class()):
+            assert "--" + f.name.replace("_", "-") in help_text, (name, f.name)
+        assert "--config FILE" in help_text
+    svm = " ".join(runner.invoke(cli, ["train", "tfidf-svm", "--help"], terminal_width=400).output.split())
+    assert "--C FLOAT Inverse regularisation strength. [default: 0.3]" in svm
