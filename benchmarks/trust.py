@@ -103,8 +103,8 @@ dropped is scored on the 127-label vocabulary, so it compares directly with "aft
 
 {speed}
 """
-    write_benchmark_report(REPO / "benchmarks/results/trust.md", "Default model before/after issue 14", "benchmarks/trust.py",
-                           f" ({args.n} calls per contender, alternating, one process).", body)
+    print(write_benchmark_report(REPO / "benchmarks/results/trust.md", "Default model before/after issue 14", "benchmarks/trust.py",
+                           f" ({args.n} calls per contender, alternating, one process).", body))
     print(body)
     (REPO / "benchmarks/results/trust.json").write_text(json.dumps({"rows": dict(rows), "p50_ms": ms}, indent=2) + "\n")
 

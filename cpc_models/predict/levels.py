@@ -71,12 +71,13 @@ class LevelRule:
     tuned_on: str = "validation"
 
     def scores(self, p: np.ndarray, labels: list[str], level: str) -> tuple[list[str], np.ndarray]:
-        from cpc_models.scoring.calibration import _sigmoid, logit
+        from cpc_models.kinds.common import sigmoid
+        from cpc_models.scoring.calibration import logit
 
         groups, m = group_matrix(labels, level)
         raw = any_of(p, m)
         a, b = self.calibration.get(level, (1.0, 0.0))
-        return groups, _sigmoid(a * logit(raw) + b).astype(np.float32)
+        return groups, sigmoid(a * logit(raw) + b, dtype=np.float64).astype(np.float32)
 
     def decide(self, p: np.ndarray, labels: list[str], code_thresholds: np.ndarray) -> list[dict[str, list[tuple[str, float]]]]:
         """Per row of ``p`` (calibrated code scores): level -> [(symbol, score)] over that level's threshold, best first."""
@@ -119,8 +120,9 @@ def _micro_f1(y: np.ndarray, decided: np.ndarray) -> float:
 
 def fit_levels(codes: list[list[str]], p: np.ndarray, labels: list[str]) -> LevelRule:
     """Per group level: Platt sigmoid and threshold fitted on these (validation) documents."""
-    from cpc_models.scoring.calibration import _platt, _sigmoid, logit
-    from cpc_models.scoring.thresholds import GRID
+    from cpc_models.kinds.common import fit_platt, sigmoid
+    from cpc_models.scoring.calibration import logit
+    from cpc_models.scoring.thresholds import GRID, global_f1_curve
 
     rule = LevelRule()
     for level in GROUP_LEVELS:
@@ -130,9 +132,9 @@ def fit_levels(codes: list[list[str]], p: np.ndarray, labels: list[str]) -> Leve
         if y.all() or not y.any():
             a, b = 1.0, 0.0
         else:
-            a, b = _platt(logit(raw).ravel(), y.ravel())
-        s = _sigmoid(a * logit(raw) + b)
-        f1 = [_micro_f1(y, s >= t) for t in GRID]
+            a, b = fit_platt(logit(raw).ravel(), y.ravel())
+        s = sigmoid(a * logit(raw) + b, dtype=np.float64)
+        f1 = global_f1_curve(y, s, min_codes=0)  # the one threshold search: every group the same threshold
         rule.calibration[level] = (round(a, 6), round(b, 6))
         rule.thresholds[level] = float(GRID[int(np.argmax(f1))])
     return rule

@@ -100,12 +100,16 @@ def test_calibration_json_round_trips_without_pickle(tmp_path):
 
 class _Fixed:
     labels = ["G06N3/08", "G06N3/045", "H04L9/40"]
+    backend = "native"
 
     def __init__(self, scores):
         self.s = np.asarray(scores, dtype=np.float32)
 
     def predict_proba(self, texts):
         return np.repeat(self.s[None, :], len(texts), axis=0)
+
+    def truncated(self, texts):
+        return [False] * len(texts)
 
 
 def test_back_off_gives_the_main_group_when_no_subgroup_clears(tmp_path):

@@ -66,9 +66,13 @@ def test_space_shows_the_dataset_titles(tmp_path):
 
     class FixedScorer:
         labels = LABELS
+        backend = "native"
 
         def predict_proba(self, texts):
             return np.tile(np.asarray([0.9, 0.7, 0.1], dtype=np.float32), (len(texts), 1))
+
+        def truncated(self, texts):
+            return [False] * len(texts)
 
     dataset = tmp_path / "dataset"
     dataset.mkdir()
