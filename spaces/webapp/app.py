@@ -17,7 +17,7 @@ def create_app(client=None, settings: ServingSettings | None = None):
 
     from spaces.client import BackendError, CpcClient
 
-    settings = settings or load_settings()
+    settings = settings or load_settings(needs_model=False)
     client = client or CpcClient.from_settings(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_chars * 4 + 4096  # form-encoded text, with room to spare
@@ -82,7 +82,7 @@ def run_webapp(settings: ServingSettings | None = None) -> None:
     and a connection idle for ``header_timeout`` seconds (unfinished headers or body included) is closed."""
     from waitress import serve
 
-    settings = settings or load_settings()
+    settings = settings or load_settings(needs_model=False)
     app = create_app(settings=settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO line per request would show the backend URL
     log.info("web app on http://%s:%d, backend %s (%s)", settings.webapp_host, settings.webapp_port,
