@@ -35,6 +35,7 @@ only, never ``cpc serve`` or ``cpc webapp``. ``CPC_HOST`` (one address for all t
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ from urllib.parse import urlsplit, urlunsplit
 from cpc_models.settings import default_dataset_dir, default_model_dir
 
 BACKEND_KINDS = ("inference", "space")
+
+log = logging.getLogger(__name__)
 
 
 def _env(name: str, default: str, *fallbacks: str) -> str:
@@ -108,6 +111,8 @@ def mask_url(url: str) -> str:
 
 def load_settings(needs_model: bool = True, **overrides) -> ServingSettings:
     """Settings from the environment, with ``overrides`` (the CLI's options; None means not given) on top."""
+    if os.environ.get("CPC_HOST"):
+        log.warning("CPC_HOST is no longer read: set CPC_SPACE_HOST, CPC_SERVE_HOST or CPC_WEBAPP_HOST (or --host) for the one service to open")
     settings = ServingSettings()
     for key, value in overrides.items():
         if value is not None:

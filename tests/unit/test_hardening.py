@@ -220,6 +220,14 @@ def test_gradio_server_name_opens_only_the_space(monkeypatch):
     assert load_settings().serve_host == "127.0.0.3" and load_settings().webapp_host == "127.0.0.1"
 
 
+def test_old_cpc_host_is_ignored_with_a_warning(monkeypatch, caplog):
+    monkeypatch.setenv("CPC_HOST", "0.0.0.0")
+    with caplog.at_level("WARNING", logger="spaces.settings"):
+        settings = load_settings()
+    assert (settings.space_host, settings.serve_host, settings.webapp_host) == ("127.0.0.1",) * 3
+    assert "CPC_SERVE_HOST" in caplog.text
+
+
 # -- 7. the Space: no server paths, no HTML entities, no leftovers; 8. its input checks ------------------------
 
 
