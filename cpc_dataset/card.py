@@ -14,7 +14,22 @@ def size_category(n: int) -> str:
     return next((name for limit, name in SIZE_CATEGORIES if n < limit), "n>1M")
 
 
-def card_metadata(report) -> dict:
+def split_infos(folder: Path, splits: list[str]) -> dict:
+    """``dataset_info`` sizes as ``datasets`` records them: per split name, num_bytes (Arrow bytes of the split's
+    table), num_examples; plus download_size (parquet bytes) and dataset_size. ``load_dataset`` warns that "the
+    splits field in YAML is malformed" when num_bytes is missing."""
+    import pyarrow.parquet as pq
+
+    infos, download = [], 0
+    for split in splits:
+        files = sorted((folder / "data").glob(f"{split}-*.parquet"))
+        tables = [pq.read_table(f) for f in files]
+        infos.append({"name": split, "num_bytes": sum(t.nbytes for t in tables), "num_examples": sum(t.num_rows for t in tables)})
+        download += sum(f.stat().st_size for f in files)
+    return {"splits": infos, "download_size": download, "dataset_size": sum(i["num_bytes"] for i in infos)}
+
+
+def card_metadata(report, folder: Path) -> dict:
     from cpc_dataset.parquet import dataset_features
 
     summary = report.summary()
@@ -34,10 +49,7 @@ def card_metadata(report) -> dict:
                 "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in summary["split_sizes"]],
             }
         ],
-        "dataset_info": {
-            "features": features._to_yaml_list(),
-            "splits": [{"name": s, "num_examples": n} for s, n in summary["split_sizes"].items()],
-        },
+        "dataset_info": {"features": features._to_yaml_list(), **split_infos(folder, list(summary["split_sizes"]))},
     }
 
 
@@ -174,5 +186,20 @@ def _label_minimum(report) -> int:
 def write_card(path: Path, report, plots: dict[str, str]) -> None:
     import yaml
 
-    header = yaml.safe_dump(card_metadata(report), sort_keys=False, allow_unicode=True)
+    header = yaml.safe_dump(card_metadata(report, path.parent), sort_keys=False, allow_unicode=True)
     path.write_text(f"---\n{header}---\n{card_body(report, plots)}")
+
+
+def refresh_card_sizes(folder: Path) -> Path:
+    """Rewrite only the split sizes in the YAML of an existing dataset card (for a card written before they were
+    recorded); the parquet files and the card's text stay as they are."""
+    import yaml
+
+    path = Path(folder) / "README.md"
+    text = path.read_text(encoding="utf-8")
+    header, body = text[4:].split("\n---\n", 1)
+    meta = yaml.safe_load(header)
+    info = meta["dataset_info"]
+    info.update(split_infos(Path(folder), [s["name"] for s in info["splits"]]))
+    path.write_text(f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n{body}", encoding="utf-8")
+    return path

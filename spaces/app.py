@@ -4,9 +4,15 @@ Importing this module loads nothing heavy and launches nothing: gradio is import
 the model and the examples are read in ``main()``. ``python spaces/app.py`` (what a Space runs) and
 ``cpc space`` both call ``main()``.
 
-Endpoints for ``gradio_client``: ``/predict`` (text, top_k, threshold -> label, table, note),
-``/evidence`` (text, top_k, threshold -> HTML: terms highlighted, CPC level tree, similar patents, scope note) and
-``/predict_csv`` (file, top_k, threshold -> predictions CSV, note).
+Endpoints for ``gradio_client``:
+
+- ``/predict``: ``abstract`` -> one ``gr.Label`` value, the 5 best-scored codes
+  (``{"label": code, "confidences": [{"label": code, "confidence": score}, ...]}``): the original Space's contract,
+  so ``Client(space).predict(abstract=text, api_name="/predict")`` works unchanged;
+- ``/predict_details``: ``abstract``, ``top_k``, ``threshold`` -> the decided codes (label), the table by CPC level
+  and a note (what the Predict button shows);
+- ``/evidence`` (abstract, top_k, threshold -> HTML: terms highlighted, CPC level tree, similar patents, scope note);
+- ``/predict_csv`` (file, top_k, threshold -> predictions CSV, note).
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ import time
 import uuid
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__ in (None, ""):  # run as a script: the pushed Space has the packages beside app.py, a checkout one level up
+    _HERE = Path(__file__).resolve().parent
+    sys.path.insert(0, str(_HERE if (_HERE / "cpc_models").is_dir() else _HERE.parent))
 
 from cpc_dataset.errors import CpcError, InputError  # noqa: E402
 from cpc_dataset.titles import read_label_titles  # noqa: E402
@@ -30,6 +37,7 @@ from spaces.settings import ServingSettings, load_settings  # noqa: E402
 
 log = logging.getLogger(__name__)
 
+LABEL_TOP_K = 5  # codes in the /predict label, as in the original Space
 TITLE = "CPC codes for patent abstracts"
 INTRO = (
     "Paste a patent abstract (title first if you have one) to get its Cooperative Patent Classification "
@@ -52,6 +60,11 @@ class SpaceHandlers:
         self.titles = titles or {}  # code -> CPC title, from the dataset's labels.json when the scraper saved them
         self.work_dir = Path(work_dir) if work_dir else Path(tempfile.gettempdir()) / "cpc-batch"
         self.remove_stale()
+
+    def ranked(self, text: str, top_k: int = LABEL_TOP_K) -> dict[str, float]:
+        """The ``top_k`` best-scored codes, no threshold, as a ``gr.Label`` value (the ``/predict`` contract)."""
+        text = check_text(text, self.settings.max_chars)
+        return label_value(self.predictor.ranked([text], top_k=top_k)[0])
 
     def predict(self, text: str, top_k: float = 5, threshold: float = 0.0) -> tuple[dict, list[list], str]:
         """Codes for one text: ``gr.Label`` value, the code table, a note. Raises InputError for bad input."""
@@ -122,16 +135,22 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
     if examples is None:
         examples = read_examples(settings.dataset_dir, settings.examples)
 
-    def predict(text, top_k, threshold):
+    def predict(abstract: str) -> dict:
         try:
-            return handlers.predict(text, top_k, threshold)
+            return handlers.ranked(abstract, LABEL_TOP_K)
+        except Exception as exc:  # noqa: BLE001: every failure becomes a message, never a crash
+            raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
+
+    def predict_details(abstract, top_k, threshold):
+        try:
+            return handlers.predict(abstract, top_k, threshold)
         except Exception as exc:  # noqa: BLE001: every failure becomes a message, never a crash
             # plain text: gradio sanitizes the HTML of error messages itself, and API clients read it as is
             raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
 
-    def evidence(text, top_k, threshold):
+    def evidence(abstract, top_k, threshold):
         try:
-            return handlers.evidence(text, top_k, threshold)
+            return handlers.evidence(abstract, top_k, threshold)
         except Exception as exc:  # noqa: BLE001
             raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
 
@@ -160,10 +179,13 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
                 gr.Examples([[e] for e in examples], inputs=[text], label="Abstracts from the test split")
             evidence_panel = gr.HTML(elem_id="evidence")
             # preprocess=False: the handlers check the raw values (gradio would make 12345 or a dict a string)
-            events = dict(fn=predict, inputs=[text, top_k, threshold], outputs=[label, table, note], preprocess=False)
+            events = dict(fn=predict_details, inputs=[text, top_k, threshold], outputs=[label, table, note], preprocess=False)
             why = dict(fn=evidence, inputs=[text, top_k, threshold], outputs=[evidence_panel], preprocess=False)
-            button.click(**events, api_name="predict").success(**why, api_name="evidence")
+            button.click(**events, api_name="predict_details").success(**why, api_name="evidence")
             text.submit(**events, api_visibility="private").success(**why, api_visibility="private")
+            # The original Space's API: abstract -> one gr.Label (top 5). An API-only event on the same components.
+            ranked_label = gr.Label(num_top_classes=LABEL_TOP_K, visible=False)
+            gr.Button(visible=False).click(predict, inputs=[text], outputs=[ranked_label], api_name="predict", preprocess=False)
         with gr.Tab("Batch (CSV)"):
             gr.Markdown("Upload a CSV with a column `abstract` (and optionally `title`); download it back with codes. "
                         "Cells starting with `=`, `+`, `-` or `@` come back with a leading `'` so spreadsheets show them as text.")
@@ -194,10 +216,13 @@ def launch(demo, settings: ServingSettings, **kwargs):
 
 def main(settings: ServingSettings | None = None) -> None:
     """Load the model once, read the examples, build the Space and serve it."""
+    from cpc_dataset.hub import is_repo_id, resolve_dataset
     from cpc_models import CpcPredictor
 
     settings = settings or load_settings()
-    predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend)
+    if is_repo_id(settings.dataset_dir):
+        settings.dataset_dir = resolve_dataset(str(settings.dataset_dir))
+    predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend, revision=settings.model_revision)
     log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
     launch(build_demo(predictor, settings), settings)
 

@@ -15,7 +15,7 @@ import click
 from cpc_dataset.errors import CpcError
 from cpc_models.registry import BACKENDS
 
-_model = click.option("--model", "model_dir", default=None, help="Model folder. [CPC_MODEL or the default model]")
+_model = click.option("--model", "model_dir", default=None, help="Model folder or Hub repo id OWNER/NAME. [CPC_MODEL_ID, CPC_MODEL or the default model]")
 _backend = click.option("--backend", default=None, type=click.Choice(BACKENDS), help="[CPC_BACKEND or auto]")
 
 
@@ -29,7 +29,8 @@ def _host(service: str, variables: str):
 @_backend
 @_host("space", "CPC_SPACE_HOST, GRADIO_SERVER_NAME")
 @click.option("--port", "space_port", type=int, default=None, help="[CPC_PORT or 7860]")
-@click.option("--dataset", "dataset_dir", default=None, help="Dataset folder for the examples. [CPC_DATASET]")
+@click.option("--revision", "model_revision", default=None, help="Branch, tag or commit of a Hub model. [CPC_MODEL_REVISION or main]")
+@click.option("--dataset", "dataset_dir", default=None, help="Dataset folder or Hub repo id for the examples. [CPC_DATASET]")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Predictions run at once. [CPC_CONCURRENCY or 2]")
 def space_command(**options) -> None:
     """Launch the Gradio Space (abstract box, batch CSV tab, /predict API) on this machine."""
@@ -76,6 +77,59 @@ def webapp_command(**options) -> None:
     run_webapp(load_settings(needs_model=False, **options))
 
 
+_repo_id = click.option("--repo-id", required=True, help="Hub repo OWNER/NAME (created if needed).")
+_private = click.option("--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility).")
+_branch = click.option("--revision", default=None, help="Branch to push to (created from main if needed). [main]")
+
+
+@click.group("push")
+def push_group() -> None:
+    """Push the dataset, a model or the Space to the Hugging Face Hub (HF_ENDPOINT; token from HF_TOKEN or `hf auth login`)."""
+
+
+def _report(result) -> None:
+    state = f"commit {result.commit[:12]}" if result.changed else f"unchanged, no new commit (head {str(result.commit)[:12]})"
+    click.echo(f"{result.repo_type} {result.repo_id}@{result.revision}: {state}")
+
+
+@push_group.command("dataset")
+@click.argument("folder", type=click.Path(file_okay=False))
+@_repo_id
+@_private
+@_branch
+def push_dataset_command(folder: str, repo_id: str, private: bool, revision: str | None) -> None:
+    """Push a dataset folder (cpc data build): card, parquet splits, labels.json, plots."""
+    from cpc_dataset.hub import push_dataset
+
+    _report(push_dataset(folder, repo_id, private=private, revision=revision))
+
+
+@push_group.command("model")
+@click.argument("folder", type=click.Path(file_okay=False))
+@_repo_id
+@_private
+@_branch
+def push_model_command(folder: str, repo_id: str, private: bool, revision: str | None) -> None:
+    """Push a model folder: weights, tokenizer, onnx/, thresholds, metrics, card (not predictions/ or other leftovers)."""
+    from cpc_models.hub import push_model
+
+    _report(push_model(folder, repo_id, private=private, revision=revision))
+
+
+@push_group.command("space")
+@click.argument("folder", type=click.Path(file_okay=False), default="spaces")
+@_repo_id
+@click.option("--model", "model_id", required=True, help="Model repo OWNER/NAME the Space serves (push it first).")
+@click.option("--model-revision", default=None, help="Branch, tag or commit of that model. [main]")
+@_private
+@_branch
+def push_space_command(folder: str, repo_id: str, model_id: str, model_revision: str | None, private: bool, revision: str | None) -> None:
+    """Push the Gradio Space (FOLDER: README.md, app.py, requirements.txt; default spaces/) with the project's code."""
+    from spaces.publish import push_space
+
+    _report(push_space(folder, repo_id, model_id, model_revision, private=private, revision=revision))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars.")
@@ -93,7 +147,7 @@ def _add_commands() -> None:
     from cpc_dataset.scrape.cli import scrape_group
     from cpc_models.cli import MODEL_COMMANDS
 
-    for command in (data_group, scrape_group, *MODEL_COMMANDS, space_command, serve_command, webapp_command):
+    for command in (data_group, scrape_group, *MODEL_COMMANDS, space_command, serve_command, webapp_command, push_group):
         cli.add_command(command)
 
 

@@ -5,8 +5,9 @@
   This is plain httpx rather than ``huggingface_hub.InferenceClient``, which sends one text per request and
   refuses every URL, even 127.0.0.1, when HF_HUB_OFFLINE=1 (the setting a served model usually runs with).
   The endpoint ranks codes with no threshold, so ``threshold`` filters the top-k here (the best code stays).
-- ``kind="space"``: the Gradio Space (``cpc space``) through ``gradio_client``; the Space applies the
-  tuned thresholds (or ``threshold``) itself.
+- ``kind="space"``: the Gradio Space (``cpc space``) through ``gradio_client`` and its ``/predict_details``
+  endpoint; the Space applies the tuned thresholds (or ``threshold``) itself. (``/predict`` keeps the original
+  Space's contract, ``abstract`` -> a ``gr.Label`` of the 5 best codes, for callers written against it.)
 
 Connection failures, 5xx answers and time-outs are retried (``retries`` times, with back-off) and then
 raised as ``BackendError``; input the backend refuses is raised as ``InputError`` with its message.
@@ -102,7 +103,7 @@ class CpcClient:
         return ranked
 
     def _predict_space(self, text: str, top_k: int | None, threshold: float | None) -> Prediction:
-        label, _table, note = self._space().predict(text, min(top_k or MAX_TOP_K, MAX_TOP_K), threshold or 0.0, api_name="/predict")
+        label, _table, note = self._space().predict(text, min(top_k or MAX_TOP_K, MAX_TOP_K), threshold or 0.0, api_name="/predict_details")
         confidences = (label or {}).get("confidences") or []
         codes = [CodeScore(c["label"], round(float(c["confidence"]), 4)) for c in confidences]
         return _prediction(codes, truncated=bool(note and "cut" in note))

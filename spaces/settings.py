@@ -6,7 +6,10 @@ Defaults live on the dataclass; environment variables override them; command-lin
 =====================  =============================================  ==========================
 variable               what                                           default
 =====================  =============================================  ==========================
-CPC_MODEL              model folder                                   hub/models/cpc-default
+CPC_MODEL_ID           Hub model repo id (a pushed Space's model;     cpc_space.json's model_id
+                       wins over CPC_MODEL)
+CPC_MODEL              model folder or Hub repo id                    hub/models/cpc-default
+CPC_MODEL_REVISION     branch, tag or commit of a Hub model           main
 CPC_BACKEND            predictor backend (auto, onnx, torch, native)  auto
 CPC_DATASET            dataset folder (examples from its test split)  hub/datasets/patent-cpc-ai
 CPC_SPACE_HOST         address the Space binds (or                    127.0.0.1
@@ -35,6 +38,7 @@ only, never ``cpc serve`` or ``cpc webapp``. ``CPC_HOST`` (one address for all t
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -44,6 +48,8 @@ from urllib.parse import urlsplit, urlunsplit
 from cpc_models.settings import default_dataset_dir, default_model_dir
 
 BACKEND_KINDS = ("inference", "space")
+# Written by `cpc push space` at the Space's root (beside app.py): which model repo the Space serves.
+SPACE_CONFIG = Path(__file__).resolve().parents[1] / "cpc_space.json"
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +62,24 @@ def _env(name: str, default: str, *fallbacks: str) -> str:
     return default
 
 
+def _space_config() -> dict:
+    try:
+        return json.loads(SPACE_CONFIG.read_text()) if SPACE_CONFIG.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _hub_model() -> Path | None:
+    """CPC_MODEL_ID, else the pushed Space's model (cpc_space.json); None: CPC_MODEL or the default folder."""
+    repo_id = os.environ.get("CPC_MODEL_ID") or _space_config().get("model_id")
+    return Path(repo_id) if repo_id else None
+
+
 @dataclass
 class ServingSettings:
-    model_dir: Path | None = None  # None: cpc_models.settings.default_model_dir(), resolved by load_settings
+    # a folder or a Hub repo id (owner/name); None: cpc_models.settings.default_model_dir(), resolved by load_settings
+    model_dir: Path | None = field(default_factory=lambda: _hub_model())
+    model_revision: str | None = field(default_factory=lambda: os.environ.get("CPC_MODEL_REVISION") or _space_config().get("model_revision"))
     backend: str = field(default_factory=lambda: _env("CPC_BACKEND", "auto"))
     dataset_dir: Path = field(default_factory=default_dataset_dir)
     space_host: str = field(default_factory=lambda: _env("CPC_SPACE_HOST", "127.0.0.1", "GRADIO_SERVER_NAME"))

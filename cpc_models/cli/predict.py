@@ -12,7 +12,8 @@ from cpc_models.registry import BACKENDS
 
 @click.command("predict")
 @click.argument("text", required=False)
-@click.option("--model", "model_dir", default=None, help="Model folder (default: the committed default model).")
+@click.option("--model", "model_dir", default=None, help="Model folder or Hub repo id OWNER/NAME (default: the committed default model).")
+@click.option("--revision", default=None, help="Branch, tag or commit of a Hub model (default: main).")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(BACKENDS))
 @click.option("--input", "input_path", default=None, help="CSV with an 'abstract' column (and optional 'title').")
 @click.option("--output", "output_path", default=None, help="CSV to write (with --input).")
@@ -31,7 +32,7 @@ from cpc_models.registry import BACKENDS
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Rows per model call (corpus).")
 @click.option("--id-columns", default=None, help="Comma-separated input columns kept beside the codes (corpus). [all but title, abstract]")
 @click.pass_context
-def predict_command(ctx, text, model_dir, backend, input_path, output_path, top_k, threshold, chunk_size, resume, overwrite,
+def predict_command(ctx, text, model_dir, revision, backend, input_path, output_path, top_k, threshold, chunk_size, resume, overwrite,
                     as_json, explain, neighbours, engine, address, workers, batch_size, id_columns) -> None:
     """Predict CPC codes for TEXT (an abstract, title first if you have it), for a CSV (--input/--output), or for a
     corpus of shards (--output a folder, --engine local|ray; a re-run skips shards already written).
@@ -53,7 +54,7 @@ def predict_command(ctx, text, model_dir, backend, input_path, output_path, top_
         _predict_corpus(ctx, input_path, output_path, model_dir or default_model_dir(), backend, engine or "local", address, workers,
                         batch_size, id_columns, top_k, threshold)
         return
-    predictor = CpcPredictor.from_pretrained(model_dir or default_model_dir(), backend=backend)
+    predictor = CpcPredictor.from_pretrained(model_dir or default_model_dir(), backend=backend, revision=revision)
     if input_path:
         rows = predict_csv(predictor, input_path, output_path, chunk_size, top_k, threshold, progress=not ctx.obj.get("quiet"),
                            resume=resume, overwrite=overwrite)

@@ -61,14 +61,17 @@ class CpcPredictor:
         self.evidence = Evidence(scorer, model_dir)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, backend: str = "auto") -> CpcPredictor:
-        """Load a model folder. ``backend``: "onnx" (the int8 file if present, else fp32), "torch", "native" (non-transformer
-        models), or "auto": ONNX where the folder has an ONNX file, else torch or native."""
+    def from_pretrained(cls, path: str | Path, backend: str = "auto", revision: str | None = None) -> CpcPredictor:
+        """Load a model folder, or a Hub model repo id (``owner/name``, downloaded to the local cache; ``revision`` is a
+        branch, tag or commit; ``HF_HUB_OFFLINE=1`` reads the cache only). ``backend``: "onnx" (the int8 file if
+        present, else fp32), "torch", "native" (non-transformer models), or "auto": ONNX where the folder has an ONNX
+        file, else torch or native."""
+        from cpc_models.hub import resolve_model
         from cpc_models.registry import load_scorer, read_model_config
 
-        path = Path(path)
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        path = resolve_model(path, revision)
         config = read_model_config(path)
         if not config.get("id2label"):
             raise InputError(f"{path}/config.json has no id2label: not a CPC model folder")
