@@ -48,10 +48,12 @@ def load_vocabulary(dataset_dir: str | Path) -> list[str]:
 
 
 def load_split(dataset_dir: str | Path, split: str, vocabulary: list[str] | None = None) -> Split:
-    """One split of a dataset folder. ``vocabulary`` defaults to the dataset's own label list."""
+    """One split of a dataset folder (or a Hub dataset repo id). ``vocabulary`` defaults to the dataset's own label list."""
     import pyarrow.parquet as pq
 
-    dataset_dir = Path(dataset_dir)
+    from cpc_dataset.hub import is_repo_id, resolve_dataset
+
+    dataset_dir = resolve_dataset(dataset_dir) if is_repo_id(dataset_dir) else Path(dataset_dir)
     files = sorted((dataset_dir / "data").glob(f"{split}-*.parquet"))
     if not files:
         raise InputError(f"{dataset_dir} has no {split} split (expected data/{split}-*.parquet)")
