@@ -22,6 +22,12 @@ MODEL_IGNORE = [
     "predictions/*", "*/predictions/*", "history.json", "*/history.json", "report/*", "*/report/*",
     "models/*", "checkpoints/*", "checkpoint-*", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.tmp", "*.log",
 ]
+VARIANTS = ("all", "fp32", "int8")
+# int8 twin: the quantized ONNX file with what reads it (tokenizer, labels, thresholds), no fp32 weights.
+INT8_ALLOW = ["README.md", "config.json", "thresholds.json", "metrics.json", "train_config.json", "onnx/model_quantized.onnx",
+              "onnx/export_config.json", "tokenizer*", "vocab*", "merges.txt", "special_tokens_map.json", "*.model"]
+INT8_METRICS = {"micro_f1": ("f1", "micro-F1"), "macro_f1": ("f1", "macro-F1"), "precision_at_1": ("precision_at_1", "P@1"),
+                "subclass_micro_f1": ("f1", "subclass micro-F1")}
 USAGE = re.compile(r"(## Usage\s*\n\s*```python\n)(.*?)(\n```)", re.S)
 
 
@@ -30,10 +36,10 @@ def resolve_model(path_or_repo_id: str | Path, revision: str | None = None) -> P
     return resolve_repo(path_or_repo_id, "model", revision)
 
 
-def usage_snippet(repo_id: str, config: dict, has_onnx: bool, threshold: float = 0.5) -> str:
+def usage_snippet(repo_id: str, config: dict, onnx_file: str | None, threshold: float = 0.5, torch_weights: bool = True) -> str:
     """Python that loads the model by ``repo_id`` as published: stock tools first where they work."""
     lines = []
-    if config.get("cpc_model_type", "transformer") == "transformer":
+    if config.get("cpc_model_type", "transformer") == "transformer" and torch_weights:
         lines += [
             "from transformers import pipeline",
             f'clf = pipeline("text-classification", model="{repo_id}", top_k=None)  # sigmoid score per CPC code',
@@ -41,19 +47,19 @@ def usage_snippet(repo_id: str, config: dict, has_onnx: bool, threshold: float =
             f"codes = [s for s in scores if s['score'] >= {threshold:.2f}]  # tuned global threshold; per-code ones in thresholds.json",
             "",
         ]
-        if has_onnx:
-            lines += [
-                "import numpy as np, onnxruntime as ort",
-                "from huggingface_hub import hf_hub_download",
-                "from transformers import AutoTokenizer",
-                f'tok = AutoTokenizer.from_pretrained("{repo_id}")',
-                f'session = ort.InferenceSession(hf_hub_download("{repo_id}", "onnx/model_quantized.onnx"))',
-                'enc = tok(["A neural network ..."], return_tensors="np", truncation=True)',
-                "names = {i.name for i in session.get_inputs()}",
-                "logits = session.run(None, {k: v for k, v in enc.items() if k in names})[0]",
-                "probs = 1 / (1 + np.exp(-logits))",
-                "",
-            ]
+    if config.get("cpc_model_type", "transformer") == "transformer" and onnx_file:
+        lines += [
+            "import numpy as np, onnxruntime as ort",
+            "from huggingface_hub import hf_hub_download",
+            "from transformers import AutoTokenizer",
+            f'tok = AutoTokenizer.from_pretrained("{repo_id}")',
+            f'session = ort.InferenceSession(hf_hub_download("{repo_id}", "{onnx_file}"))',
+            'enc = tok(["A neural network ..."], return_tensors="np", truncation=True)',
+            "names = {i.name for i in session.get_inputs()}",
+            "logits = session.run(None, {k: v for k, v in enc.items() if k in names})[0]",
+            "probs = 1 / (1 + np.exp(-logits))",
+            "",
+        ]
     lines += [
         "from cpc_models import CpcPredictor  # pip install patent-cpc",
         f'predictor = CpcPredictor.from_pretrained("{repo_id}")',
@@ -62,31 +68,70 @@ def usage_snippet(repo_id: str, config: dict, has_onnx: bool, threshold: float =
     return "\n".join(lines)
 
 
-def card_for_repo(card: str, repo_id: str, config: dict, has_onnx: bool, threshold: float = 0.5) -> str:
+def card_for_repo(card: str, repo_id: str, config: dict, onnx_file: str | None, threshold: float = 0.5, torch_weights: bool = True) -> str:
     """The model card with its usage snippet written for ``repo_id`` (cards are written before a repo id is known)."""
-    snippet = usage_snippet(repo_id, config, has_onnx, threshold)
+    snippet = usage_snippet(repo_id, config, onnx_file, threshold, torch_weights)
     if USAGE.search(card):
         return USAGE.sub(lambda m: m.group(1) + snippet + m.group(3), card, count=1)
     return card.rstrip("\n") + f"\n\n## Usage\n\n```python\n{snippet}\n```\n"
 
 
+def int8_card(card: str, export_config: dict) -> str:
+    """The card of the int8 twin: model-index metrics of the int8 file (test split, from ``onnx/export_config.json``)."""
+    import yaml
+
+    header, body = card[4:].split("\n---\n", 1)
+    meta = yaml.safe_load(header)
+    int8 = (export_config.get("test_metrics") or {}).get("int8", {})
+    for entry in meta.get("model-index", []):
+        entry["name"] = f"{entry['name']}-int8"
+        for result in entry.get("results", []):
+            result["metrics"] = [{"type": t, "name": f"{label} (int8 ONNX)", "value": float(int8[k])}
+                                 for k, (t, label) in INT8_METRICS.items() if k in int8]
+    meta["library_name"] = "onnx"
+    meta["tags"] = [*meta.get("tags", []), "onnx", "int8"]
+    note = ("\n> **int8 twin**: `onnx/model_quantized.onnx` only (8-bit weights, "
+            f"{(export_config.get('quantization') or {}).get('method', 'weight-only int8')}); the metrics above are the int8 file's on the "
+            "test split. The fp32 weights are in the fp32 repo.\n")
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + note + body
+
+
 def push_model(folder: str | Path, repo_id: str, private: bool = False, revision: str | None = None,
-               what: str | None = None) -> PushResult:
-    """Push a model folder (weights, tokenizer, ONNX files, thresholds, metrics, card), not its training leftovers."""
+               what: str | None = None, variant: str = "all") -> PushResult:
+    """Push a model folder (weights, tokenizer, ONNX files, thresholds, metrics, card), not its training leftovers.
+
+    ``variant``: "all" (everything), "fp32" (without the int8 file) or "int8" (the int8 ONNX file and what reads it,
+    with the int8 file's test metrics in the card): the fp32 model and its quantized twin as two repos.
+    """
     folder = Path(folder)
+    if variant not in VARIANTS:
+        raise InputError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     config_path = folder / "config.json"
     if not config_path.exists():
         raise InputError(f"{folder} is not a model folder (no config.json)")
     config = json.loads(config_path.read_text())
     if not config.get("id2label"):
         raise InputError(f"{config_path} has no id2label: not a CPC model folder")
-    replace = {}
-    has_onnx = (folder / "onnx" / "model_quantized.onnx").exists() or (folder / "onnx" / "model.onnx").exists()
+    replace, allow, ignore = {}, None, list(MODEL_IGNORE)
+    has_int8 = (folder / "onnx" / "model_quantized.onnx").exists()
+    if variant == "int8":
+        if not has_int8:
+            raise InputError(f"{folder} has no onnx/model_quantized.onnx: run `cpc export --model {folder}` first")
+        allow = INT8_ALLOW
+    elif variant == "fp32":
+        ignore.append("onnx/model_quantized.onnx")
+    onnx_file = "onnx/model_quantized.onnx" if has_int8 and variant != "fp32" else "onnx/model.onnx"
+    onnx_file = onnx_file if (folder / onnx_file).exists() else None
     if (folder / "README.md").exists():
         threshold = json.loads((folder / "thresholds.json").read_text()).get("global", 0.5) if (folder / "thresholds.json").exists() else 0.5
-        card = card_for_repo((folder / "README.md").read_text(encoding="utf-8"), repo_id, config, has_onnx, threshold)
+        card = (folder / "README.md").read_text(encoding="utf-8")
+        if variant == "int8":
+            export_path = folder / "onnx" / "export_config.json"
+            card = int8_card(card, json.loads(export_path.read_text()) if export_path.exists() else {})
+        card = card_for_repo(card, repo_id, config, onnx_file, threshold, torch_weights=variant != "int8")
         replace["README.md"] = card.encode("utf-8")
     kind = config.get("cpc_model_type", "transformer")
-    what = what or f"{kind} model ({len(config['id2label'])} CPC codes{', ONNX' if has_onnx else ''}) with thresholds, metrics and card"
+    label = {"all": "", "fp32": " fp32", "int8": " int8 ONNX"}[variant]
+    what = what or f"{kind}{label} model ({len(config['id2label'])} CPC codes{', ONNX' if onnx_file else ''}) with thresholds, metrics and card"
     return push_folder(folder, repo_id, "model", what=what, private=private, revision=revision,
-                       ignore_patterns=MODEL_IGNORE, replace=replace)
+                       allow_patterns=allow, ignore_patterns=ignore, replace=replace)

@@ -107,13 +107,15 @@ def push_dataset_command(folder: str, repo_id: str, private: bool, revision: str
 @push_group.command("model")
 @click.argument("folder", type=click.Path(file_okay=False))
 @_repo_id
+@click.option("--variant", type=click.Choice(["all", "fp32", "int8"]), default="all", show_default=True,
+              help="fp32: without the int8 file; int8: only the int8 ONNX file and what reads it (the quantized twin).")
 @_private
 @_branch
-def push_model_command(folder: str, repo_id: str, private: bool, revision: str | None) -> None:
+def push_model_command(folder: str, repo_id: str, variant: str, private: bool, revision: str | None) -> None:
     """Push a model folder: weights, tokenizer, onnx/, thresholds, metrics, card (not predictions/ or other leftovers)."""
     from cpc_models.hub import push_model
 
-    _report(push_model(folder, repo_id, private=private, revision=revision))
+    _report(push_model(folder, repo_id, private=private, revision=revision, variant=variant))
 
 
 @push_group.command("space")

@@ -31,8 +31,18 @@ def gradio(space, tmp_path_factory):
     return Client(space.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp("downloads")))
 
 
+def test_original_client_call_gets_a_label_of_the_five_best_codes(gradio, model):
+    from cpc_models import CpcPredictor
+
+    label = gradio.predict(abstract=ABSTRACT, api_name="/predict")  # the original Space's call, unchanged
+    ranked = CpcPredictor.from_pretrained(model).ranked([ABSTRACT], 5)[0]
+    assert [c["label"] for c in label["confidences"]] == [c.code for c in ranked]
+    assert label["label"] == ranked[0].code
+    assert [round(c["confidence"], 4) for c in label["confidences"]] == [c.score for c in ranked]
+
+
 def test_predict_endpoint_by_name(gradio):
-    label, table, note = gradio.predict(ABSTRACT, 3, 0, api_name="/predict")
+    label, table, note = gradio.predict(ABSTRACT, 3, 0, api_name="/predict_details")
     codes = [c["label"] for c in label["confidences"]]
     assert 1 <= len(codes) <= 3 and label["label"] == codes[0]
     assert table["headers"] == ["code", "score", "section", "class", "subclass"]
@@ -42,8 +52,8 @@ def test_predict_endpoint_by_name(gradio):
 
 
 def test_a_global_threshold_filters_codes(gradio):
-    low, _, _ = gradio.predict(ABSTRACT, 20, 0.01, api_name="/predict")
-    high, _, _ = gradio.predict(ABSTRACT, 20, 0.99, api_name="/predict")
+    low, _, _ = gradio.predict(ABSTRACT, 20, 0.01, api_name="/predict_details")
+    high, _, _ = gradio.predict(ABSTRACT, 20, 0.99, api_name="/predict_details")
     assert len(low["confidences"]) == 20 and len(high["confidences"]) == 1  # min_codes keeps the best one
 
 
@@ -52,7 +62,7 @@ def test_bad_input_is_an_app_error_with_a_message(gradio, text):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="Bad input"):
-        gradio.predict(text, 3, 0, api_name="/predict")
+        gradio.predict(text, 3, 0, api_name="/predict_details")
 
 
 @pytest.mark.parametrize(

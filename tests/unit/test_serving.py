@@ -198,6 +198,10 @@ def test_space_handlers_predict_and_refuse(predictor, settings, tmp_path):
     for bad in ("", "   ", "x" * 5000, "\x00\x01"):
         with pytest.raises(InputError):
             handlers.predict(bad)
+        with pytest.raises(InputError):
+            handlers.ranked(bad)
+    ranked = handlers.ranked(TEXT, 5)  # the /predict contract: the 5 best scores, no threshold
+    assert list(ranked.items()) == [(c.code, c.score) for c in predictor.ranked([TEXT], 5)[0]]
     csv = tmp_path / "in.csv"
     csv.write_text("title,abstract\nNets,A neural network.\nEmpty,\n")
     out, message = handlers.predict_csv(str(csv), top_k=3)
@@ -211,7 +215,10 @@ def test_build_demo_has_named_api_endpoints_and_a_queue(predictor, settings):
 
     demo = build_demo(predictor, settings, examples=["An example abstract."])
     names = {fn.api_name for fn in demo.fns.values()}
-    assert {"predict", "predict_csv"} <= names
+    assert {"predict", "predict_details", "predict_csv"} <= names
+    endpoints = demo.get_api_info()["named_endpoints"]
+    assert [p["parameter_name"] for p in endpoints["/predict"]["parameters"]] == ["abstract"]  # the original's keyword
+    assert [r["component"] for r in endpoints["/predict"]["returns"]] == ["Label"]
     assert demo._queue is not None
 
 

@@ -1,0 +1,98 @@
+"""The three publishing recipes (scripts/publish_{roberta_base,bert_base_uncased,distilroberta_base}.sh) run whole —
+train with fastai, evaluate, export, quantize, push the fp32 repo and its int8 twin — on tiny random models of the
+same architectures, against the test Hub; then the published repos are used with stock tools only:
+``transformers.pipeline`` on the fp32 repo, ``onnxruntime`` on the int8 repo's file, each card's snippet as written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.hub import OWNER, running_hub
+from tests.integration.test_hub import REPO, python, run
+
+pytest.importorskip("fastai")
+pytestmark = pytest.mark.integration
+
+RECIPES = [("roberta", "roberta_base", "roberta-base"), ("bert", "bert_base_uncased", "bert-base-uncased"),
+           ("distilroberta", "distilroberta_base", "distilroberta-base")]
+TRAIN_ARGS = ["--max-length", "64", "--batch-size", "16", "--epochs-frozen", "1", "--epochs-unfrozen", "1", "--lr", "1e-2",
+              "--device", "cpu", "--no-progress", "--no-lr-find"]
+TEXT = "A neural network is trained with backpropagation to classify images of handwritten digits."
+# Run a card's snippet with this project's packages made unimportable: stock tools only.
+NO_PROJECT = "import sys\nfor m in ('cpc_models', 'cpc_dataset', 'spaces'):\n    sys.modules[m] = None\n"
+
+
+@pytest.fixture(scope="module")
+def hub_and_data(tmp_path_factory):
+    from tests.conftest import make_rows, write_raw_csv
+
+    tmp = tmp_path_factory.mktemp("recipes")
+    write_raw_csv(tmp / "raw" / "patent_details_1.csv", make_rows(300))
+    with running_hub(tmp) as hub:
+        env = hub.env(tmp / "home")
+        run([sys.executable, "-m", "spaces.cli", "data", "build", "--raw", str(tmp / "raw"), "--out", str(tmp / "dataset")], env)
+        yield hub, env, tmp
+
+
+def snippet(card: str) -> str:
+    return re.search(r"## Usage\s*\n\s*```python\n(.*?)\n```", card, re.S).group(1)
+
+
+@pytest.mark.parametrize("arch, recipe, base_name", RECIPES)
+def test_recipe_pushes_fp32_and_int8_repos_that_stock_tools_load(hub_and_data, arch, recipe, base_name):
+    from tests.unit.test_transformer import tiny_base
+
+    hub, env, tmp = hub_and_data
+    texts = [r["abstract"] for r in __import__("tests.conftest", fromlist=["make_rows"]).make_rows(300)]
+    base = tiny_base(tmp / f"base-{arch}", arch, texts)
+    name, out = f"{base_name}-cpc", tmp / f"model-{arch}"
+    recipe_env = {**env, "OWNER": OWNER, "BASE": str(base), "DATASET": str(tmp / "dataset"), "OUT": str(out),
+                  "CPC": f"{sys.executable} -m spaces.cli", "PYTHON": sys.executable, "EXPORT_ARGS": "--calibration-docs 16"}
+    done = run(["bash", f"scripts/publish_{recipe}.sh", *TRAIN_ARGS], recipe_env, timeout=600)
+    assert done.stdout.count("commit") == 2, done.stdout
+    repo, twin = f"{OWNER}/{name}", f"{OWNER}/{name}-int8"
+
+    files = json.loads(python(env, f"import json; from huggingface_hub import HfApi; a = HfApi(); print(json.dumps([a.list_repo_files('{repo}'), a.list_repo_files('{twin}')]))"))
+    assert "model.safetensors" in files[0] and "onnx/model.onnx" in files[0] and "onnx/model_quantized.onnx" not in files[0]
+    assert "onnx/model_quantized.onnx" in files[1] and "model.safetensors" not in files[1] and "onnx/model.onnx" not in files[1]
+    assert not [f for f in files[0] + files[1] if "predictions" in f]
+
+    # stock transformers: CPC codes as labels, sigmoid scores equal to the model's own (torch) scores
+    stock = json.loads(python({**env, "PYTHONPATH": ""}, NO_PROJECT + f"""
+import json
+from transformers import pipeline
+clf = pipeline("text-classification", model="{repo}", top_k=None)
+print(json.dumps(clf([{TEXT!r}])[0]))""", cwd=tmp))
+    ours = json.loads(python(env, f"""
+import json
+from cpc_models import CpcPredictor
+p = CpcPredictor.from_pretrained("{out}", backend="torch")
+print(json.dumps(dict(zip(p.labels, map(float, p.scores([{TEXT!r}])[0])))))"""))
+    assert {d["label"] for d in stock} == set(ours)
+    assert max(abs(d["score"] - ours[d["label"]]) for d in stock) < 1e-4
+
+    # each card: model-index metrics, and its usage snippet runs as written (stock part without this project)
+    for repo_id in (repo, twin):
+        card = python(env, f"from huggingface_hub import hf_hub_download; print(open(hf_hub_download('{repo_id}', 'README.md')).read())")
+        assert "model-index" in card and re.search(r"value: 0?\.\d+|value: [01]\.0", card)
+        code = snippet(card)
+        stock_part, _, project_part = code.partition("from cpc_models import")
+        checks = "\nassert probs.shape == (1, %d) and ((probs > 0) & (probs < 1)).all()" % len(ours) if "onnxruntime" in stock_part else ""
+        run([sys.executable, "-c", NO_PROJECT + stock_part + checks], {**env, "PYTHONPATH": ""}, cwd=tmp)
+        run([sys.executable, "-c", "from cpc_models import" + project_part], env)
+
+
+def test_recipe_says_in_one_line_when_base_weights_cannot_be_downloaded(hub_and_data):
+    hub, env, tmp = hub_and_data
+    result = run(["bash", "scripts/publish_roberta_base.sh"], {**env, "OWNER": OWNER, "PYTHON": sys.executable,
+                                                                "CPC": f"{sys.executable} -m spaces.cli"}, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"roberta-base: the base weights cannot be downloaded from {hub.url} (no Hub access?); set BASE to a local checkpoint folder"]
