@@ -129,6 +129,29 @@ ONNX model) on a random split with the same patents in train and validation and 
 """
 
 
+ARRAY_LAYOUT = """
+## Files and array layout (reading the model without this project)
+
+No pickle: JSON and NumPy `.npz` files only (`numpy.load`; sparse matrices as SciPy CSR/CSC parts).
+
+- `config.json`: `id2label` (column j of every score matrix is the code `id2label[str(j)]`), `cpc_model_type`.
+- `thresholds.json`: `per_label` threshold per code (tuned on validation), `global` for codes without one;
+  a code is predicted when its score >= its threshold, and every text keeps at least its best code.
+- `ensemble.json` (ensembles): `members` (`path`, `weight`); the score is the weighted mean of the members' scores.
+- `vectorizers.json` + `idf.npz` (TF-IDF members): one block per entry, in order: `field` (`text`, or `title` = the text
+  before its first ". "; model input is "title. abstract"), scikit-learn `TfidfVectorizer` `params`, `vocabulary` (term of column i), `weight`
+  (the block's features are multiplied by it); `idf.npz[name]` is that block's `idf_` (float32). The features of a
+  text are the blocks' L2-normalised TF-IDF rows, each times its weight, concatenated.
+- `linear.npz` (one-vs-rest linear models): `data` (float16), `indices`, `indptr`, `shape` = a CSC matrix
+  `W` of shape (n_features, n_labels); `intercept` (n_labels,); `sigmoid` = (a, b). Score = 1 / (1 + exp(-(a * (x W +
+  intercept) + b))).
+- `knn_bank.npz` (nearest-neighbour vote): `data` (float16), `indices`, `indptr`, `shape` = a CSR matrix B of the
+  training patents' features (n_train, n_features); `labels` (n_train, n_labels) uint8; `knn` = (k, temperature).
+  With s = x Bᵀ, take the k largest similarities, weights w = exp(temperature * (s - max s)); the score of a code is
+  the w-weighted share of those k patents that carry it.
+"""
+
+
 def write_model_card(model_dir: str | Path, train_config: dict, metrics: dict, description: str = "") -> Path:
     import yaml
 
@@ -140,5 +163,6 @@ def write_model_card(model_dir: str | Path, train_config: dict, metrics: dict, d
     name = model_dir.name
     header = yaml.safe_dump(card_metadata(name, metrics, library), sort_keys=False, allow_unicode=True)
     path = model_dir / "README.md"
-    path.write_text(f"---\n{header}---\n{card_body(name, train_config, metrics, description, library)}")
+    layout = ARRAY_LAYOUT if library != "transformers" else ""
+    path.write_text(f"---\n{header}---\n{card_body(name, train_config, metrics, description, library)}{layout}")
     return path
