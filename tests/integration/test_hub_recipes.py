@@ -59,34 +59,34 @@ def test_recipe_pushes_fp32_and_int8_repos_that_stock_tools_load(hub_and_data, a
     assert done.stdout.count("commit") == 2, done.stdout
     repo, twin = f"{OWNER}/{name}", f"{OWNER}/{name}-int8"
 
-    files = json.loads(python(env, f"import json; from huggingface_hub import HfApi; a = HfApi(); print(json.dumps([a.list_repo_files('{repo}'), a.list_repo_files('{twin}')]))"))
-    assert "model.safetensors" in files[0] and "onnx/model.onnx" in files[0] and "onnx/model_quantized.onnx" not in files[0]
-    assert "onnx/model_quantized.onnx" in files[1] and "model.safetensors" not in files[1] and "onnx/model.onnx" not in files[1]
-    assert not [f for f in files[0] + files[1] if "predictions" in f]
-
-    # stock transformers: CPC codes as labels, sigmoid scores equal to the model's own (torch) scores
-    stock = json.loads(python({**env, "PYTHONPATH": ""}, NO_PROJECT + f"""
+    listing = json.loads(python(env, f"""
 import json
-from transformers import pipeline
-clf = pipeline("text-classification", model="{repo}", top_k=None)
-print(json.dumps(clf([{TEXT!r}])[0]))""", cwd=tmp))
-    ours = json.loads(python(env, f"""
+from huggingface_hub import HfApi, hf_hub_download
+api = HfApi()
+print(json.dumps({{r: [api.list_repo_files(r), open(hf_hub_download(r, "README.md")).read()] for r in ("{repo}", "{twin}")}}))"""))
+    (files, card), (twin_files, twin_card) = listing[repo], listing[twin]
+    assert "model.safetensors" in files and "onnx/model.onnx" in files and "onnx/model_quantized.onnx" not in files
+    assert "onnx/model_quantized.onnx" in twin_files and "model.safetensors" not in twin_files and "onnx/model.onnx" not in twin_files
+    assert not [f for f in files + twin_files if "predictions" in f]
+    for text in (card, twin_card):
+        assert "model-index" in text and re.search(r"value: 0?\.\d+|value: [01]\.0", text)
+
+    # each card's usage snippet as written: its stock part with this project unimportable, then the rest
+    (stock_fp32, _, ours_fp32), (stock_int8, _, ours_int8) = (snippet(c).partition("from cpc_models import") for c in (card, twin_card))
+    assert "pipeline(" in stock_fp32 and "onnxruntime" in stock_int8 and "model_quantized.onnx" in stock_int8
+    stock = json.loads(python({**env, "PYTHONPATH": ""}, NO_PROJECT + stock_fp32 + "\n" + stock_int8 + f"""
+import json
+assert probs.shape == (1, len(clf.model.config.id2label)) and ((probs > 0) & (probs < 1)).all()
+print(json.dumps(clf([{TEXT!r}])[0]))""", cwd=tmp).strip().splitlines()[-1])
+    ours = json.loads(python(env, "from cpc_models import" + ours_fp32 + "\nfrom cpc_models import" + ours_int8 + f"""
 import json
 from cpc_models import CpcPredictor
 p = CpcPredictor.from_pretrained("{out}", backend="torch")
-print(json.dumps(dict(zip(p.labels, map(float, p.scores([{TEXT!r}])[0])))))"""))
+print(json.dumps(dict(zip(p.labels, map(float, p.scores([{TEXT!r}])[0])))))""").strip().splitlines()[-1])
+    # stock transformers: CPC codes as labels, sigmoid scores = the model's own (the recipe saves fp16 weights,
+    # which the pipeline computes in; our torch backend computes in fp32)
     assert {d["label"] for d in stock} == set(ours)
-    assert max(abs(d["score"] - ours[d["label"]]) for d in stock) < 1e-4
-
-    # each card: model-index metrics, and its usage snippet runs as written (stock part without this project)
-    for repo_id in (repo, twin):
-        card = python(env, f"from huggingface_hub import hf_hub_download; print(open(hf_hub_download('{repo_id}', 'README.md')).read())")
-        assert "model-index" in card and re.search(r"value: 0?\.\d+|value: [01]\.0", card)
-        code = snippet(card)
-        stock_part, _, project_part = code.partition("from cpc_models import")
-        checks = "\nassert probs.shape == (1, %d) and ((probs > 0) & (probs < 1)).all()" % len(ours) if "onnxruntime" in stock_part else ""
-        run([sys.executable, "-c", NO_PROJECT + stock_part + checks], {**env, "PYTHONPATH": ""}, cwd=tmp)
-        run([sys.executable, "-c", "from cpc_models import" + project_part], env)
+    assert max(abs(d["score"] - ours[d["label"]]) for d in stock) < 2e-3
 
 
 def test_recipe_says_in_one_line_when_base_weights_cannot_be_downloaded(hub_and_data):
