@@ -141,7 +141,6 @@ def push_folder(folder: str | Path, repo_id: str, repo_type: str, *, what: str, 
     has unchanged are left out of the commit, and no commit at all is made when nothing changed.
     """
     from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.utils import filter_repo_objects
 
     folder = Path(folder)
     check_repo_id(repo_id)
@@ -149,9 +148,7 @@ def push_folder(folder: str | Path, repo_id: str, repo_type: str, *, what: str, 
         raise InputError(f"unknown repo type {repo_type!r}; choose one of {', '.join(REPO_TYPES)}")
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder")
-    files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
-    chosen = filter_repo_objects(files, allow_patterns=allow_patterns, ignore_patterns=[*ALWAYS_IGNORE, *(ignore_patterns or [])])
-    operations = {path: CommitOperationAdd(path, files[path]) for path in chosen}
+    operations = {path: CommitOperationAdd(path, file) for path, file in chosen_files(folder, allow_patterns, ignore_patterns).items()}
     operations.update({path: CommitOperationAdd(path, data) for path, data in (replace or {}).items()})
     if not operations:
         raise InputError(f"{folder} has no file to push")
@@ -170,6 +167,15 @@ def push_folder(folder: str | Path, repo_id: str, repo_type: str, *, what: str, 
     changed = info.oid != before
     log.info("%s %s@%s: %s", repo_type, repo_id, branch, f"commit {info.oid}" if changed else "unchanged, no new commit")
     return PushResult(repo_id, repo_type, branch, info.oid, str(url), changed)
+
+
+def chosen_files(folder: Path, allow_patterns: list[str] | None = None, ignore_patterns: list[str] | None = None) -> dict[str, Path]:
+    """The folder's files (path in the repo -> file) that a push sends, by ``upload_folder``'s pattern rules."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    files = {p.relative_to(folder).as_posix(): p for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    chosen = filter_repo_objects(files, allow_patterns=allow_patterns, ignore_patterns=[*ALWAYS_IGNORE, *(ignore_patterns or [])])
+    return {path: files[path] for path in chosen}
 
 
 def _head(api, repo_id: str, repo_type: str, branch: str) -> str | None:

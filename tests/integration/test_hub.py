@@ -172,6 +172,9 @@ def test_bad_token_foreign_repo_and_unknown_repo_are_one_line_errors(hub, pushed
     assert "403" in _one_line(foreign) and OTHER_TOKEN not in foreign.stderr + foreign.stdout
     unknown = cpc(hub.env(tmp / "home"), "predict", "--model", "alice/no-such-model", "an abstract", check=False)
     assert "no such repo" in _one_line(unknown)
+    cpc(hub.env(tmp / "home"), "push", "model", str(tmp / "model"), "--repo-id", "alice/private-model", "--private")
+    hidden = cpc(hub.env(tmp / "bob-home", token=OTHER_TOKEN), "predict", "--model", "alice/private-model", "an abstract", check=False)
+    assert "no such repo" in _one_line(hidden)  # a private repo is invisible to others, as on the Hub
 
 
 def test_server_stopped_mid_upload_then_rerun_completes(tmp_path, pushed):
