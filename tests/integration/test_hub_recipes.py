@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.fixtures.hub import OWNER, running_hub
-from tests.integration.test_hub import REPO, python, run
+from tests.integration.test_hub import python, run
 
 pytest.importorskip("fastai")
 pytestmark = pytest.mark.integration
@@ -50,7 +48,9 @@ def test_recipe_pushes_fp32_and_int8_repos_that_stock_tools_load(hub_and_data, a
     from tests.unit.test_transformer import tiny_base
 
     hub, env, tmp = hub_and_data
-    texts = [r["abstract"] for r in __import__("tests.conftest", fromlist=["make_rows"]).make_rows(300)]
+    from tests.conftest import make_rows
+
+    texts = [r["abstract"] for r in make_rows(300)]
     base = tiny_base(tmp / f"base-{arch}", arch, texts)
     name, out = f"{base_name}-cpc", tmp / f"model-{arch}"
     recipe_env = {**env, "OWNER": OWNER, "BASE": str(base), "DATASET": str(tmp / "dataset"), "OUT": str(out),
