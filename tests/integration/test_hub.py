@@ -127,6 +127,7 @@ print(json.dumps([[c.code, c.score] for c in p.predict([%r], top_k=5)[0].codes])
 def test_space_from_its_own_repo_answers_the_original_client_call(hub, pushed, tmp_path):
     _tmp, env = pushed
     cpc(env, "push", "space", "spaces", "--repo-id", SPACE_ID, "--model", MODEL_ID)
+    assert "unchanged, no new commit" in cpc(env, "push", "space", "spaces", "--repo-id", SPACE_ID, "--model", MODEL_ID).stdout
     folder = Path(python(env, f"from huggingface_hub import snapshot_download; print(snapshot_download('{SPACE_ID}', repo_type='space', local_dir={str(tmp_path / 'space')!r}))").strip())
     assert {"app.py", "README.md", "requirements.txt", "cpc_space.json"} <= {p.name for p in folder.iterdir()}
     assert f"- {MODEL_ID}" in (folder / "README.md").read_text()
