@@ -92,7 +92,10 @@ def hub_errors(repo_id: str, repo_type: str, action: str) -> Iterator[None]:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         message = _server_message(exc)
         if status == 401:
-            raise HubError(f"cannot {action} {what}: the token was refused (HTTP 401); set HF_TOKEN to a valid token "
+            from huggingface_hub import get_token
+
+            problem = "the token was refused" if get_token() else "no token is set"
+            raise HubError(f"cannot {action} {what}: {problem} (HTTP 401); set HF_TOKEN to a valid token "
                            "with write access, or run `hf auth login`") from None
         if status == 403:
             raise HubError(f"cannot {action} {what}: the token has no write access to it (HTTP 403); "
