@@ -81,7 +81,7 @@ def test_space_shows_the_dataset_titles(tmp_path):
     demo = build_demo(CpcPredictor(FixedScorer(), Thresholds(0.5, mode="global")), settings, examples=[])
     table = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "code-table")
     assert table.headers[-1] == "title"
-    fn = next(f for f in demo.fns.values() if f.api_name == "predict").fn
+    fn = next(f for f in demo.fns.values() if f.api_name == "predict_details").fn
     _, rows, _ = fn("A neural network learns.", 3, 0.0)
     assert [row[0] for row in rows] == ["G06N3/08", "G06F40/30"]
     assert [row[-1] for row in rows] == ["Title of G06N3/08", "Title of G06F40/30"]
