@@ -74,7 +74,7 @@ def test_raw_values_get_a_message_not_a_null_error(gradio, args, words):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match=words):
-        gradio.predict(*args, api_name="/predict")
+        gradio.predict(*args, api_name="/predict_details")
 
 
 def test_batch_csv_endpoint(gradio, tmp_path):

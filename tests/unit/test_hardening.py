@@ -284,10 +284,14 @@ def _space_fn(predictor, settings, name):
 def test_space_refuses_odd_inputs_with_a_message(predictor, settings, text, top_k, threshold, words):
     import gradio as gr
 
-    predict = _space_fn(predictor, settings, "predict")
+    predict = _space_fn(predictor, settings, "predict_details")
     with pytest.raises(gr.Error) as error:
         predict(text, top_k, threshold)
     assert words in str(error.value.message)
+    if top_k == 5 and threshold == 0:  # the text is what is wrong: /predict (abstract only) refuses it the same way
+        with pytest.raises(gr.Error) as error:
+            _space_fn(predictor, settings, "predict")(text)
+        assert words in str(error.value.message)
 
 
 def test_space_error_messages_are_not_html_escaped(predictor, settings):
@@ -303,7 +307,7 @@ def test_space_events_get_the_raw_values(predictor, settings):
     from spaces.app import build_demo
 
     demo = build_demo(predictor, settings, examples=[])
-    raw = {fn.api_name: fn.preprocess for fn in demo.fns.values() if fn.api_name in ("predict", "evidence", "predict_csv")}
+    raw = {fn.api_name: fn.preprocess for fn in demo.fns.values() if fn.api_name in ("predict", "predict_details", "evidence", "predict_csv")}
     assert raw and not any(raw.values())  # gradio would turn 12345 or a dict into a string before our check
 
 
