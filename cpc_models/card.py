@@ -149,6 +149,13 @@ No pickle: JSON and NumPy `.npz` files only (`numpy.load`; sparse matrices as Sc
   training patents' features (n_train, n_features); `labels` (n_train, n_labels) uint8; `knn` = (k, temperature).
   With s = x Bᵀ, take the k largest similarities, weights w = exp(temperature * (s - max s)); the score of a code is
   the w-weighted share of those k patents that carry it.
+- `calibration.json` (where present): per code (a, b) in `per_label`, else `global`; the calibrated score is
+  sigmoid(a * logit(s) + b) of the model's score s (s clipped to [1e-6, 1 - 1e-6]); thresholds
+  apply to calibrated scores. `levels.json`: per CPC level (main group, subclass, section) a threshold and a
+  calibration (a, b) of 1 - prod(1 - p) over the calibrated scores of the codes under the group (its `score` field).
+  `scope.json`: a text is flagged out of scope when the similarity-weighted share of its `k` nearest training patents
+  (knn bank) that carry any label is below `min_labelled_share`. `knn_docs.json`: the knn bank's publication numbers, row by row.
+- `metrics.json`, `train_config.json`: the test/validation metrics of the card and the training settings (for people).
 """
 
 
