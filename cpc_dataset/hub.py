@@ -98,8 +98,9 @@ def hub_errors(repo_id: str, repo_type: str, action: str) -> Iterator[None]:
             raise HubError(f"cannot {action} {what}: {problem} (HTTP 401); set HF_TOKEN to a valid token "
                            "with write access, or run `hf auth login`") from None
         if status == 403:
-            raise HubError(f"cannot {action} {what}: the token has no write access to it (HTTP 403); "
-                           "it belongs to someone else, or the token is read-only") from None
+            why = "it belongs to someone else, or the token is read-only" if action.startswith("push") else "access was refused"
+            raise HubError(f"cannot {action} {what}: the token has no {'write ' if action.startswith('push') else ''}access "
+                           f"to it (HTTP 403); {why}") from None
         if status == 404 or isinstance(exc, RepositoryNotFoundError):
             raise HubError(f"cannot {action} {what}: no such repo on {endpoint} (or it is private and the token "
                            "cannot see it)") from None
