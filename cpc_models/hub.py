@@ -24,7 +24,7 @@ MODEL_IGNORE = [
 ]
 VARIANTS = ("all", "fp32", "int8")
 # int8 twin: the quantized ONNX file with what reads it (tokenizer, labels, thresholds), no fp32 weights.
-INT8_ALLOW = ["README.md", "config.json", "thresholds.json", "metrics.json", "train_config.json", "onnx/model_quantized.onnx",
+INT8_ALLOW = ["README.md", "config.json", "thresholds.json", "calibration.json", "levels.json", "scope.json", "metrics.json", "train_config.json", "onnx/model_quantized.onnx",
               "onnx/export_config.json", "tokenizer*", "vocab*", "merges.txt", "special_tokens_map.json", "*.model"]
 INT8_METRICS = {"micro_f1": ("f1", "micro-F1"), "macro_f1": ("f1", "macro-F1"), "precision_at_1": ("precision_at_1", "P@1"),
                 "subclass_micro_f1": ("f1", "subclass micro-F1")}
@@ -36,28 +36,55 @@ def resolve_model(path_or_repo_id: str | Path, revision: str | None = None) -> P
     return resolve_repo(path_or_repo_id, "model", revision)
 
 
-def usage_snippet(repo_id: str, config: dict, onnx_file: str | None, threshold: float = 0.5, torch_weights: bool = True) -> str:
-    """Python that loads the model by ``repo_id`` as published: stock tools first where they work."""
+def usage_snippet(repo_id: str, config: dict, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True) -> str:
+    """Python that loads the model by ``repo_id`` as published: stock tools first where they work, deciding codes
+    as the project does (Platt calibration per code where ``calibration.json`` exists, then ``thresholds.json``)."""
     lines = []
-    if config.get("cpc_model_type", "transformer") == "transformer" and torch_weights:
+    transformer = config.get("cpc_model_type", "transformer") == "transformer"
+    if transformer and (torch_weights or onnx_file):
+        lines += [
+            "import json, math",
+            "from huggingface_hub import hf_hub_download",
+            f'thresholds = json.load(open(hf_hub_download("{repo_id}", "thresholds.json")))',
+        ]
+        if calibrated:
+            lines += [
+                f'calibration = json.load(open(hf_hub_download("{repo_id}", "calibration.json")))',
+                "def calibrate(code, p):  # Platt per code (the thresholds were tuned on calibrated scores)",
+                '    a, b = calibration["per_label"].get(code, calibration["global"])',
+                "    p = min(max(p, 1e-6), 1 - 1e-6)",
+                "    return 1 / (1 + math.exp(-(a * math.log(p / (1 - p)) + b)))",
+            ]
+        else:
+            lines += ["def calibrate(code, p):", "    return p"]
+        lines += [
+            "def decide(scores):  # {code: score} -> decided codes, best first: over their threshold, plus the best min_codes",
+            '    per_label = {} if thresholds["mode"] == "global" else thresholds["per_label"]',
+            "    ranked = sorted(scores.items(), key=lambda kv: -kv[1])",
+            '    top = ranked[: thresholds.get("min_codes", 1)]',
+            '    return [(c, s) for c, s in ranked if s >= per_label.get(c, thresholds["global"]) or (c, s) in top]',
+            "",
+        ]
+    if transformer and torch_weights:
         lines += [
             "from transformers import pipeline",
             f'clf = pipeline("text-classification", model="{repo_id}", top_k=None)  # sigmoid score per CPC code',
-            'scores = clf("A neural network is trained to classify images ...")[0]',
-            f"codes = [s for s in scores if s['score'] >= {threshold:.2f}]  # tuned global threshold; per-code ones in thresholds.json",
+            'raw = clf(["A neural network is trained to classify images ..."])[0]',
+            'print(decide({s["label"]: calibrate(s["label"], s["score"]) for s in raw}))',
             "",
         ]
-    if config.get("cpc_model_type", "transformer") == "transformer" and onnx_file:
+    if transformer and onnx_file:
         lines += [
             "import numpy as np, onnxruntime as ort",
-            "from huggingface_hub import hf_hub_download",
             "from transformers import AutoTokenizer",
             f'tok = AutoTokenizer.from_pretrained("{repo_id}")',
             f'session = ort.InferenceSession(hf_hub_download("{repo_id}", "{onnx_file}"))',
-            'enc = tok(["A neural network ..."], return_tensors="np", truncation=True)',
+            'enc = tok(["A neural network is trained to classify images ..."], return_tensors="np", truncation=True)',
             "names = {i.name for i in session.get_inputs()}",
             "logits = session.run(None, {k: v for k, v in enc.items() if k in names})[0]",
-            "probs = 1 / (1 + np.exp(-logits))",
+            "probs = 1 / (1 + np.exp(-logits))  # (texts, codes); column j is config.json's id2label[str(j)]",
+            f'id2label = json.load(open(hf_hub_download("{repo_id}", "config.json")))["id2label"]',
+            "print(decide({id2label[str(j)]: calibrate(id2label[str(j)], float(p)) for j, p in enumerate(probs[0])}))",
             "",
         ]
     lines += [
@@ -68,9 +95,9 @@ def usage_snippet(repo_id: str, config: dict, onnx_file: str | None, threshold: 
     return "\n".join(lines)
 
 
-def card_for_repo(card: str, repo_id: str, config: dict, onnx_file: str | None, threshold: float = 0.5, torch_weights: bool = True) -> str:
+def card_for_repo(card: str, repo_id: str, config: dict, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True) -> str:
     """The model card with its usage snippet written for ``repo_id`` (cards are written before a repo id is known)."""
-    snippet = usage_snippet(repo_id, config, onnx_file, threshold, torch_weights)
+    snippet = usage_snippet(repo_id, config, onnx_file, calibrated, torch_weights)
     if USAGE.search(card):
         return USAGE.sub(lambda m: m.group(1) + snippet + m.group(3), card, count=1)
     return card.rstrip("\n") + f"\n\n## Usage\n\n```python\n{snippet}\n```\n"
@@ -123,12 +150,11 @@ def push_model(folder: str | Path, repo_id: str, private: bool = False, revision
     onnx_file = "onnx/model_quantized.onnx" if has_int8 and variant != "fp32" else "onnx/model.onnx"
     onnx_file = onnx_file if (folder / onnx_file).exists() else None
     if (folder / "README.md").exists():
-        threshold = json.loads((folder / "thresholds.json").read_text()).get("global", 0.5) if (folder / "thresholds.json").exists() else 0.5
         card = (folder / "README.md").read_text(encoding="utf-8")
         if variant == "int8":
             export_path = folder / "onnx" / "export_config.json"
             card = int8_card(card, json.loads(export_path.read_text()) if export_path.exists() else {})
-        card = card_for_repo(card, repo_id, config, onnx_file, threshold, torch_weights=variant != "int8")
+        card = card_for_repo(card, repo_id, config, onnx_file, (folder / "calibration.json").exists(), torch_weights=variant != "int8")
         replace["README.md"] = card.encode("utf-8")
     kind = config.get("cpc_model_type", "transformer")
     label = {"all": "", "fp32": " fp32", "int8": " int8 ONNX"}[variant]

@@ -6,6 +6,7 @@ same architectures, against the test Hub; then the published repos are used with
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
@@ -74,17 +75,24 @@ print(json.dumps({{r: [api.list_repo_files(r), open(hf_hub_download(r, "README.m
     # each card's usage snippet as written: its stock part with this project unimportable, then the rest
     (stock_fp32, _, ours_fp32), (stock_int8, _, ours_int8) = (snippet(c).partition("from cpc_models import") for c in (card, twin_card))
     assert "pipeline(" in stock_fp32 and "onnxruntime" in stock_int8 and "model_quantized.onnx" in stock_int8
-    stock = json.loads(python({**env, "PYTHONPATH": ""}, NO_PROJECT + stock_fp32 + "\n" + stock_int8 + f"""
+    assert ('"calibration.json"' in stock_int8) == (out / "calibration.json").exists()  # thresholds apply to calibrated scores
+    printed = python({**env, "PYTHONPATH": ""}, NO_PROJECT + stock_fp32 + "\n" + stock_int8 + f"""
 import json
-assert probs.shape == (1, len(clf.model.config.id2label)) and ((probs > 0) & (probs < 1)).all()
-print(json.dumps(clf([{TEXT!r}])[0]))""", cwd=tmp).strip().splitlines()[-1])
+assert probs.shape == (1, len(id2label)) and ((probs > 0) & (probs < 1)).all()
+print(json.dumps(clf([{TEXT!r}])[0]))""", cwd=tmp).strip().splitlines()
+    stock, int8_decided = json.loads(printed[-1]), ast.literal_eval(printed[-2])  # the snippet prints the int8 decision last
+    twin_codes = json.loads(python(env, f"""
+import json
+from cpc_models import CpcPredictor
+print(json.dumps([c.code for c in CpcPredictor.from_pretrained("{twin}").predict(["A neural network is trained to classify images ..."])[0].codes]))"""))
+    assert [code for code, _ in int8_decided] == twin_codes  # the card's stock code decides as the project does
     ours = json.loads(python(env, "from cpc_models import" + ours_fp32 + "\nfrom cpc_models import" + ours_int8 + f"""
 import json
 from cpc_models import CpcPredictor
 p = CpcPredictor.from_pretrained("{out}", backend="torch")
-print(json.dumps(dict(zip(p.labels, map(float, p.scores([{TEXT!r}])[0])))))""").strip().splitlines()[-1])
-    # stock transformers: CPC codes as labels, sigmoid scores = the model's own (the recipe saves fp16 weights,
-    # which the pipeline computes in; our torch backend computes in fp32)
+print(json.dumps(dict(zip(p.labels, map(float, p.scorer.predict_proba([{TEXT!r}])[0])))))""").strip().splitlines()[-1])
+    # stock transformers: CPC codes as labels, sigmoid scores = the model's own before calibration (the recipe saves
+    # fp16 weights, which the pipeline computes in; our torch backend computes in fp32)
     assert {d["label"] for d in stock} == set(ours)
     assert max(abs(d["score"] - ours[d["label"]]) for d in stock) < 2e-3
 

@@ -84,8 +84,9 @@ def test_cards_get_a_usage_snippet_for_the_repo_id_and_int8_metrics():
     pushed = card_for_repo(card, "alice/cpc-default", config, None)
     assert 'CpcPredictor.from_pretrained("alice/cpc-default")' in pushed and "hub/models/cpc-default" not in pushed.split("## Usage")[1].split("```")[1]
     assert _yaml(pushed) == _yaml(card)  # the YAML is untouched
-    transformer = card_for_repo(card, "alice/tf", {"cpc_model_type": "transformer"}, "onnx/model_quantized.onnx", 0.24)
-    assert 'pipeline("text-classification", model="alice/tf", top_k=None)' in transformer and ">= 0.24" in transformer
+    transformer = card_for_repo(card, "alice/tf", {"cpc_model_type": "transformer"}, "onnx/model_quantized.onnx", calibrated=True)
+    assert 'pipeline("text-classification", model="alice/tf", top_k=None)' in transformer
+    assert 'hf_hub_download("alice/tf", "calibration.json")' in transformer and '"onnx/model_quantized.onnx"' in transformer
     twin = _yaml(int8_card(card, {"test_metrics": {"int8": {"micro_f1": 0.4306, "macro_f1": 0.3463}}}))
     [result] = twin["model-index"][0]["results"]
     assert [(m["name"], m["value"]) for m in result["metrics"]] == [("micro-F1 (int8 ONNX)", 0.4306), ("macro-F1 (int8 ONNX)", 0.3463)]
