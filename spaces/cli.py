@@ -49,7 +49,7 @@ def space_command(**options) -> None:
 @_host("serve", "CPC_SERVE_HOST")
 @click.option("--port", "serve_port", type=int, default=None, help="[CPC_SERVE_PORT or 8000]")
 @click.option("--max-batch", type=click.IntRange(min=1), default=None, help="Most texts per request and per model call. [32]")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes, forked after the model is loaded. [CPC_WORKERS or 1]")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes, forked after the model is loaded. [CPC_WORKERS or 2; 1 on a one-core machine]")
 def serve_command(**options) -> None:
     """Serve the model with the Hugging Face Inference API contract (POST /, GET /health)."""
     from cpc_models.extras import require

@@ -28,8 +28,8 @@ CPC_TIMEOUT            client timeout, seconds                        30
 CPC_HEADER_TIMEOUT     serve/webapp: seconds to send request headers  10
 CPC_BODY_TIMEOUT       serve: seconds to send the body after them     30
 CPC_MAX_CONNECTIONS    serve/webapp: open connections at most         100
-CPC_WORKERS            serve: worker processes (forked after the      1
-                       model is loaded; see spaces/workers.py)
+CPC_WORKERS            serve: worker processes (forked after the      2 (1 on a one-core
+                       model is loaded; see spaces/workers.py)        machine)
 =====================  =============================================  ==========================
 
 Each service has its own bind address: ``GRADIO_SERVER_NAME=0.0.0.0`` (what a Space sets) opens the Space
@@ -97,7 +97,7 @@ class ServingSettings:
     header_timeout: float = field(default_factory=lambda: float(_env("CPC_HEADER_TIMEOUT", "10")))
     body_timeout: float = field(default_factory=lambda: float(_env("CPC_BODY_TIMEOUT", "30")))
     max_connections: int = field(default_factory=lambda: int(_env("CPC_MAX_CONNECTIONS", "100")))
-    workers: int = field(default_factory=lambda: int(_env("CPC_WORKERS", "1")))  # serve: processes forked after loading
+    workers: int = field(default_factory=lambda: int(_env("CPC_WORKERS", str(min(2, os.cpu_count() or 1)))))  # serve: processes forked after loading
     max_header_bytes: int = 65536  # serve: request line and headers together
     keep_alive: int = 5  # serve/webapp: seconds an idle kept-alive connection stays open
     model_chars: int = 40_000  # server: characters per model call; longer requests are split and interleaved
