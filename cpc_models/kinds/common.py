@@ -48,6 +48,15 @@ def neighbour_vote(sim: np.ndarray, labels: np.ndarray, k: int, temperature: flo
     return (votes / w.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def top_indices(row: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values of ``row``, largest first (ties: lower index first), without sorting it all."""
+    k = min(k, len(row))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))
+    return idx[np.lexsort((idx, -row[idx]))]
+
+
 def no_truncation(texts: list[str]) -> list[bool]:
     """For kinds that read the whole text."""
     return [False] * len(texts)

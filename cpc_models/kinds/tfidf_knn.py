@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cpc_models.kinds.common import neighbour_vote
+from cpc_models.kinds.common import neighbour_vote, top_indices
 from cpc_models.kinds.config import option
 from cpc_models.kinds.tfidf import (
     TfidfConfig, TfidfScorer, describe_blocks, fit_blocks, load_blocks, save_blocks, title_of, transform_features,
@@ -24,6 +24,7 @@ from cpc_models.kinds.tfidf import (
 log = logging.getLogger(__name__)
 
 KNN_BANK_FILE = "knn_bank.npz"
+CACHED_TEXTS = 256  # the last batch up to this size keeps its dot products (at most ~256 x bank rows floats)
 KNN_DOCS_FILE = "knn_docs.json"  # publication number, title and codes of each bank row (similar patents)
 
 
@@ -60,7 +61,7 @@ class TfidfKnnScorer(TfidfScorer):
         k = min(k, sim.shape[1])
         out = []
         for row in sim:
-            idx = np.argsort(-row, kind="stable")[:k]
+            idx = top_indices(row, k)
             out.append([{"row": int(i), "similarity": round(float(row[i]), 4), **self.doc(int(i))} for i in idx])
         return out
 
@@ -70,7 +71,7 @@ class TfidfKnnScorer(TfidfScorer):
         k = min(self.k, sim.shape[1])
         out = []
         for row, labels in zip(sim, label_indices):
-            idx = np.argsort(-row, kind="stable")[:k]
+            idx = top_indices(row, k)
             out.append({j: [{"row": int(i), "similarity": round(float(row[i]), 4), **self.doc(int(i))}
                             for i in idx if self.bank_labels[i, j]][:top] for j in labels})
         return out
@@ -95,7 +96,7 @@ class TfidfKnnScorer(TfidfScorer):
             return last[1], last[2]
         x = transform_features(self.blocks, texts)
         sim = (x @ self.bank_t).toarray()
-        if len(texts) <= 8:
+        if len(texts) <= CACHED_TEXTS:
             self._last = (list(texts), x, sim)  # one tuple assignment: safe to share between threads
         return x, sim
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.kinds.common import top_indices
+
 log = logging.getLogger(__name__)
 
 SCOPE_FILE = "scope.json"
@@ -111,7 +113,7 @@ class Evidence:
 
     def neighbours(self, sim: np.ndarray, k: int = 5) -> list[list[dict]]:
         k = min(k, sim.shape[1])
-        return [_rows(self.index, row, np.argsort(-row, kind="stable")[:k]) for row in sim]
+        return [_rows(self.index, row, top_indices(row, k)) for row in sim]
 
     def labelled_share(self, sim: np.ndarray, k: int = SCOPE_K, temperature: float = 10.0) -> np.ndarray:
         from cpc_models.kinds.common import neighbour_vote

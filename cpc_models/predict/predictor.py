@@ -13,6 +13,7 @@ from cpc_models.registry import BACKENDS
 from cpc_models.scoring.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
+CHUNK = 256  # texts per model call in predict() (the TF-IDF kNN keeps the dot products of a batch this size)
 
 @dataclass
 class CodeScore:
@@ -94,6 +95,9 @@ class CpcPredictor:
         """
         if isinstance(texts, str):
             texts = [texts]
+        if len(texts) > CHUNK:  # in chunks, so that scoring and the similar-patents lookup share one product
+            return [p for start in range(0, len(texts), CHUNK)
+                    for p in self.predict(texts[start : start + CHUNK], top_k, threshold, explain, neighbours)]
         texts = [t if isinstance(t, str) else "" for t in texts]
         results = [Prediction(reason="empty text") for _ in texts]
         keep = [i for i, t in enumerate(texts) if t.strip()]

@@ -50,6 +50,16 @@ def test_neighbours_are_real_training_patents_and_a_training_abstract_is_its_own
         assert sims == sorted(sims, reverse=True)
 
 
+def test_a_large_batch_is_predicted_in_chunks_like_text_by_text(predictor):
+    from cpc_models.predict.predictor import CHUNK
+
+    texts = load_split(DATASET, "validation").texts[: CHUNK + 40]
+    together = [p.to_dict() for p in predictor.predict(texts)]
+    pieces = [p.to_dict() for t in (texts[:7], texts[7:CHUNK + 1], texts[CHUNK + 1:]) for p in predictor.predict(t)]
+    assert together == pieces
+    assert [p.to_dict() for p in predictor.predict(texts[-3:])] == together[-3:]
+
+
 def test_explanation_terms_are_in_the_input_and_removing_them_lowers_the_score(predictor):
     p = predictor.predict(AI, explain=True)[0]
     assert set(p.explanations) == {c.code for c in p.codes}
