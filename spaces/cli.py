@@ -23,13 +23,15 @@ def _host(service: str, variables: str):
     """``--host`` of one service: each binds its own address (``spaces.settings``), 127.0.0.1 by default."""
     return click.option("--host", f"{service}_host", default=None, help=f"Address to bind. [{variables} or 127.0.0.1]")
 
+_revision = click.option("--revision", "model_revision", default=None, help="Branch, tag or commit of a Hub model. [CPC_MODEL_REVISION or main]")
+
 
 @click.command("space")
 @_model
 @_backend
 @_host("space", "CPC_SPACE_HOST, GRADIO_SERVER_NAME")
 @click.option("--port", "space_port", type=int, default=None, help="[CPC_PORT or 7860]")
-@click.option("--revision", "model_revision", default=None, help="Branch, tag or commit of a Hub model. [CPC_MODEL_REVISION or main]")
+@_revision
 @click.option("--dataset", "dataset_dir", default=None, help="Dataset folder or Hub repo id for the examples. [CPC_DATASET]")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Predictions run at once. [CPC_CONCURRENCY or 2]")
 def space_command(**options) -> None:
@@ -48,6 +50,7 @@ def space_command(**options) -> None:
 @_backend
 @_host("serve", "CPC_SERVE_HOST")
 @click.option("--port", "serve_port", type=int, default=None, help="[CPC_SERVE_PORT or 8000]")
+@_revision
 @click.option("--max-batch", type=click.IntRange(min=1), default=None, help="Most texts per request and per model call. [32]")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes, forked after the model is loaded. [CPC_WORKERS or 2; 1 on a one-core machine]")
 def serve_command(**options) -> None:

@@ -193,7 +193,7 @@ def run_server(settings: ServingSettings | None = None) -> None:
     from spaces.workers import serve
 
     settings = settings or load_settings()
-    predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend)
+    predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend, revision=settings.model_revision)
     log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
     workers = max(1, settings.workers)
     config = uvicorn.Config(create_app(predictor, settings), host=settings.serve_host, port=settings.serve_port,

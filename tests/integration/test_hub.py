@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from cpc_models import CpcPredictor
 from tests.fixtures.hub import OTHER_TOKEN, running_hub
 from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, start_server, stop_server
 from tests.fixtures.serving import ABSTRACT
@@ -122,6 +123,19 @@ print(json.dumps([[c.code, c.score] for c in p.predict([%r], top_k=5)[0].codes])
     assert json.loads(run([sys.executable, "-c", code, "alice/cpc-branch", "dev"], env).stdout) == json.loads(local)
     evaluated = cpc(env, "evaluate", "--model", MODEL_ID, "--data", DATASET_ID, "--json")
     assert json.loads(evaluated.stdout)["n_docs"] > 0
+    # cpc serve by repo id at that revision answers like the local folder
+    port = free_port()
+    server = start_server("serve", cpc_command("serve", "--model", "alice/cpc-branch", "--revision", "dev", "--port", str(port), "--workers", "1"),
+                          f"http://{LOCALHOST}:{port}", tmp / "serve.log", ready_path="/health", env={**env, "PYTHONPATH": str(REPO)})
+    try:
+        import httpx
+
+        answer = httpx.post(server.url + "/", json={"inputs": ABSTRACT, "parameters": {"top_k": 3}}, timeout=30).json()
+    finally:
+        stop_server(server)
+    expected = CpcPredictor.from_pretrained(tmp / "model").ranked([ABSTRACT], top_k=3)[0]
+    flat = answer[0] if answer and isinstance(answer[0], list) else answer
+    assert [a["label"] for a in flat] == [c.code for c in expected]
 
 
 def test_space_from_its_own_repo_answers_the_original_client_call(hub, pushed, tmp_path):
