@@ -79,16 +79,20 @@ def evidence_metrics(model_dir: Path, val, test, labels, thresholds, val_pair, t
     return out
 
 
-def write_scope(model_dir: Path, scorer, val, val_scores: np.ndarray) -> dict | None:
-    """The out-of-scope thresholds (``scope.json``), where the model has a neighbour index."""
+def write_scope(model_dir: Path, scorer, val, val_scores: np.ndarray, dataset_dir: str | Path | None = None) -> dict | None:
+    """The out-of-scope thresholds (``scope.json``). A model without a neighbour index of its own (no TF-IDF kNN
+    member) gets one shipped in its folder first (``neighbour_index/``), when ``dataset_dir`` is given."""
     from dataclasses import asdict
 
-    from cpc_models.predict.evidence import find_index, fit_scope
+    from cpc_models.predict.evidence import build_neighbour_index, find_index, fit_scope
     from cpc_models.registry import kind_of, load_scorer
 
     if scorer is None and kind_of(model_dir) in ("ensemble", "tfidf-knn"):
         scorer = load_scorer(model_dir)  # its members may hold a neighbour index; other kinds only a shipped one
     index = find_index(scorer, model_dir)
+    if index is None and dataset_dir is not None:
+        build_neighbour_index(model_dir, dataset_dir)
+        index = find_index(scorer, model_dir)
     if index is None:
         return None
     return asdict(fit_scope(index, val.texts, ~(val.y > 0).any(axis=1), model_dir))
@@ -140,7 +144,7 @@ def finalize_model_folder(
         "thresholds_mode": thresholds.mode,
     }
     metrics.update(evidence_metrics(model_dir, val, test, labels, thresholds, (raw_val_scores, val_scores), (raw_test_scores, test_scores)))
-    metrics["scope"] = write_scope(model_dir, scorer, val, val_scores)
+    metrics["scope"] = write_scope(model_dir, scorer, val, val_scores, dataset_dir)
     if scorer is not None and seconds > 0:
         metrics["test_abstracts_per_second"] = round(len(test) / seconds, 1)
     if save_scores:

@@ -81,6 +81,9 @@ def test_every_kind_trains_saves_loads_and_predicts(trained, kind):
     predictions = predictor.predict(test.texts[:5])
     assert all(p.codes and not p.reason for p in predictions)
     assert predictor.predict(["   "])[0].reason == "empty text"
+    # every kind gives similar training patents: its own kNN index, or the TF-IDF one shipped in its folder
+    train_numbers = set(load_split(dataset, "train").publication_numbers)
+    assert all(p.neighbours and {n["publication_number"] for n in p.neighbours} <= train_numbers for p in predictions)
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
