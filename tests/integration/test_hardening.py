@@ -30,7 +30,8 @@ def _start(command: str, tmp, env: dict, ready_path: str, *args: str):
 @pytest.fixture(scope="module")
 def server(model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve-limits")
-    process = _start("serve", tmp, {**server_env(model, tmp), **LIMITS}, "/health")
+    # one worker: the connection cap (CPC_MAX_CONNECTIONS) is per worker, and which worker accepts a socket is the kernel's choice
+    process = _start("serve", tmp, {**server_env(model, tmp), **LIMITS}, "/health", "--workers", "1")
     yield process
     assert stop_server(process) is not None
 
