@@ -25,7 +25,7 @@ from cpc_dataset.text import model_input
 
 log = logging.getLogger(__name__)
 
-OUTPUT_COLUMNS = ("cpc_codes", "cpc_scores", "subclasses", "sections", "truncated", "reason")
+OUTPUT_COLUMNS = ("cpc_codes", "cpc_scores", "subclasses", "sections", "truncated", "out_of_scope", "reason")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV Injection"
 NO_WORDS = "no word to classify (only symbols, emoji, punctuation or invisible characters)"
 _WORD = re.compile(r"\w")
@@ -100,6 +100,7 @@ def _classify(predictor, chunk, top_k, threshold):
         subclasses=[";".join(c.code for c in p.subclasses) for p in predictions],
         sections=[";".join(c.code for c in p.sections) for p in predictions],
         truncated=[p.truncated for p in predictions],
+        out_of_scope=[p.out_of_scope for p in predictions],
         reason=[p.reason for p in predictions],
     )
     chunk = chunk.apply(lambda column: column.map(neutralise_cell))

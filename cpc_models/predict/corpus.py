@@ -154,7 +154,7 @@ def run_local(job: CorpusJob, shards: list[Shard]) -> CorpusReport:
 def classify_table(predictor, table, id_columns: list[str] | None = None, top_k: int | None = None, threshold: float | None = None,
                    extra_columns: tuple[str, ...] = ()):
     """Input rows (``abstract``, optional ``title``, anything else) -> kept columns + ``codes``, ``scores``,
-    ``subclasses``, ``sections``, ``truncated``, ``reason``. A row that cannot be classified gets a reason, never an error."""
+    ``subclasses``, ``sections``, ``truncated``, ``out_of_scope``, ``reason``. A row that cannot be classified gets a reason, never an error."""
     import pyarrow as pa
 
     n = table.num_rows
@@ -173,6 +173,7 @@ def classify_table(predictor, table, id_columns: list[str] | None = None, top_k:
     columns["subclasses"] = pa.array([[c.code for c in p.subclasses] for p in predictions], strings)
     columns["sections"] = pa.array([[c.code for c in p.sections] for p in predictions], strings)
     columns["truncated"] = pa.array([p.truncated for p in predictions], pa.bool_())
+    columns["out_of_scope"] = pa.array([p.out_of_scope for p in predictions], pa.bool_())
     columns["reason"] = pa.array([p.reason for p in predictions], pa.string())
     return pa.table(columns)
 

@@ -151,6 +151,20 @@ def test_pharmaceutical_abstract_is_out_of_scope_and_an_ai_abstract_is_not(predi
     assert not ai.out_of_scope and ai.scope_note == ""
 
 
+def test_batch_outputs_carry_the_out_of_scope_flag(tmp_path):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    rows = pd.DataFrame({"publication_number": ["P1", "A1"], "title": ["", ""], "abstract": [PHARMA, AI]})
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    assert main(["-q", "predict", "--model", str(MODEL), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")]) == 0
+    assert list(pd.read_csv(tmp_path / "out.csv")["out_of_scope"]) == [True, False]
+    rows.to_parquet(tmp_path / "in.parquet")
+    assert main(["-q", "predict", "--model", str(MODEL), "--input", str(tmp_path / "in.parquet"), "--output", str(tmp_path / "corpus")]) == 0
+    [shard] = (tmp_path / "corpus").glob("*.parquet")
+    assert pq.read_table(shard).column("out_of_scope").to_pylist() == [True, False]
+
+
 def test_cli_predict_json_explain_has_every_part(capsys):
     assert main(["predict", "--model", str(MODEL), "--json", "--explain", AI]) == 0
     out = json.loads(capsys.readouterr().out)
