@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cpc_models.kinds.common import top_indices
+from cpc_models.kinds.common import neighbour_vote, top_indices
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ class Evidence:
         self.scorer = scorer
         self.labels = list(scorer.labels)
         self.index = find_index(scorer, model_dir)
+        # which bank rows carry any label: fixed per index, so computed once here, not per request
+        self.bank_labelled = None if self.index is None else self.index.bank_labels.any(axis=1).astype(np.uint8)[:, None]
         self.scope = Scope.load(model_dir) if model_dir is not None else None
         self.linear = [m for m, w in _members(scorer) if w and hasattr(m, "explain")]
         self.voters = [m for m, w in _members(scorer) if w and hasattr(m, "voters")]
@@ -116,10 +118,7 @@ class Evidence:
         return [_rows(self.index, row, top_indices(row, k)) for row in sim]
 
     def labelled_share(self, sim: np.ndarray, k: int = SCOPE_K, temperature: float = 10.0) -> np.ndarray:
-        from cpc_models.kinds.common import neighbour_vote
-
-        has = self.index.bank_labels.any(axis=1).astype(np.uint8)[:, None]
-        return neighbour_vote(sim, has, k, temperature)[:, 0]
+        return neighbour_vote(sim, self.bank_labelled, k, temperature)[:, 0]
 
     def out_of_scope(self, sim: np.ndarray) -> list[str]:
         if self.scope is None:
