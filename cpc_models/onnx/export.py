@@ -206,14 +206,16 @@ def code_set_agreement(decided: np.ndarray, reference: np.ndarray) -> float:
 
 def parity(model_dir: Path, texts: list[str]) -> dict:
     """Max |Δprobability| of each ONNX file against torch on ``texts``, and how often the decided code sets agree."""
-    from cpc_models.onnx.runtime import OnnxScorer
-    from cpc_models.scoring.thresholds import Thresholds
     from cpc_models.kinds.transformer.train import load_transformer
+    from cpc_models.onnx.runtime import OnnxScorer
+    from cpc_models.scoring.calibration import Calibration, calibrated_scores
+    from cpc_models.scoring.thresholds import Thresholds
 
     torch_scorer = load_transformer(model_dir, backend="torch")
+    labels, calibration = torch_scorer.labels, Calibration.load(model_dir)
     reference = torch_scorer.predict_proba(texts)
     thresholds = Thresholds.load(model_dir)
-    decided = thresholds.apply(reference, torch_scorer.labels)
+    decided = thresholds.apply(calibrated_scores(calibration, reference, labels), labels)
     report = {"n_texts": len(texts)}
     for name in (FP32_FILE, INT8_FILE):
         path = model_dir / ONNX_DIR / name
@@ -222,7 +224,7 @@ def parity(model_dir: Path, texts: list[str]) -> dict:
         scores = OnnxScorer.from_folder(model_dir, path).predict_proba(texts)
         key = "fp32" if name == FP32_FILE else "int8"
         report[f"{key}_max_abs_diff"] = float(np.abs(scores - reference).max())
-        report[f"{key}_code_set_agreement"] = code_set_agreement(thresholds.apply(scores, torch_scorer.labels), decided)
+        report[f"{key}_code_set_agreement"] = code_set_agreement(thresholds.apply(calibrated_scores(calibration, scores, labels), labels), decided)
     return report
 
 
@@ -279,16 +281,17 @@ def test_metrics_by_file(model_dir: Path, dataset_dir: str | Path, files: dict) 
     from cpc_models.data import load_split
     from cpc_models.scoring.metrics import compute_metrics
     from cpc_models.onnx.runtime import OnnxScorer
+    from cpc_models.scoring.calibration import Calibration, calibrated_scores
     from cpc_models.scoring.thresholds import Thresholds
 
-    thresholds = Thresholds.load(model_dir)
+    thresholds, calibration = Thresholds.load(model_dir), Calibration.load(model_dir)
     test = load_split(dataset_dir, "test")
     keep = test.y.sum(axis=1) > 0
     texts = [t for t, k in zip(test.texts, keep) if k]
     out, decided = {}, {}
     for key, rel in files.items():
         scorer = OnnxScorer.from_folder(model_dir, model_dir / rel)
-        scores = scorer.predict_proba(texts)
+        scores = calibrated_scores(calibration, scorer.predict_proba(texts), scorer.labels)
         decided[key] = thresholds.apply(scores, scorer.labels)
         m = compute_metrics(test.y[keep], scores, decided[key], scorer.labels)
         out[key] = {k: round(m[k], 4) for k in ("micro_f1", "macro_f1", "precision_at_1", "subclass_micro_f1")}

@@ -101,7 +101,7 @@ class Evidence:
         self.labels = list(scorer.labels)
         self.index = find_index(scorer, model_dir)
         # which bank rows carry any label: fixed per index, so computed once here, not per request
-        self.bank_labelled = None if self.index is None else self.index.bank_labels.any(axis=1).astype(np.uint8)[:, None]
+        self.bank_labelled = None if self.index is None else bank_labelled(self.index)
         self.scope = Scope.load(model_dir) if model_dir is not None else None
         self.linear = [m for m, w in _members(scorer) if w and hasattr(m, "explain")]
         self.voters = [m for m, w in _members(scorer) if w and hasattr(m, "voters")]
@@ -118,7 +118,7 @@ class Evidence:
         return [_rows(self.index, row, top_indices(row, k)) for row in sim]
 
     def labelled_share(self, sim: np.ndarray, k: int = SCOPE_K, temperature: float = 10.0) -> np.ndarray:
-        return neighbour_vote(sim, self.bank_labelled, k, temperature)[:, 0]
+        return labelled_share(sim, self.bank_labelled, k, temperature)
 
     def out_of_scope(self, sim: np.ndarray) -> list[str]:
         if self.scope is None:
@@ -146,13 +146,21 @@ class Evidence:
         return out
 
 
+def bank_labelled(index) -> np.ndarray:
+    """(bank rows, 1): 1 where the neighbour index's training patent carries any of the model's labels."""
+    return index.bank_labels.any(axis=1).astype(np.uint8)[:, None]
+
+
+def labelled_share(sim: np.ndarray, labelled: np.ndarray, k: int = SCOPE_K, temperature: float = 10.0) -> np.ndarray:
+    """Similarity-weighted share of each text's ``k`` nearest bank rows that carry a label."""
+    return neighbour_vote(sim, labelled, k, temperature)[:, 0]
+
+
 def fit_scope(index, texts: list[str], unlabelled: np.ndarray, model_dir: str | Path | None = None) -> Scope:
     """Thresholds on validation: for each signal, the largest cut whose flagged texts (at least 10) have none of
     their codes among the model's labels at least ``MIN_FLAG_PRECISION`` of the time; 0 (never flags) if no cut does."""
-    ev = Evidence.__new__(Evidence)
-    ev.index = index
     sim = index.similarities(texts)
-    nearest, share = sim.max(axis=1), ev.labelled_share(sim)
+    nearest, share = sim.max(axis=1), labelled_share(sim, bank_labelled(index))
     scope = Scope(flag_precision={})
     for name, signal in (("min_similarity", nearest), ("min_labelled_share", share)):
         best = 0.0

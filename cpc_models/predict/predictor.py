@@ -81,8 +81,9 @@ class CpcPredictor:
 
     def scores(self, texts: list[str]) -> np.ndarray:
         """Calibrated scores where the folder has ``calibration.json``, else the model's own."""
-        scores = np.asarray(self.scorer.predict_proba(texts), dtype=np.float32)
-        return self.calibration.apply(scores, self.labels) if self.calibration is not None and len(scores) else scores
+        from cpc_models.scoring.calibration import calibrated_scores
+
+        return calibrated_scores(self.calibration, np.asarray(self.scorer.predict_proba(texts), dtype=np.float32), self.labels)
 
     def predict(
         self, texts: list[str] | str, top_k: int | None = None, threshold: float | None = None, explain: bool = False, neighbours: int = 5

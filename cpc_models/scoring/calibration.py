@@ -66,6 +66,11 @@ class Calibration:
         return cls.from_dict(json.loads(path.read_text())) if path.exists() else None
 
 
+def calibrated_scores(calibration: Calibration | None, scores: np.ndarray, labels: list[str]) -> np.ndarray:
+    """The scores a model folder's thresholds apply to: calibrated where it has ``calibration.json``, else as given."""
+    return calibration.apply(scores, labels) if calibration is not None and len(scores) else scores
+
+
 def fit_calibration(y_val: np.ndarray, scores: np.ndarray, labels: list[str], min_positives: int = 20, shrink: float = 20.0) -> Calibration:
     """Platt scaling of the logits, shared, then per code where validation has ``min_positives`` positives."""
     y = np.asarray(y_val) > 0

@@ -139,7 +139,7 @@ def evaluate(
     from cpc_models.registry import load_scorer, read_model_config
     from cpc_models.data import label_matrix
     from cpc_models.scoring.metrics import compute_metrics
-    from cpc_models.scoring.calibration import N_BINS, Calibration, expected_calibration_error, plot_reliability
+    from cpc_models.scoring.calibration import N_BINS, Calibration, calibrated_scores, expected_calibration_error, plot_reliability
     from cpc_models.scoring.thresholds import THRESHOLDS_FILE, Thresholds
 
     model_dir = Path(model_dir)
@@ -167,8 +167,7 @@ def evaluate(
     y_true = y_all[keep]
     raw_scores = scores
     calibration = Calibration.load(model_dir)
-    if calibration is not None:
-        scores = calibration.apply(raw_scores, labels)
+    scores = calibrated_scores(calibration, raw_scores, labels)
     y_pred = thresholds.apply(scores, labels)
 
     result: dict = {
