@@ -23,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from cpc_dataset.errors import InputError, MisconfiguredError
+from cpc_dataset.hub import is_repo_id
 from cpc_models.predict.corpus import CorpusJob, CorpusReport, classify_table
 from cpc_models.predict.shards import Shard, TEXT_COLUMNS, csv_options, input_columns, write_shard
 
@@ -87,7 +88,7 @@ def run_ray(job: CorpusJob, shards: list[Shard], ship_model: bool | None = None)
     a cluster with ``--address``)."""
     import ray
 
-    if not _is_repo_id(job.model):  # a wrong folder says so here, not in every actor
+    if not is_repo_id(job.model):  # a wrong folder says so here, not in every actor
         from cpc_models.registry import read_model_config
 
         read_model_config(Path(job.model))
@@ -195,16 +196,9 @@ def _read(shards: list[Shard], fmt: str, id_columns: list[str] | None):
     return ray.data.read_csv(paths, include_paths=True, num_cpus=READ_CPUS, **csv_options(columns=names))
 
 
-def _is_repo_id(model: str) -> bool:
-    """``owner/name`` that is not a folder here: a Hub repo id, resolved by each actor."""
-    import re
-
-    return not Path(model).exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(model)) is not None and not str(model).startswith(".")
-
-
 def _model_argument(model: str, ship: bool):
     folder = Path(model)
-    if _is_repo_id(model):
+    if is_repo_id(model):
         return str(model)  # each actor resolves it
     if not ship:
         return str(folder.resolve())

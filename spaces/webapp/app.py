@@ -89,5 +89,6 @@ def run_webapp(settings: ServingSettings | None = None) -> None:
              mask_url(settings.backend_url), settings.backend_kind)
     serve(app, host=settings.webapp_host, port=settings.webapp_port, threads=8, connection_limit=settings.max_connections,
           channel_timeout=int(max(1, settings.header_timeout)), cleanup_interval=max(1, int(settings.header_timeout) // 2),
-          max_request_body_size=settings.max_body_bytes,  # Flask's own, smaller limit answers with a page max_request_header_size=settings.max_header_bytes,
+          max_request_body_size=settings.max_body_bytes,  # Flask's own, smaller limit answers with a page
+          max_request_header_size=settings.max_header_bytes,
           ident="cpc-webapp", _quiet=True)
