@@ -132,12 +132,6 @@ def run(name: str, job: CorpusJob) -> dict:
     return result
 
 
-def rerender(results: str) -> None:
-    """Rewrite the .md from the .json (after a change to the table's layout, without re-running)."""
-    summary = json.loads(Path(results + ".json").read_text())
-    Path(results + ".md").write_text(render(summary))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)

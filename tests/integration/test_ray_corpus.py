@@ -16,7 +16,7 @@ from cpc_models.predict.corpus import CorpusJob, predict_corpus
 from cpc_models.predict.predictor import CpcPredictor
 from tests.conftest import REPO
 from tests.fixtures.corpus import DEFAULT_MODEL, assert_equals_predictor, read_input, read_output, write_corpus
-from tests.fixtures.processes import cpc_command
+from tests.fixtures.processes import cpc_command, signal_group
 
 ray = pytest.importorskip("ray", reason="Ray is the [scale] extra (pip install -c constraints.txt 'ray[data]')")
 
@@ -72,11 +72,6 @@ def test_model_shipped_through_the_object_store_and_csv_shards(cluster, ray_tmp,
         assert_equals_predictor(predictor, path, tmp_path / "out" / path.name, top_k=3)
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)  # the run and the Ray processes it started (start_new_session=True)
-    except ProcessLookupError:
-        pass
 
 
 def test_a_killed_run_resumes_and_writes_each_shard_exactly_once(tmp_path, ray_tmp):
@@ -95,7 +90,7 @@ def test_a_killed_run_resumes_and_writes_each_shard_exactly_once(tmp_path, ray_t
                 break
         first.wait(timeout=60)
     finally:
-        _kill_group(first.pid)
+        signal_group(first.pid, signal.SIGKILL)  # the run and the Ray processes it started
     assert first.returncode == -signal.SIGKILL, "".join(log)[-3000:]
     before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*.parquet")}
     assert 1 <= len(before) < len(inputs), f"killed after {len(before)} of {len(inputs)} shards"
@@ -104,7 +99,7 @@ def test_a_killed_run_resumes_and_writes_each_shard_exactly_once(tmp_path, ray_t
     try:
         _, stderr = second.communicate(timeout=400)
     finally:
-        _kill_group(second.pid)
+        signal_group(second.pid, signal.SIGKILL)
     assert second.returncode == 0, stderr[-3000:]
     rewritten = re.findall(r" wrote (\S+) \(", stderr)
     assert sorted(Path(p).name for p in rewritten) == sorted(p.name for p in inputs if p.name not in before)
