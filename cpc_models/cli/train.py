@@ -8,7 +8,6 @@ before the kinds had their own (``linear``, ``embedding``, ``knn``) still work a
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import click
@@ -68,13 +67,7 @@ def kind_command(name: str) -> click.Command:
     params += [field_option(f, hints[f.name]) for f in dataclasses.fields(config_class) if f.metadata.get("cli", True)]
 
     def run(config_file: Path | None, **options) -> None:
-        start = {}
-        if config_file:
-            start = json.loads(config_file.read_text())
-            if not isinstance(start, dict):
-                from cpc_dataset.errors import InputError
-
-                raise InputError(f"{config_file}: a config is one JSON object")
+        start = config_class.read(config_file) if config_file else {}
         config = config_class.from_dict({**config_class.renamed(start), **_given(options)})
         if (click.get_current_context().find_root().obj or {}).get("quiet") and hasattr(config, "progress"):
             config.progress = False

@@ -78,14 +78,15 @@ class KindConfig:
         return cls(**values)
 
     @classmethod
-    def load(cls, path: str | Path) -> KindConfig:
+    def read(cls, path: str | Path) -> dict:
+        """A JSON config file as a dict (e.g. a model's train_config.json); one-line errors for what cannot be read."""
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read the config {path}: {exc}") from None
         if not isinstance(data, dict):
             raise InputError(f"{path}: a config is one JSON object")
-        return cls.from_dict(data)
+        return data
 
 
 def _strip_none(hint):

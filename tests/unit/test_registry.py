@@ -137,6 +137,17 @@ def test_unknown_kind_and_backend_are_one_line(trained, tmp_path):
         load_scorer(trained["tfidf-svm"], backend="gpu")
 
 
+def test_an_unreadable_config_file_is_one_line(tmp_path, capsys):
+    from spaces.cli import main
+
+    (tmp_path / "bad.json").write_text("{bad")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    for name, message in (("bad.json", "cannot read the config"), ("list.json", "a config is one JSON object")):
+        assert main(["train", "tfidf-svm", "--config", str(tmp_path / name)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_a_missing_library_is_one_line_naming_the_extra(trained, monkeypatch):
     """Checked before any import: the loader never starts, the message says what to install."""
     import importlib.util
