@@ -176,11 +176,12 @@ def write_dataset_folder(report: BuildReport) -> None:
     shutil.rmtree(out / "data", ignore_errors=True)
     write_splits(out / "data", report.documents, report.vocabulary)
     labels = {"labels": report.vocabulary, "train_counts": report.label_counts, "min_label_freq": report.config.min_label_freq}
-    labels.update({"titles": titles} if (titles := vocabulary_titles(report.config.raw, report.vocabulary)) else {})
+    titles = vocabulary_titles(report.config.raw, report.vocabulary)  # CPC titles saved by `cpc scrape patents`
+    labels.update({"titles": titles} if titles else {})
     labels["superseded"] = {code: s.to_dict() for code, s in report.superseded.items()}
     (out / LABELS_FILE).write_text(json.dumps(labels, indent=2) + "\n")
     config = {k: v for k, v in asdict(report.config).items() if k != "progress"}
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     (out / STATS_FILE).write_text(json.dumps(report.summary(), indent=2) + "\n")
     plots = write_plots(out, report)
-    write_card(out / "README.md", report, plots)
+    write_card(out / "README.md", report, plots, titles)

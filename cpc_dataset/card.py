@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpc_dataset.queries import QUERIES
-from cpc_dataset.titles import vocabulary_titles
 
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
@@ -64,14 +63,13 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def card_body(report, plots: dict[str, str]) -> str:
+def card_body(report, plots: dict[str, str], titles: dict[str, str]) -> str:
     s = report.summary()
     files = list(report.read.rows_per_file.items())
     query_rows = [[i + 1, QUERIES[i] if len(files) == len(QUERIES) else "?", name, n] for i, (name, n) in enumerate(files)]
     dropped = [[reason, n] for reason, n in sorted(s["rows_dropped"].items())] or [["(none)", 0]]
     n_train = s["split_sizes"]["train"]
     label_rows = [[f"`{code}`", n, f"{100 * n / n_train:.1f}%"] for code, n in sorted(report.label_counts.items(), key=lambda kv: -kv[1])]
-    titles = vocabulary_titles(report.config.raw, report.vocabulary)  # CPC titles saved by `cpc scrape patents`
     label_header = ["code", "training documents", "share"] + (["title"] if titles else [])
     label_rows = [row + [_cell(titles.get(row[0].strip("`"), ""))] for row in label_rows] if titles else label_rows
     freq = report.config.min_label_freq
@@ -183,23 +181,9 @@ def _label_minimum(report) -> int:
     return math.ceil(freq * len(report.documents["train"]) - 1e-9) if freq < 1 else int(freq)
 
 
-def write_card(path: Path, report, plots: dict[str, str]) -> None:
+def write_card(path: Path, report, plots: dict[str, str], titles: dict[str, str]) -> None:
+    """``titles``: code -> CPC title for the label table (empty where the raw folder has none)."""
     import yaml
 
     header = yaml.safe_dump(card_metadata(report, path.parent), sort_keys=False, allow_unicode=True)
-    path.write_text(f"---\n{header}---\n{card_body(report, plots)}")
-
-
-def refresh_card_sizes(folder: Path) -> Path:
-    """Rewrite only the split sizes in the YAML of an existing dataset card (for a card written before they were
-    recorded); the parquet files and the card's text stay as they are."""
-    import yaml
-
-    path = Path(folder) / "README.md"
-    text = path.read_text(encoding="utf-8")
-    header, body = text[4:].split("\n---\n", 1)
-    meta = yaml.safe_load(header)
-    info = meta["dataset_info"]
-    info.update(split_infos(Path(folder), [s["name"] for s in info["splits"]]))
-    path.write_text(f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n{body}", encoding="utf-8")
-    return path
+    path.write_text(f"---\n{header}---\n{card_body(report, plots, titles)}")
