@@ -7,6 +7,7 @@ import unicodedata
 
 _SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_WORD = re.compile(r"\w")
 
 
 def clean_text(text: str | None) -> str:
@@ -21,6 +22,11 @@ def clean_text(text: str | None) -> str:
 def abstract_key(text: str) -> str:
     """The key two abstracts share when they say the same thing: case, punctuation and spacing removed."""
     return _NON_WORD.sub(" ", clean_text(text).casefold()).strip()
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` has a letter or digit in any script (what the models can read)."""
+    return _WORD.search(text) is not None
 
 
 def model_input(title: str | None, abstract: str | None) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cpc_dataset.codes import code_level
 from cpc_dataset.errors import CpcError, InputError, InvalidCodeError
+from cpc_dataset.text import has_words
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,6 @@ TABLE_HEADERS = ["code", "score", "section", "class", "subclass"]
 MAX_TOP_K = 20  # the Space's top-k slider goes this far
 _BINARY_SHARE = 0.01  # more control or replacement characters than this: not text
 _ODD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")  # category Cc but tab/LF/CR, and U+FFFD
-_WORD = re.compile(r"\w")
 
 
 def check_text(text: object, max_chars: int) -> str:
@@ -35,9 +35,6 @@ def check_text(text: object, max_chars: int) -> str:
     return text
 
 
-def has_words(text: str) -> bool:
-    """Whether ``text`` has a letter or digit in any script (what the models can read)."""
-    return _WORD.search(text) is not None
 
 
 def looks_binary(text: str) -> bool:

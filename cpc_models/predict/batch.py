@@ -17,18 +17,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from pathlib import Path
 
 from cpc_dataset.errors import InputError
-from cpc_dataset.text import model_input
+from cpc_dataset.text import has_words, model_input
 
 log = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ("cpc_codes", "cpc_scores", "subclasses", "sections", "truncated", "out_of_scope", "reason")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV Injection"
 NO_WORDS = "no word to classify (only symbols, emoji, punctuation or invisible characters)"
-_WORD = re.compile(r"\w")
 
 
 def neutralise_cell(value):
@@ -87,13 +85,22 @@ def predict_csv(predictor, input_path: str | Path, output_path: str | Path, chun
     return rows
 
 
+def texts_to_classify(titles, abstracts) -> list[str]:
+    """What the model reads per row; "" (not classified) where the abstract has no word."""
+    return [model_input(t, a) if has_words(a) else "" for t, a in zip(titles, abstracts)]
+
+
+def mark_wordless(predictions, abstracts) -> None:
+    """Rows whose abstract is not blank but has no word get ``NO_WORDS`` as their reason."""
+    for prediction, abstract in zip(predictions, abstracts):
+        if abstract.strip() and not has_words(abstract):
+            prediction.reason = NO_WORDS
+
+
 def _classify(predictor, chunk, top_k, threshold):
     titles = chunk["title"] if "title" in chunk.columns else [""] * len(chunk)
-    texts = [model_input(t, a) if _WORD.search(a) else "" for t, a in zip(titles, chunk["abstract"])]
-    predictions = predictor.predict(texts, top_k=top_k, threshold=threshold)
-    for prediction, abstract in zip(predictions, chunk["abstract"]):
-        if abstract.strip() and not _WORD.search(abstract):
-            prediction.reason = NO_WORDS
+    predictions = predictor.predict(texts_to_classify(titles, chunk["abstract"]), top_k=top_k, threshold=threshold)
+    mark_wordless(predictions, chunk["abstract"])
     chunk = chunk.assign(
         cpc_codes=[";".join(c.code for c in p.codes) for p in predictions],
         cpc_scores=[json.dumps({c.code: c.score for c in p.codes}) for p in predictions],

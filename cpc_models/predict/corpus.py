@@ -7,14 +7,12 @@ their outputs agree row for row with ``CpcPredictor.predict``.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cpc_dataset.errors import InputError
-from cpc_dataset.text import model_input
-from cpc_models.predict.batch import NO_WORDS
+from cpc_models.predict.batch import mark_wordless, texts_to_classify
 from cpc_models.predict.shards import (
     Shard,
     check_columns,
@@ -29,7 +27,6 @@ from cpc_models.predict.shards import (
 log = logging.getLogger(__name__)
 
 ENGINES = ("local", "ray")
-_WORD = re.compile(r"\w")  # as ``predict_csv``: an abstract of symbols only is not classified
 
 
 @dataclass
@@ -160,11 +157,8 @@ def classify_table(predictor, table, id_columns: list[str] | None = None, top_k:
     n = table.num_rows
     abstracts = _strings(table, "abstract", n)
     titles = _strings(table, "title", n)
-    texts = [model_input(t, a) if _WORD.search(a) else "" for t, a in zip(titles, abstracts)]
-    predictions = predict_safely(predictor, texts, top_k, threshold)
-    for prediction, abstract in zip(predictions, abstracts):
-        if abstract.strip() and not _WORD.search(abstract):
-            prediction.reason = NO_WORDS
+    predictions = predict_safely(predictor, texts_to_classify(titles, abstracts), top_k, threshold)
+    mark_wordless(predictions, abstracts)  # as ``predict_csv``: an abstract of symbols only is not classified
     keep = kept_columns(table.column_names, id_columns)
     columns = {c: table.column(c) for c in [*keep, *extra_columns] if c in table.column_names}
     strings = pa.list_(pa.string())
