@@ -133,12 +133,11 @@ def push_model(folder: str | Path, repo_id: str, private: bool = False, revision
     folder = Path(folder)
     if variant not in VARIANTS:
         raise InputError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    config_path = folder / "config.json"
-    if not config_path.exists():
-        raise InputError(f"{folder} is not a model folder (no config.json)")
-    config = json.loads(config_path.read_text())
+    from cpc_models.registry import CONFIG_FILE, read_model_config
+
+    config = read_model_config(folder)  # one-line errors: no folder, no config.json, invalid JSON
     if not config.get("id2label"):
-        raise InputError(f"{config_path} has no id2label: not a CPC model folder")
+        raise InputError(f"{folder / CONFIG_FILE} has no id2label: not a CPC model folder")
     replace, allow, ignore = {}, None, list(MODEL_IGNORE)
     has_int8 = (folder / "onnx" / "model_quantized.onnx").exists()
     if variant == "int8":
