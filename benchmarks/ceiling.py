@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 
 from cpc_models.data import load_split  # noqa: E402
 from cpc_models.scoring.report import markdown_table, write_benchmark_report  # noqa: E402
-from cpc_models.settings import DATASET_DIR, DEFAULT_MODEL_NAME, MODELS_DIR  # noqa: E402
 from cpc_models.scoring.thresholds import Thresholds  # noqa: E402
+from cpc_models.settings import DATASET_DIR, DEFAULT_MODEL_NAME, MODELS_DIR  # noqa: E402
 
 BANDS = ((0.0, 0.2), (0.2, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.01))
 
@@ -77,17 +77,38 @@ def main(argv: list[str] | None = None) -> int:
         copy_f1 = f1_score(test.y[band], copied[band], average="micro", zero_division=0)
         model_f1 = f1_score(test.y[band], decided[band], average="micro", zero_division=0)
         name = "all labelled test docs" if (lo, hi) == (0.0, 1.01) else f"{lo:.1f} ≤ cos < {min(hi, 1.0):.1f}"
-        rows.append([name, str(int(band.sum())), f"{copy_f1:.3f}", f"{model_f1:.3f}", f"{model_f1 / max(copy_f1, 1e-9):.2f}×"])
+        rows.append(
+            [name, str(int(band.sum())), f"{copy_f1:.3f}", f"{model_f1:.3f}", f"{model_f1 / max(copy_f1, 1e-9):.2f}×"]
+        )
 
-    table = markdown_table(["nearest training doc", "test docs", "micro-F1 copying its codes", f"micro-F1 {args.model.name}", "model / copy"], rows)
-    setting = (f" from `{args.dataset.name}` (test split, documents with at least one vocabulary code; TF-IDF fitted "
-               "on train only).")
-    print(write_benchmark_report(args.out, "Label agreement ceiling", "benchmarks/ceiling.py", setting, (
-        f"{table}\n\n"
-        "Copying the codes of a near-identical training patent (cos ≥ 0.7: continuations and re-filings) is the "
-        "closest thing this corpus has to a second examiner; where that agreement stays well below 1, no model "
-        "reading the text alone can be expected to do much better."
-    )))
+    table = markdown_table(
+        [
+            "nearest training doc",
+            "test docs",
+            "micro-F1 copying its codes",
+            f"micro-F1 {args.model.name}",
+            "model / copy",
+        ],
+        rows,
+    )
+    setting = (
+        f" from `{args.dataset.name}` (test split, documents with at least one vocabulary code; TF-IDF fitted "
+        "on train only)."
+    )
+    print(
+        write_benchmark_report(
+            args.out,
+            "Label agreement ceiling",
+            "benchmarks/ceiling.py",
+            setting,
+            (
+                f"{table}\n\n"
+                "Copying the codes of a near-identical training patent (cos ≥ 0.7: continuations and re-filings) is the "
+                "closest thing this corpus has to a second examiner; where that agreement stays well below 1, no model "
+                "reading the text alone can be expected to do much better."
+            ),
+        )
+    )
     return 0
 
 

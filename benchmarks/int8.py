@@ -24,11 +24,11 @@ sys.path.insert(0, str(REPO))
 
 from cpc_models.data import load_split  # noqa: E402
 from cpc_models.onnx.export import FP32_FILE, ONNX_DIR, calibration_sample, code_set_agreement, quantize_int8  # noqa: E402
-from cpc_models.scoring.metrics import compute_metrics  # noqa: E402
 from cpc_models.onnx.runtime import OnnxScorer  # noqa: E402
+from cpc_models.scoring.metrics import compute_metrics  # noqa: E402
 from cpc_models.scoring.report import markdown_table, write_benchmark_report  # noqa: E402
-from cpc_models.settings import DATASET_DIR  # noqa: E402
 from cpc_models.scoring.thresholds import Thresholds  # noqa: E402
+from cpc_models.settings import DATASET_DIR  # noqa: E402
 
 METHODS = ("int8-rtn", "int8-gptq", "int8-dynamic")
 
@@ -54,13 +54,29 @@ def main(argv: list[str] | None = None) -> int:
         scorer = OnnxScorer.from_folder(args.model, path)
         scores = scorer.predict_proba(texts)
         decided = thresholds.apply(scores, scorer.labels)
-        return {"scores": scores, "decided": decided, "metrics": compute_metrics(y, scores, decided, scorer.labels),
-                "valid": thresholds.apply(scorer.predict_proba(valid.texts), scorer.labels)}
+        return {
+            "scores": scores,
+            "decided": decided,
+            "metrics": compute_metrics(y, scores, decided, scorer.labels),
+            "valid": thresholds.apply(scorer.predict_proba(valid.texts), scorer.labels),
+        }
 
     ref = score(fp32)
     fp32_mb = fp32.stat().st_size / 2**20
-    rows = [["fp32 (reference)", f"{fp32_mb:.1f} MB", "1.00×", "–", "0", "0", "100.0 %", "100.0 %",
-             f"{ref['metrics']['micro_f1']:.4f}", f"{ref['metrics']['macro_f1']:.4f}"]]
+    rows = [
+        [
+            "fp32 (reference)",
+            f"{fp32_mb:.1f} MB",
+            "1.00×",
+            "–",
+            "0",
+            "0",
+            "100.0 %",
+            "100.0 %",
+            f"{ref['metrics']['micro_f1']:.4f}",
+            f"{ref['metrics']['macro_f1']:.4f}",
+        ]
+    ]
     work = Path(tempfile.mkdtemp(prefix="cpc-int8-"))
     for method in METHODS:
         t0 = time.perf_counter()
@@ -70,25 +86,57 @@ def main(argv: list[str] | None = None) -> int:
         mb = path.stat().st_size / 2**20
         diff = np.abs(got["scores"] - ref["scores"])
         m, r = got["metrics"], ref["metrics"]
-        rows.append([method, f"{mb:.1f} MB", f"{mb / fp32_mb:.2f}×", f"{seconds:.0f} s", f"{diff.max():.4f}", f"{diff.mean():.5f}",
-                     f"{100 * code_set_agreement(got['valid'], ref['valid']):.1f} %",
-                     f"{100 * code_set_agreement(got['decided'], ref['decided']):.1f} %",
-                     f"{m['micro_f1']:.4f} ({m['micro_f1'] - r['micro_f1']:+.4f})", f"{m['macro_f1']:.4f} ({m['macro_f1'] - r['macro_f1']:+.4f})"])
+        rows.append(
+            [
+                method,
+                f"{mb:.1f} MB",
+                f"{mb / fp32_mb:.2f}×",
+                f"{seconds:.0f} s",
+                f"{diff.max():.4f}",
+                f"{diff.mean():.5f}",
+                f"{100 * code_set_agreement(got['valid'], ref['valid']):.1f} %",
+                f"{100 * code_set_agreement(got['decided'], ref['decided']):.1f} %",
+                f"{m['micro_f1']:.4f} ({m['micro_f1'] - r['micro_f1']:+.4f})",
+                f"{m['macro_f1']:.4f} ({m['macro_f1'] - r['macro_f1']:+.4f})",
+            ]
+        )
         print(rows[-1], flush=True)
 
-    table = markdown_table(["file", "size", "size / fp32", "quantize time", "max |Δp| vs fp32 (test)", "mean |Δp|",
-                            f"code sets = fp32's: validation ({len(valid):,})", f"test ({len(texts):,})",
-                            "test micro-F1 (Δ)", "test macro-F1 (Δ)"], rows)
-    setting = (f": `{args.model.name}`, all {len(valid):,} validation abstracts and the {len(texts):,} labelled test abstracts "
-               f"of `{args.dataset.name}`, thresholds tuned on validation (fp32), GPTQ calibrated on {len(calibration):,} "
-               "training abstracts; one run, one machine.")
-    print(write_benchmark_report(args.out, "int8 against fp32", "benchmarks/int8.py", setting, (
-        f"{table}\n\n"
-        "`int8-rtn` and `int8` store the same thing (8-bit feed-forward weights in blocks of 16, attention in fp32, "
-        "embeddings in fp16) and run the same kernel; `int8` chooses the codes with GPTQ so that each layer's outputs on "
-        "the calibration text stay closest to fp32's. A document counts as agreeing when its whole decided code set "
-        "(validation-tuned thresholds, at least one code) is the same as fp32's."
-    )))
+    table = markdown_table(
+        [
+            "file",
+            "size",
+            "size / fp32",
+            "quantize time",
+            "max |Δp| vs fp32 (test)",
+            "mean |Δp|",
+            f"code sets = fp32's: validation ({len(valid):,})",
+            f"test ({len(texts):,})",
+            "test micro-F1 (Δ)",
+            "test macro-F1 (Δ)",
+        ],
+        rows,
+    )
+    setting = (
+        f": `{args.model.name}`, all {len(valid):,} validation abstracts and the {len(texts):,} labelled test abstracts "
+        f"of `{args.dataset.name}`, thresholds tuned on validation (fp32), GPTQ calibrated on {len(calibration):,} "
+        "training abstracts; one run, one machine."
+    )
+    print(
+        write_benchmark_report(
+            args.out,
+            "int8 against fp32",
+            "benchmarks/int8.py",
+            setting,
+            (
+                f"{table}\n\n"
+                "`int8-rtn` and `int8` store the same thing (8-bit feed-forward weights in blocks of 16, attention in fp32, "
+                "embeddings in fp16) and run the same kernel; `int8` chooses the codes with GPTQ so that each layer's outputs on "
+                "the calibration text stay closest to fp32's. A document counts as agreeing when its whole decided code set "
+                "(validation-tuned thresholds, at least one code) is the same as fp32's."
+            ),
+        )
+    )
     return 0
 
 

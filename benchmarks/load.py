@@ -81,7 +81,17 @@ def lua_script(path: Path, bodies: list[str]) -> Path:
 
 
 def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, seconds: float) -> subprocess.Popen:
-    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(script), url + "/"]
+    command = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{int(seconds)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url + "/",
+    ]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -93,9 +103,15 @@ def wrk_result(process: subprocess.Popen) -> dict:
     raw = json.loads(line.removeprefix("WRKJSON "))
     seconds = raw["duration_us"] / 1e6
     ok = raw["requests"] - raw["non_2xx"]
-    return {"requests": raw["requests"], "requests_per_s": round(ok / seconds, 1), "errors": raw["errors"],
-            "non_2xx": raw["non_2xx"], **{k.replace("_us", "_ms"): round(raw[k] / 1000, 1)
-                                           for k in ("p50_us", "p90_us", "p95_us", "p99_us", "max_us")}}
+    return {
+        "requests": raw["requests"],
+        "requests_per_s": round(ok / seconds, 1),
+        "errors": raw["errors"],
+        "non_2xx": raw["non_2xx"],
+        **{
+            k.replace("_us", "_ms"): round(raw[k] / 1000, 1) for k in ("p50_us", "p90_us", "p95_us", "p99_us", "max_us")
+        },
+    }
 
 
 class EverySecond:
@@ -111,8 +127,9 @@ class EverySecond:
 
         t0 = time.perf_counter()
         try:
-            status = httpx.post(self.url + "/", content=self.body, headers={"content-type": "application/json"},
-                                timeout=60).status_code
+            status = httpx.post(
+                self.url + "/", content=self.body, headers={"content-type": "application/json"}, timeout=60
+            ).status_code
             failure = None if status == 200 else f"HTTP {status}"
         except httpx.HTTPError as exc:
             failure = type(exc).__name__
@@ -134,7 +151,13 @@ class EverySecond:
     def result(self) -> dict:
         lat = sorted(self.latencies)
         pick = (lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 1)) if lat else (lambda p: None)
-        return {"sent": int(self.seconds), "ok": len(lat), "failures": self.failures, "p50_ms": pick(0.5), "max_ms": pick(1.0)}
+        return {
+            "sent": int(self.seconds),
+            "ok": len(lat),
+            "failures": self.failures,
+            "p50_ms": pick(0.5),
+            "max_ms": pick(1.0),
+        }
 
 
 class PeakRss:
@@ -213,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="Seconds per phase.")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads for the small requests.")
-    parser.add_argument("--workers", type=int, default=0, help="cpc serve --workers (0: its default, CPC_WORKERS or 1).")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="cpc serve --workers (0: its default, CPC_WORKERS or 1)."
+    )
     parser.add_argument("--out", type=Path, help="Write the results as JSON here too.")
     args = parser.parse_args(argv)
     if not (args.model / "config.json").exists():
@@ -224,11 +249,20 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="cpc-load-"))
     small = lua_script(work / "small.lua", [json.dumps({"inputs": t, "parameters": {"top_k": 5}}) for t in texts])
     big = json.dumps({"inputs": big_texts(texts), "parameters": {"top_k": 5}}).encode()
-    env = {"CPC_MODEL": str(args.model), "CPC_BACKEND": args.backend, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env = {
+        "CPC_MODEL": str(args.model),
+        "CPC_BACKEND": args.backend,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
     port = free_port()
-    command = cpc_command("serve", "--host", LOCALHOST, "--port", str(port), *(["--workers", str(args.workers)] if args.workers else []))
+    command = cpc_command(
+        "serve", "--host", LOCALHOST, "--port", str(port), *(["--workers", str(args.workers)] if args.workers else [])
+    )
     phases = {}
-    with running_server("serve", command, f"http://{LOCALHOST}:{port}", work / "serve.log", ready_path="/health", env=env) as server:
+    with running_server(
+        "serve", command, f"http://{LOCALHOST}:{port}", work / "serve.log", ready_path="/health", env=env
+    ) as server:
         wrk_result(run_wrk(wrk, server.url, small, args.connections, args.threads, 3))  # warm-up
         for name, with_big in (("small alone", False), ("small + 1 maximal/s", True)):
             with PeakRss(server.pid) as rss:
@@ -236,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
                 thread = threading.Thread(target=sender.run, daemon=True) if sender else None
                 if thread:
                     thread.start()
-                phases[name] = wrk_result(run_wrk(wrk, server.url, small, args.connections, args.threads, args.duration))
+                phases[name] = wrk_result(
+                    run_wrk(wrk, server.url, small, args.connections, args.threads, args.duration)
+                )
                 if thread:
                     thread.join(60)
                     phases[name]["big"] = sender.result()
@@ -245,21 +281,38 @@ def main(argv: list[str] | None = None) -> int:
             phases[name]["server_cpu_s"] = round(rss.cpu_used, 1)  # load-independent: the server's own CPU time
     alone, mixed = phases["small alone"], phases["small + 1 maximal/s"]
     report = {
-        "model": str(args.model), "cpus": os.cpu_count(), "load_average_before": load_before,
-        "load_average_after": [round(x, 2) for x in os.getloadavg()], "workers": args.workers or "default",
-        "connections": args.connections, "seconds_per_phase": args.duration, "phases": phases,
-        "mixed_over_alone": {"requests_per_s": round(mixed["requests_per_s"] / max(alone["requests_per_s"], 1e-9), 2),
-                             "p99_ms": round(mixed["p99_ms"] / max(alone["p99_ms"], 1e-9), 2)},
+        "model": str(args.model),
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "workers": args.workers or "default",
+        "connections": args.connections,
+        "seconds_per_phase": args.duration,
+        "phases": phases,
+        "mixed_over_alone": {
+            "requests_per_s": round(mixed["requests_per_s"] / max(alone["requests_per_s"], 1e-9), 2),
+            "p99_ms": round(mixed["p99_ms"] / max(alone["p99_ms"], 1e-9), 2),
+        },
     }
-    print(f"{'phase':<22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>8} {'PSS MB':>8} {'CPU s':>6}")
+    print(
+        f"{'phase':<22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>8} {'PSS MB':>8} {'CPU s':>6}"
+    )
     for name, r in phases.items():
-        print(f"{name:<22} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p95_ms']:>8} {r['p99_ms']:>8} "
-              f"{r['errors'] + r['non_2xx']:>7} {r['peak_rss_mb']:>8} {r['peak_pss_mb']:>8} {r['server_cpu_s']:>6}")
+        print(
+            f"{name:<22} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p95_ms']:>8} {r['p99_ms']:>8} "
+            f"{r['errors'] + r['non_2xx']:>7} {r['peak_rss_mb']:>8} {r['peak_pss_mb']:>8} {r['server_cpu_s']:>6}"
+        )
     b = mixed["big"]
-    print(f"maximal requests: {b['sent']} sent ({b['ok']} answered, failures {b['failures'] or 'none'}), p50 {b['p50_ms']} ms, max {b['max_ms']} ms")
-    print(f"mixed/alone: requests/s x{report['mixed_over_alone']['requests_per_s']}, p99 x{report['mixed_over_alone']['p99_ms']}")
+    print(
+        f"maximal requests: {b['sent']} sent ({b['ok']} answered, failures {b['failures'] or 'none'}), p50 {b['p50_ms']} ms, max {b['max_ms']} ms"
+    )
+    print(
+        f"mixed/alone: requests/s x{report['mixed_over_alone']['requests_per_s']}, p99 x{report['mixed_over_alone']['p99_ms']}"
+    )
     print(json.dumps(report, indent=2))
-    shutil.rmtree(work, ignore_errors=True)  # scripts and the server log (kept when a phase fails: the path is in the error)
+    shutil.rmtree(
+        work, ignore_errors=True
+    )  # scripts and the server log (kept when a phase fails: the path is in the error)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

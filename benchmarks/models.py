@@ -53,11 +53,19 @@ def _duration(seconds) -> str:
     if seconds is None:
         return "–"
     seconds = float(seconds)
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+    return (
+        f"{seconds / 3600:.1f} h"
+        if seconds >= 3600
+        else f"{seconds / 60:.1f} min"
+        if seconds >= 60
+        else f"{seconds:.0f} s"
+    )
 
 
 def model_folders(models_dir: Path) -> list[Path]:
-    return sorted(p for p in models_dir.glob("*/") if (p / "metrics.json").exists() and (p / "train_config.json").exists())
+    return sorted(
+        p for p in models_dir.glob("*/") if (p / "metrics.json").exists() and (p / "train_config.json").exists()
+    )
 
 
 def throughput(model_dir: Path, texts: list[str]) -> float:
@@ -77,7 +85,9 @@ def model_row(model_dir: Path, texts: list[str]) -> list[str]:
     train_config = json.loads((model_dir / "train_config.json").read_text())
     config_path = model_dir / "config.json"
     model_type = kind_of(model_dir) if config_path.exists() else "?"
-    weightless = model_type == "transformer" and not any((model_dir / f).exists() for f in ("model.safetensors", "onnx"))
+    weightless = model_type == "transformer" and not any(
+        (model_dir / f).exists() for f in ("model.safetensors", "onnx")
+    )
     try:
         speed = "no weights here" if weightless else _f(throughput(model_dir, texts), 1) if texts else "–"
     except Exception as exc:  # a benchmark reports a broken model and goes on
@@ -100,7 +110,18 @@ def model_row(model_dir: Path, texts: list[str]) -> list[str]:
 
 def original_rows() -> list[list[str]]:
     return [
-        [name, "fastai (published)", _f(micro), _f(macro), "–", "–", "–", "–", _f(micro / ORIGINAL_BEST_MICRO, 2) + "×", _f(macro / ORIGINAL_BEST_MACRO, 2) + "×"]
+        [
+            name,
+            "fastai (published)",
+            _f(micro),
+            _f(macro),
+            "–",
+            "–",
+            "–",
+            "–",
+            _f(micro / ORIGINAL_BEST_MICRO, 2) + "×",
+            _f(macro / ORIGINAL_BEST_MACRO, 2) + "×",
+        ]
         for name, micro, macro in ORIGINAL
     ]
 
@@ -109,7 +130,10 @@ def machine() -> str:
     threads = ""
     if "torch" in sys.modules:
         threads = f", torch threads {sys.modules['torch'].get_num_threads()}"
-    return f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPU cores{threads}, Python {platform.python_version()}"
+    return (
+        f"{platform.machine()} {platform.processor() or ''}".strip()
+        + f", {os.cpu_count()} CPU cores{threads}, Python {platform.python_version()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=REPO / MODELS_DIR, help="folder of model folders")
-    parser.add_argument("--dataset", type=Path, default=REPO / DATASET_DIR, help="dataset whose test abstracts are timed")
+    parser.add_argument(
+        "--dataset", type=Path, default=REPO / DATASET_DIR, help="dataset whose test abstracts are timed"
+    )
     parser.add_argument("--n", type=int, default=500, help="test abstracts to time")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "models.md")
     args = parser.parse_args(argv)
@@ -133,13 +159,22 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("no model folder with metrics.json and train_config.json under %s", args.models)
     rows += original_rows()
 
-    setting = (f"; throughput: one `predict_proba` call over {len(texts)} test abstracts of `{args.dataset.name}`, every "
-               f"model in the same run on {machine()}.\n"
-               "Metrics are the test metrics in each model's `metrics.json` (documents with at least one code in the "
-               "label vocabulary; thresholds tuned on validation). Ratios are against the original best (micro-F1 "
-               f"{ORIGINAL_BEST_MICRO}, macro-F1 {ORIGINAL_BEST_MACRO}).")
-    print(write_benchmark_report(args.out, "Models side by side", "benchmarks/models.py", setting,
-                           f"{markdown_table(HEADER, rows)}\n\n{PROTOCOL_NOTE}"))
+    setting = (
+        f"; throughput: one `predict_proba` call over {len(texts)} test abstracts of `{args.dataset.name}`, every "
+        f"model in the same run on {machine()}.\n"
+        "Metrics are the test metrics in each model's `metrics.json` (documents with at least one code in the "
+        "label vocabulary; thresholds tuned on validation). Ratios are against the original best (micro-F1 "
+        f"{ORIGINAL_BEST_MICRO}, macro-F1 {ORIGINAL_BEST_MACRO})."
+    )
+    print(
+        write_benchmark_report(
+            args.out,
+            "Models side by side",
+            "benchmarks/models.py",
+            setting,
+            f"{markdown_table(HEADER, rows)}\n\n{PROTOCOL_NOTE}",
+        )
+    )
     return 0
 
 

@@ -27,7 +27,9 @@ sys.path.insert(0, str(REPO))
 
 
 def folder_mb(paths: list[Path]) -> float:
-    return round(sum(f.stat().st_size for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()) / 2**20, 1)
+    return round(
+        sum(f.stat().st_size for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()) / 2**20, 1
+    )
 
 
 def build_original(out: Path, texts: list[str], n_labels: int) -> Path:
@@ -39,10 +41,25 @@ def build_original(out: Path, texts: list[str], n_labels: int) -> Path:
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(texts, vocab_size=50265, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                  pad_token="<pad>", mask_token="<mask>", model_max_length=512)
-    config = RobertaConfig(vocab_size=50265, num_hidden_layers=6, num_labels=n_labels, max_position_embeddings=514,
-                           pad_token_id=1, bos_token_id=0, eos_token_id=2, type_vocab_size=1)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=512,
+    )
+    config = RobertaConfig(
+        vocab_size=50265,
+        num_hidden_layers=6,
+        num_labels=n_labels,
+        max_position_embeddings=514,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        type_vocab_size=1,
+    )
     model = RobertaForSequenceClassification(config).eval()
     model.config.return_dict = False
     out.mkdir(parents=True, exist_ok=True)
@@ -50,9 +67,16 @@ def build_original(out: Path, texts: list[str], n_labels: int) -> Path:
     sample = tok(["a sample text", "another longer sample text here"], padding=True, return_tensors="pt")
     axes = {"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}, "logits": {0: "b"}}
     with torch.no_grad():
-        torch.onnx.export(model, (sample["input_ids"], sample["attention_mask"]), str(out / "model.onnx"),
-                          input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamic_axes=axes,
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model,
+            (sample["input_ids"], sample["attention_mask"]),
+            str(out / "model.onnx"),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     quantize_dynamic(str(out / "model.onnx"), str(out / "model_quantized.onnx"), weight_type=QuantType.QInt8)
     (out / "model.onnx").unlink()
     return out
@@ -76,7 +100,9 @@ def run_contender(spec: dict) -> dict:
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(spec["path"])
-        session = ort.InferenceSession(str(Path(spec["path"]) / "model_quantized.onnx"), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(Path(spec["path"]) / "model_quantized.onnx"), providers=["CPUExecutionProvider"]
+        )
 
         def one(text):  # the original app: one text per call, torch sigmoid
             enc = tok(text, truncation=True, max_length=512, return_tensors="np")
@@ -107,9 +133,13 @@ def run_contender(spec: dict) -> dict:
     batch(texts)
     per_s = len(texts) / (time.perf_counter() - s)
     return {
-        "name": spec["name"], "load_s": round(load_s, 1), "abstracts_per_s": round(per_s, 1),
-        "p50_ms": round(float(np.percentile(single, 50)), 1), "p95_ms": round(float(np.percentile(single, 95)), 1),
-        "peak_rss_mb": peak_rss_mb(), "size_mb": size,
+        "name": spec["name"],
+        "load_s": round(load_s, 1),
+        "abstracts_per_s": round(per_s, 1),
+        "p50_ms": round(float(np.percentile(single, 50)), 1),
+        "p95_ms": round(float(np.percentile(single, 95)), 1),
+        "peak_rss_mb": peak_rss_mb(),
+        "size_mb": size,
     }
 
 
@@ -118,7 +148,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="Test abstracts for the batch throughput.")
     parser.add_argument("--n-single", type=int, default=200, help="Of those, how many for single-abstract latency.")
     parser.add_argument("--default", default=str(REPO / "hub/models/cpc-default"))
-    parser.add_argument("--transformer", default=str(REPO / "hub/models/minilm-l6-ft"), help="A transformer folder for the backend rows (skipped if absent).")
+    parser.add_argument(
+        "--transformer",
+        default=str(REPO / "hub/models/minilm-l6-ft"),
+        help="A transformer folder for the backend rows (skipped if absent).",
+    )
     parser.add_argument("--out", default=str(REPO / "benchmarks/results/predictor.md"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -137,19 +171,50 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cpc-bench-"))
     (work / "texts.json").write_text(json.dumps(texts))
     train_texts = load_split(dataset, "train").texts[:5000]
-    specs = [{"name": "original path (distilroberta int8 ONNX, 1 text/call)", "kind": "original",
-              "path": str(build_original(work / "original", train_texts, len(test.vocabulary)))}]
+    specs = [
+        {
+            "name": "original path (distilroberta int8 ONNX, 1 text/call)",
+            "kind": "original",
+            "path": str(build_original(work / "original", train_texts, len(test.vocabulary))),
+        }
+    ]
     default = Path(args.default)
-    specs.append({"name": f"CpcPredictor {default.name} (native)", "kind": "ours", "path": str(default), "backend": "native", "size_mb": folder_mb([default])})
+    specs.append(
+        {
+            "name": f"CpcPredictor {default.name} (native)",
+            "kind": "ours",
+            "path": str(default),
+            "backend": "native",
+            "size_mb": folder_mb([default]),
+        }
+    )
     tf = Path(args.transformer)
     if (tf / "config.json").exists():
         if not (tf / "onnx" / "model.onnx").exists():
             export_onnx(tf, "int8", dataset_dir=dataset)
         weights = [tf / "model.safetensors", tf / "tokenizer.json"]
         specs += [
-            {"name": f"CpcPredictor {tf.name} torch fp32", "kind": "ours", "path": str(tf), "backend": "torch", "size_mb": folder_mb(weights)},
-            {"name": f"CpcPredictor {tf.name} ONNX fp32", "kind": "onnx-fp32", "path": str(tf), "backend": "onnx", "size_mb": folder_mb([tf / "onnx/model.onnx", tf / "tokenizer.json"])},
-            {"name": f"CpcPredictor {tf.name} ONNX int8", "kind": "ours", "path": str(tf), "backend": "onnx", "size_mb": folder_mb([tf / "onnx/model_quantized.onnx", tf / "tokenizer.json"])},
+            {
+                "name": f"CpcPredictor {tf.name} torch fp32",
+                "kind": "ours",
+                "path": str(tf),
+                "backend": "torch",
+                "size_mb": folder_mb(weights),
+            },
+            {
+                "name": f"CpcPredictor {tf.name} ONNX fp32",
+                "kind": "onnx-fp32",
+                "path": str(tf),
+                "backend": "onnx",
+                "size_mb": folder_mb([tf / "onnx/model.onnx", tf / "tokenizer.json"]),
+            },
+            {
+                "name": f"CpcPredictor {tf.name} ONNX int8",
+                "kind": "ours",
+                "path": str(tf),
+                "backend": "onnx",
+                "size_mb": folder_mb([tf / "onnx/model_quantized.onnx", tf / "tokenizer.json"]),
+            },
         ]
     rows = []
     for spec in specs:
@@ -161,10 +226,36 @@ def main() -> None:
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
     base = rows[0]
-    header = ["contender", "abstracts/s (batch)", "× original", "p50 ms (1 abstract)", "p95 ms", "× faster p50", "peak RSS MB", "size MB"]
-    table = [[str(c) for c in [r["name"], r["abstracts_per_s"], f"{r['abstracts_per_s'] / base['abstracts_per_s']:.1f}×", r["p50_ms"], r["p95_ms"],
-              f"{base['p50_ms'] / r['p50_ms']:.1f}×", r['peak_rss_mb'], r['size_mb']]] for r in rows]
-    text = markdown_table(header, table) + f"\n\n{len(texts)} test abstracts for throughput, {args.n_single} for latency; one run, one machine.\n"
+    header = [
+        "contender",
+        "abstracts/s (batch)",
+        "× original",
+        "p50 ms (1 abstract)",
+        "p95 ms",
+        "× faster p50",
+        "peak RSS MB",
+        "size MB",
+    ]
+    table = [
+        [
+            str(c)
+            for c in [
+                r["name"],
+                r["abstracts_per_s"],
+                f"{r['abstracts_per_s'] / base['abstracts_per_s']:.1f}×",
+                r["p50_ms"],
+                r["p95_ms"],
+                f"{base['p50_ms'] / r['p50_ms']:.1f}×",
+                r["peak_rss_mb"],
+                r["size_mb"],
+            ]
+        ]
+        for r in rows
+    ]
+    text = (
+        markdown_table(header, table)
+        + f"\n\n{len(texts)} test abstracts for throughput, {args.n_single} for latency; one run, one machine.\n"
+    )
     print(text)
     Path(args.out).write_text(text)
 

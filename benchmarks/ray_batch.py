@@ -120,12 +120,20 @@ def run(name: str, job: CorpusJob) -> dict:
     peaks = sorted(sampler.peaks.values())
     cpu = sum(sampler.cpu.values())
     result = {
-        "config": name, "engine": job.engine, "workers": job.workers or 1, "rows": report.rows, "seconds": round(report.seconds, 1),
-        "startup_seconds": round(report.startup_seconds, 1), "rows_per_second": round(report.rows_per_second, 1),
-        "steady_rows_per_second": round(report.steady_rows_per_second, 1), "wall_seconds": round(wall, 1),
-        "classifier_cpu_seconds": round(cpu, 1), "rows_per_cpu_second": round(report.rows / cpu, 1) if cpu else None,
+        "config": name,
+        "engine": job.engine,
+        "workers": job.workers or 1,
+        "rows": report.rows,
+        "seconds": round(report.seconds, 1),
+        "startup_seconds": round(report.startup_seconds, 1),
+        "rows_per_second": round(report.rows_per_second, 1),
+        "steady_rows_per_second": round(report.steady_rows_per_second, 1),
+        "wall_seconds": round(wall, 1),
+        "classifier_cpu_seconds": round(cpu, 1),
+        "rows_per_cpu_second": round(report.rows / cpu, 1) if cpu else None,
         "driver_cpu_seconds": round(sampler.driver_cpu, 1) if job.engine == "ray" else None,
-        "peak_rss_mb_per_process": [round(p) for p in peaks], "load_average_before": round(load_before, 2),
+        "peak_rss_mb_per_process": [round(p) for p in peaks],
+        "load_average_before": round(load_before, 2),
         "load_average_after": round(os.getloadavg()[0], 2),
     }
     logging.info("%s", result)
@@ -152,7 +160,15 @@ def main() -> None:
 
         def job(engine, workers=None):
             out = work / f"out-{engine}-{workers or 0}"
-            return CorpusJob(str(work / "in"), str(out), args.model, engine=engine, workers=workers, batch_size=args.batch_size, progress=False)
+            return CorpusJob(
+                str(work / "in"),
+                str(out),
+                args.model,
+                engine=engine,
+                workers=workers,
+                batch_size=args.batch_size,
+                progress=False,
+            )
 
         results = [run("local", job("local"))]
         import ray
@@ -172,10 +188,18 @@ def main() -> None:
     ratio = by["ray, 2 workers"]["rows_per_second"] / by["ray, 1 worker"]["rows_per_second"]
     steady = by["ray, 2 workers"]["steady_rows_per_second"] / by["ray, 1 worker"]["steady_rows_per_second"]
     summary = {
-        "rows": args.rows, "shards": args.shards, "batch_size": args.batch_size, "model": args.model, "cpus": args.cpus,
-        "os_cpu_count": os.cpu_count(), "ray_cluster_start_seconds": round(cluster_start, 1),
-        "ray_2_vs_1_workers": round(ratio, 2), "ray_2_vs_1_workers_steady": round(steady, 2), "ray_1_worker_vs_local": round(by["ray, 1 worker"]["rows_per_second"] / by["local"]["rows_per_second"], 2),
-        "results": results, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "rows": args.rows,
+        "shards": args.shards,
+        "batch_size": args.batch_size,
+        "model": args.model,
+        "cpus": args.cpus,
+        "os_cpu_count": os.cpu_count(),
+        "ray_cluster_start_seconds": round(cluster_start, 1),
+        "ray_2_vs_1_workers": round(ratio, 2),
+        "ray_2_vs_1_workers_steady": round(steady, 2),
+        "ray_1_worker_vs_local": round(by["ray, 1 worker"]["rows_per_second"] / by["local"]["rows_per_second"], 2),
+        "results": results,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results + ".json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -207,7 +231,7 @@ def render(s: dict) -> str:
         f"Ray, 2 workers vs 1 worker: **{s['ray_2_vs_1_workers']}×** overall, {s['ray_2_vs_1_workers_steady']}× after the start "
         f"(target ≥ 1.6× on 2 cores). Ray, 1 worker vs local: {s['ray_1_worker_vs_local']}×.",
         "",
-        "Rows/s include each pipeline's start (loading the model; for Ray, actors starting); \"after start\" counts from the",
+        'Rows/s include each pipeline\'s start (loading the model; for Ray, actors starting); "after start" counts from the',
         "first classified rows. Rows per CPU-second: rows / CPU time of the classifying processes (this process for",
         "local, the actors for Ray; model loading included), which other jobs on the machine disturb less than rows/s;",
         "cores it got: those CPU-seconds / total seconds (at most 2 here; less when other jobs hold the cores). Driver CPU:",

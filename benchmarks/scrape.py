@@ -54,7 +54,12 @@ def original_way(urls: list[str], processes: int = 4) -> dict:
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         ok = sum(pool.map(_original_one, urls, chunksize=1))
     seconds = time.monotonic() - started
-    return {"pages": len(urls), "ok": ok, "seconds": round(seconds, 2), "pages_per_second": round(len(urls) / seconds, 2)}
+    return {
+        "pages": len(urls),
+        "ok": ok,
+        "seconds": round(seconds, 2),
+        "pages_per_second": round(len(urls) / seconds, 2),
+    }
 
 
 def backend(urls: list[str], name: str, workers: int, tmp: Path) -> dict:
@@ -63,10 +68,23 @@ def backend(urls: list[str], name: str, workers: int, tmp: Path) -> dict:
     url_file = tmp / f"{name}-urls.txt"
     url_file.write_text("\n".join(urls) + "\n")
     started = time.monotonic()
-    summary = scrape_patents(ScrapeConfig(urls=[str(url_file)], out=str(tmp / f"{name}.csv"), backend=name,
-                                          workers=workers, timeout=60, progress=False))
+    summary = scrape_patents(
+        ScrapeConfig(
+            urls=[str(url_file)],
+            out=str(tmp / f"{name}.csv"),
+            backend=name,
+            workers=workers,
+            timeout=60,
+            progress=False,
+        )
+    )
     seconds = time.monotonic() - started  # browser start-up included
-    return {"pages": len(urls), "ok": summary.done, "seconds": round(seconds, 2), "pages_per_second": round(len(urls) / seconds, 2)}
+    return {
+        "pages": len(urls),
+        "ok": summary.done,
+        "seconds": round(seconds, 2),
+        "pages_per_second": round(len(urls) / seconds, 2),
+    }
 
 
 def main() -> None:
@@ -86,12 +104,24 @@ def main() -> None:
     site = site_from_corpus(n)
     site.base_url = base
     urls = site.urls()
-    command = [sys.executable, "-m", "tests.fixtures.patent_site", "--port", str(port), "--rows", str(n),
-               "--latency-ms", str(args.latency_ms), "--no-faults"]
+    command = [
+        sys.executable,
+        "-m",
+        "tests.fixtures.patent_site",
+        "--port",
+        str(port),
+        "--rows",
+        str(n),
+        "--latency-ms",
+        str(args.latency_ms),
+        "--no-faults",
+    ]
     results = {}
     load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="cpc-bench-scrape-") as tmp, \
-            running_server("patent-site", command, base, Path(tmp) / "site.log", timeout=60):
+    with (
+        tempfile.TemporaryDirectory(prefix="cpc-bench-scrape-") as tmp,
+        running_server("patent-site", command, base, Path(tmp) / "site.log", timeout=60),
+    ):
         # distinct pages for each contender, so that no one reads what another warmed up
         results["http backend, 8 workers"] = backend(urls[: args.http_pages], "http", 8, Path(tmp))
         results["browser backend, 4 workers"] = backend(urls[: args.browser_pages], "browser", 4, Path(tmp))
@@ -103,15 +133,20 @@ def main() -> None:
     for name in ("original: new browser per URL, 4 processes", "browser backend, 4 workers", "http backend, 8 workers"):
         r = results[name]
         lines.append(f"| {name} | {r['pages']} ({r['ok']} ok) | {r['pages_per_second']} | {r['x_original']}× |")
-    note = (f"\nFixture site on 127.0.0.1, {args.latency_ms:g} ms added to every page; one run on one machine "
-            f"({os.cpu_count()} CPUs, load average {load:.1f} at the start, Python {platform.python_version()}), shared with "
-            "other jobs. Browser start-up counted.\n")
+    note = (
+        f"\nFixture site on 127.0.0.1, {args.latency_ms:g} ms added to every page; one run on one machine "
+        f"({os.cpu_count()} CPUs, load average {load:.1f} at the start, Python {platform.python_version()}), shared with "
+        "other jobs. Browser start-up counted.\n"
+    )
     report = "\n".join(lines) + "\n" + note
     print(report)
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "scrape.md").write_text(report)
-        (RESULTS / "scrape.json").write_text(json.dumps({"latency_ms": args.latency_ms, "load_average": round(load, 2), "results": results}, indent=2) + "\n")
+        (RESULTS / "scrape.json").write_text(
+            json.dumps({"latency_ms": args.latency_ms, "load_average": round(load, 2), "results": results}, indent=2)
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,14 @@ def scored(model_dir: Path, split, vocabulary: list[str], calibrated: bool) -> d
     y = split.y
     keep = y.sum(axis=1) > 0
     m = compute_metrics(y[keep], scores[keep], thresholds.apply(scores[keep], vocabulary), vocabulary)
-    return {"labels": len(vocabulary), "docs": int(keep.sum()), "micro_f1": m["micro_f1"], "macro_f1": m["macro_f1"],
-            "p_at_1": m["precision_at_1"], "ece": expected_calibration_error(y[keep], scores[keep])}
+    return {
+        "labels": len(vocabulary),
+        "docs": int(keep.sum()),
+        "micro_f1": m["micro_f1"],
+        "macro_f1": m["macro_f1"],
+        "p_at_1": m["precision_at_1"],
+        "ece": expected_calibration_error(y[keep], scores[keep]),
+    }
 
 
 def latency(predictors: dict, texts: list[str], n: int) -> dict[str, float]:
@@ -85,13 +91,37 @@ def main() -> None:
     texts = test.texts[:50]
     before = CpcPredictor.from_pretrained(args.before)
     after = CpcPredictor.from_pretrained(args.after)
-    ms = latency({"before": (before, {"neighbours": 0}), "after, neighbours=0 (levels, scope)": (after, {"neighbours": 0}),
-                  "after, with neighbours, levels, scope": (after, {}), "after, with --explain": (after, {"explain": True})}, texts, args.n)
+    ms = latency(
+        {
+            "before": (before, {"neighbours": 0}),
+            "after, neighbours=0 (levels, scope)": (after, {"neighbours": 0}),
+            "after, with neighbours, levels, scope": (after, {}),
+            "after, with --explain": (after, {"explain": True}),
+        },
+        texts,
+        args.n,
+    )
     header = ["model", "labels", "test docs", "micro-F1", "macro-F1", "P@1", "ECE"]
-    table = markdown_table(header, [[name, str(r["labels"]), str(r["docs"]), f"{r['micro_f1']:.4f}", f"{r['macro_f1']:.4f}",
-                                     f"{r['p_at_1']:.4f}", f"{r['ece']:.5f}"] for name, r in rows])
+    table = markdown_table(
+        header,
+        [
+            [
+                name,
+                str(r["labels"]),
+                str(r["docs"]),
+                f"{r['micro_f1']:.4f}",
+                f"{r['macro_f1']:.4f}",
+                f"{r['p_at_1']:.4f}",
+                f"{r['ece']:.5f}",
+            ]
+            for name, r in rows
+        ],
+    )
     base = ms["before"]
-    speed = markdown_table(["predict one abstract", "p50 ms", "ratio to before"], [[k, f"{v:.1f}", f"{v / base:.2f}x"] for k, v in ms.items()])
+    speed = markdown_table(
+        ["predict one abstract", "p50 ms", "ratio to before"],
+        [[k, f"{v:.1f}", f"{v / base:.2f}x"] for k, v in ms.items()],
+    )
     body = f"""## Accuracy and calibration (test split)
 
 {table}
@@ -103,8 +133,15 @@ dropped is scored on the 127-label vocabulary, so it compares directly with "aft
 
 {speed}
 """
-    print(write_benchmark_report(REPO / "benchmarks/results/trust.md", "Default model before/after issue 14", "benchmarks/trust.py",
-                           f" ({args.n} calls per contender, alternating, one process).", body))
+    print(
+        write_benchmark_report(
+            REPO / "benchmarks/results/trust.md",
+            "Default model before/after issue 14",
+            "benchmarks/trust.py",
+            f" ({args.n} calls per contender, alternating, one process).",
+            body,
+        )
+    )
     print(body)
     (REPO / "benchmarks/results/trust.json").write_text(json.dumps({"rows": dict(rows), "p50_ms": ms}, indent=2) + "\n")
 

@@ -3,4 +3,14 @@
 from cpc_dataset.codes import CpcCode, code_level, is_valid_code, normalise_code, parse_code
 from cpc_dataset.errors import CpcError, InputError, InvalidCodeError, MisconfiguredError
 
-__all__ = ["CpcCode", "CpcError", "InputError", "InvalidCodeError", "MisconfiguredError", "code_level", "is_valid_code", "normalise_code", "parse_code"]
+__all__ = [
+    "CpcCode",
+    "CpcError",
+    "InputError",
+    "InvalidCodeError",
+    "MisconfiguredError",
+    "code_level",
+    "is_valid_code",
+    "normalise_code",
+    "parse_code",
+]

@@ -112,7 +112,9 @@ def dedupe(records: list[RawRecord]) -> tuple[list[Document], int, int]:
             duplicate_numbers += 1
             _merge(by_number[rec.publication_number], rec.publication_number, rec.cpc_codes)
         else:
-            by_number[rec.publication_number] = Document(rec.publication_number, rec.title, rec.abstract, list(rec.cpc_codes))
+            by_number[rec.publication_number] = Document(
+                rec.publication_number, rec.title, rec.abstract, list(rec.cpc_codes)
+            )
     families: dict[str, list[Document]] = {}
     for doc in by_number.values():
         families.setdefault(abstract_key(doc.abstract), []).append(doc)
@@ -142,7 +144,12 @@ def build_dataset(config: BuildConfig) -> BuildReport:
     records, read_stats = read_raw_dir(Path(config.raw), progress=config.progress)
     log.info("read %d usable rows from %d files (%d rows in all)", len(records), read_stats.files, read_stats.rows)
     documents, dup_numbers, dup_abstracts = dedupe(records)
-    log.info("merged %d repeated publication numbers and %d shared abstracts: %d documents", dup_numbers, dup_abstracts, len(documents))
+    log.info(
+        "merged %d repeated publication numbers and %d shared abstracts: %d documents",
+        dup_numbers,
+        dup_abstracts,
+        len(documents),
+    )
     by_split: dict[str, list[Document]] = {s: [] for s in SPLITS}
     for doc in documents:
         doc.split = split_of(doc.split, config.split_percent)
@@ -160,7 +167,9 @@ def build_dataset(config: BuildConfig) -> BuildReport:
     index = {code: i for i, code in enumerate(vocabulary)}
     for doc in documents:
         doc.labels = [index[c] for c in doc.cpc_codes if c in index]
-    report = BuildReport(config, read_stats, dup_numbers, dup_abstracts, by_split, vocabulary, label_counts, Path(config.out), superseded)
+    report = BuildReport(
+        config, read_stats, dup_numbers, dup_abstracts, by_split, vocabulary, label_counts, Path(config.out), superseded
+    )
     write_dataset_folder(report)
     return report
 
@@ -175,7 +184,11 @@ def write_dataset_folder(report: BuildReport) -> None:
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "data", ignore_errors=True)
     write_splits(out / "data", report.documents, report.vocabulary)
-    labels = {"labels": report.vocabulary, "train_counts": report.label_counts, "min_label_freq": report.config.min_label_freq}
+    labels = {
+        "labels": report.vocabulary,
+        "train_counts": report.label_counts,
+        "min_label_freq": report.config.min_label_freq,
+    }
     titles = vocabulary_titles(report.config.raw, report.vocabulary)  # CPC titles saved by `cpc scrape patents`
     labels.update({"titles": titles} if titles else {})
     labels["superseded"] = {code: s.to_dict() for code, s in report.superseded.items()}

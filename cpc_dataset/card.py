@@ -23,7 +23,9 @@ def split_infos(folder: Path, splits: list[str]) -> dict:
     for split in splits:
         files = sorted((folder / "data").glob(f"{split}-*.parquet"))
         tables = [pq.read_table(f) for f in files]
-        infos.append({"name": split, "num_bytes": sum(t.nbytes for t in tables), "num_examples": sum(t.num_rows for t in tables)})
+        infos.append(
+            {"name": split, "num_bytes": sum(t.nbytes for t in tables), "num_examples": sum(t.num_rows for t in tables)}
+        )
         download += sum(f.stat().st_size for f in files)
     return {"splits": infos, "download_size": download, "dataset_size": sum(i["num_bytes"] for i in infos)}
 
@@ -66,10 +68,15 @@ def _cell(text: str) -> str:
 def card_body(report, plots: dict[str, str], titles: dict[str, str]) -> str:
     s = report.summary()
     files = list(report.read.rows_per_file.items())
-    query_rows = [[i + 1, QUERIES[i] if len(files) == len(QUERIES) else "?", name, n] for i, (name, n) in enumerate(files)]
+    query_rows = [
+        [i + 1, QUERIES[i] if len(files) == len(QUERIES) else "?", name, n] for i, (name, n) in enumerate(files)
+    ]
     dropped = [[reason, n] for reason, n in sorted(s["rows_dropped"].items())] or [["(none)", 0]]
     n_train = s["split_sizes"]["train"]
-    label_rows = [[f"`{code}`", n, f"{100 * n / n_train:.1f}%"] for code, n in sorted(report.label_counts.items(), key=lambda kv: -kv[1])]
+    label_rows = [
+        [f"`{code}`", n, f"{100 * n / n_train:.1f}%"]
+        for code, n in sorted(report.label_counts.items(), key=lambda kv: -kv[1])
+    ]
     label_header = ["code", "training documents", "share"] + (["title"] if titles else [])
     label_rows = [row + [_cell(titles.get(row[0].strip("`"), ""))] for row in label_rows] if titles else label_rows
     freq = report.config.min_label_freq
@@ -90,24 +97,24 @@ translations. One raw CSV per query:
 
 ## Cleaning
 
-- {s['rows']} raw rows in {s['files']} files. Code lists are parsed as literals (never executed).
+- {s["rows"]} raw rows in {s["files"]} files. Code lists are parsed as literals (never executed).
 - Text is NFKC-normalised, control characters removed, whitespace collapsed.
-- Codes are normalised (`G06N 3/08`, `G06N0003080000` -> `G06N3/08`); {sum(s['codes_dropped'].values())} strings that are not CPC symbols were dropped.
+- Codes are normalised (`G06N 3/08`, `G06N0003080000` -> `G06N3/08`); {sum(s["codes_dropped"].values())} strings that are not CPC symbols were dropped.
 - Rows dropped:
 
 {_table(["reason", "rows"], dropped)}
 
-- {s['duplicate_publication_numbers_merged']} rows repeated a publication number (found by several queries) and were merged.
-- {s['duplicate_abstracts_merged']} publications shared a normalised abstract (case, punctuation and spacing ignored) with another,
+- {s["duplicate_publication_numbers_merged"]} rows repeated a publication number (found by several queries) and were merged.
+- {s["duplicate_abstracts_merged"]} publications shared a normalised abstract (case, punctuation and spacing ignored) with another,
   usually one invention filed in several countries: each such family is one document, represented by the member
   with the most codes, with the family's codes united; the other numbers are in `other_publication_numbers`.
 
 ## Splits
 
-Each document's split is fixed by a SHA-256 hash of its normalised abstract ({'/'.join(map(str, report.config.split_percent))} train/validation/test),
+Each document's split is fixed by a SHA-256 hash of its normalised abstract ({"/".join(map(str, report.config.split_percent))} train/validation/test),
 so a document never changes split when the corpus grows, and no abstract (hence no family) straddles two splits.
 
-{_table(["split", "documents", "without labels"], [[k, v, s['documents_without_labels'][k]] for k, v in s['split_sizes'].items()])}
+{_table(["split", "documents", "without labels"], [[k, v, s["documents_without_labels"][k]] for k, v in s["split_sizes"].items()])}
 
 ## Fields
 
@@ -119,13 +126,13 @@ so a document never changes split when the corpus grows, and no abstract (hence 
 
 ## Statistics
 
-- {s['documents']} documents, {s['distinct_codes']} distinct CPC codes, {s['mean_codes_per_document']} codes per document on average.
-- Label vocabulary: the {s['labels']} codes found in at least {rule}, superseded symbols excepted ({s['mean_labels_per_document']} labels per document on average).
+- {s["documents"]} documents, {s["distinct_codes"]} distinct CPC codes, {s["mean_codes_per_document"]} codes per document on average.
+- Label vocabulary: the {s["labels"]} codes found in at least {rule}, superseded symbols excepted ({s["mean_labels_per_document"]} labels per document on average).
   Documents whose codes are all outside the vocabulary stay, with an empty `labels` list. The vocabulary is also in `labels.json`.
 
-![Label frequency]({plots['labels']})
+![Label frequency]({plots["labels"]})
 
-![Codes per patent]({plots['codes']})
+![Codes per patent]({plots["codes"]})
 
 ## Labels
 
@@ -162,12 +169,15 @@ def superseded_section(report) -> str:
         f"replacement. A symbol on at least {MIN_DOCUMENTS} training documents is taken as superseded when at least "
         f"{100 * MIN_SHARE:g}% of them also carry one more frequent symbol of the same CPC class (indexing codes, main group 2000 "
         "and above, are never candidates). Superseded symbols stay in `cpc_codes` but are never labels; `labels.json` lists them "
-        "under `superseded`. \"known\" marks the ones the CPC 2023.01 concordance lists as deleted with that replacement."
+        'under `superseded`. "known" marks the ones the CPC 2023.01 concordance lists as deleted with that replacement.'
     )
     if not found:
         return intro + "\n\nNone found."
     n_labels = sum(1 for s in found if s.documents >= _label_minimum(report))
-    rows = [[f"`{s.code}`", f"`{s.replaced_by}`", s.documents, f"{100 * s.share:.1f}%", "yes" if s.known else "no"] for s in found]
+    rows = [
+        [f"`{s.code}`", f"`{s.replaced_by}`", s.documents, f"{100 * s.share:.1f}%", "yes" if s.known else "no"]
+        for s in found
+    ]
     return (
         f"{intro}\n\n{len(found)} superseded symbols found; {n_labels} of them are frequent enough that they would otherwise be labels.\n\n"
         + _table(["symbol", "replaced by", "training documents", "of them with the replacement", "known"], rows)

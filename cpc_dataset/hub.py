@@ -83,7 +83,9 @@ def hub_errors(repo_id: str, repo_type: str, action: str) -> Iterator[None]:
     except OfflineModeIsEnabled:
         raise HubError(f"cannot {action} {what}: HF_HUB_OFFLINE=1 is set and it is not in the local cache") from None
     except LocalEntryNotFoundError:
-        raise HubError(f"cannot {action} {what}: the Hub ({endpoint}) cannot be reached and it is not in the local cache") from None
+        raise HubError(
+            f"cannot {action} {what}: the Hub ({endpoint}) cannot be reached and it is not in the local cache"
+        ) from None
     except (RevisionNotFoundError, EntryNotFoundError) as exc:
         raise HubError(f"cannot {action} {what}: {_server_message(exc) or 'revision or file not found'}") from None
     except GatedRepoError:
@@ -95,20 +97,31 @@ def hub_errors(repo_id: str, repo_type: str, action: str) -> Iterator[None]:
             from huggingface_hub import get_token
 
             problem = "the token was refused" if get_token() else "no token is set"
-            raise HubError(f"cannot {action} {what}: {problem} (HTTP 401); set HF_TOKEN to a valid token "
-                           "with write access, or run `hf auth login`") from None
+            raise HubError(
+                f"cannot {action} {what}: {problem} (HTTP 401); set HF_TOKEN to a valid token "
+                "with write access, or run `hf auth login`"
+            ) from None
         if status == 403:
-            why = "it belongs to someone else, or the token is read-only" if action.startswith("push") else "access was refused"
-            raise HubError(f"cannot {action} {what}: the token has no {'write ' if action.startswith('push') else ''}access "
-                           f"to it (HTTP 403); {why}") from None
+            why = (
+                "it belongs to someone else, or the token is read-only"
+                if action.startswith("push")
+                else "access was refused"
+            )
+            raise HubError(
+                f"cannot {action} {what}: the token has no {'write ' if action.startswith('push') else ''}access "
+                f"to it (HTTP 403); {why}"
+            ) from None
         if status == 404 or isinstance(exc, RepositoryNotFoundError):
-            raise HubError(f"cannot {action} {what}: no such repo on {endpoint} (or it is private and the token "
-                           "cannot see it)") from None
+            raise HubError(
+                f"cannot {action} {what}: no such repo on {endpoint} (or it is private and the token cannot see it)"
+            ) from None
         raise HubError(f"cannot {action} {what}: {endpoint} answered HTTP {status}: {message or 'error'}") from None
-    except Exception as exc:  # noqa: BLE001: network failures come from httpx, httpx2 or the OS
+    except Exception as exc:  # noqa: BLE001 - network failures come from httpx, httpx2 or the OS
         if _is_network_error(exc):
-            raise HubError(f"cannot {action} {what}: network failure talking to {endpoint} ({type(exc).__name__}); "
-                           "run the same command again to resume: files already uploaded are not sent twice") from None
+            raise HubError(
+                f"cannot {action} {what}: network failure talking to {endpoint} ({type(exc).__name__}); "
+                "run the same command again to resume: files already uploaded are not sent twice"
+            ) from None
         raise
 
 
@@ -130,14 +143,23 @@ def _server_message(exc: BaseException) -> str:
         return ""
     try:
         return str(response.headers.get("X-Error-Message") or response.json().get("error") or "")[:200]
-    except Exception:  # noqa: BLE001: not JSON
+    except Exception:  # noqa: BLE001 - not JSON
         return ""
 
 
-def push_folder(folder: str | Path, repo_id: str, repo_type: str, *, what: str, private: bool = False,
-                revision: str | None = None, allow_patterns: list[str] | None = None,
-                ignore_patterns: list[str] | None = None, replace: dict[str, bytes] | None = None,
-                space_sdk: str | None = None) -> PushResult:
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    repo_type: str,
+    *,
+    what: str,
+    private: bool = False,
+    revision: str | None = None,
+    allow_patterns: list[str] | None = None,
+    ignore_patterns: list[str] | None = None,
+    replace: dict[str, bytes] | None = None,
+    space_sdk: str | None = None,
+) -> PushResult:
     """Create ``repo_id`` if needed and commit ``folder`` to it, with a message naming ``what`` was pushed.
 
     ``allow_patterns`` / ``ignore_patterns`` (fnmatch, as ``upload_folder``) choose the files; ``replace`` gives
@@ -152,7 +174,10 @@ def push_folder(folder: str | Path, repo_id: str, repo_type: str, *, what: str, 
         raise InputError(f"unknown repo type {repo_type!r}; choose one of {', '.join(REPO_TYPES)}")
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder")
-    operations = {path: CommitOperationAdd(path, file) for path, file in chosen_files(folder, allow_patterns, ignore_patterns).items()}
+    operations = {
+        path: CommitOperationAdd(path, file)
+        for path, file in chosen_files(folder, allow_patterns, ignore_patterns).items()
+    }
     operations.update({path: CommitOperationAdd(path, data) for path, data in (replace or {}).items()})
     if not operations:
         raise InputError(f"{folder} has no file to push")
@@ -164,21 +189,30 @@ def push_folder(folder: str | Path, repo_id: str, repo_type: str, *, what: str, 
         if revision and before is None:
             api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True)
         info = api.create_commit(
-            repo_id=repo_id, repo_type=repo_type, revision=revision, operations=list(operations.values()),
+            repo_id=repo_id,
+            repo_type=repo_type,
+            revision=revision,
+            operations=list(operations.values()),
             commit_message=f"Upload {what} ({len(operations)} files, cpc push {repo_type})",
             commit_description=f"Pushed from {folder.name}/ by `cpc push {repo_type}` (patent-cpc): {what}.",
         )
     changed = info.oid != before
-    log.info("%s %s@%s: %s", repo_type, repo_id, branch, f"commit {info.oid}" if changed else "unchanged, no new commit")
+    log.info(
+        "%s %s@%s: %s", repo_type, repo_id, branch, f"commit {info.oid}" if changed else "unchanged, no new commit"
+    )
     return PushResult(repo_id, repo_type, branch, info.oid, str(url), changed)
 
 
-def chosen_files(folder: Path, allow_patterns: list[str] | None = None, ignore_patterns: list[str] | None = None) -> dict[str, Path]:
+def chosen_files(
+    folder: Path, allow_patterns: list[str] | None = None, ignore_patterns: list[str] | None = None
+) -> dict[str, Path]:
     """The folder's files (path in the repo -> file) that a push sends, by ``upload_folder``'s pattern rules."""
     from huggingface_hub.utils import filter_repo_objects
 
     files = {p.relative_to(folder).as_posix(): p for p in sorted(Path(folder).rglob("*")) if p.is_file()}
-    chosen = filter_repo_objects(files, allow_patterns=allow_patterns, ignore_patterns=[*ALWAYS_IGNORE, *(ignore_patterns or [])])
+    chosen = filter_repo_objects(
+        files, allow_patterns=allow_patterns, ignore_patterns=[*ALWAYS_IGNORE, *(ignore_patterns or [])]
+    )
     return {path: files[path] for path in chosen}
 
 
@@ -192,8 +226,9 @@ def _head(api, repo_id: str, repo_type: str, branch: str) -> str | None:
         return None
 
 
-def resolve_repo(path_or_repo_id: str | Path, repo_type: str, revision: str | None = None,
-                 allow_patterns: list[str] | None = None) -> Path:
+def resolve_repo(
+    path_or_repo_id: str | Path, repo_type: str, revision: str | None = None, allow_patterns: list[str] | None = None
+) -> Path:
     """A local folder as is; otherwise ``owner/name`` downloaded (or taken from the cache) with ``snapshot_download``.
 
     Hub semantics: ``revision`` (branch, tag or commit), the local cache, ``HF_HUB_OFFLINE=1`` (cache only).
@@ -204,12 +239,17 @@ def resolve_repo(path_or_repo_id: str | Path, repo_type: str, revision: str | No
             log.warning("%s is a local folder: revision %s is ignored", path, revision)
         return path
     if not is_repo_id(path_or_repo_id):
-        raise InputError(f"{repo_type} folder {path_or_repo_id} does not exist (and it is not a Hub repo id OWNER/NAME)")
+        raise InputError(
+            f"{repo_type} folder {path_or_repo_id} does not exist (and it is not a Hub repo id OWNER/NAME)"
+        )
     from huggingface_hub import snapshot_download
 
     with hub_errors(str(path_or_repo_id), repo_type, "download"):
-        return Path(snapshot_download(str(path_or_repo_id), repo_type=repo_type, revision=revision,
-                                      allow_patterns=allow_patterns))
+        return Path(
+            snapshot_download(
+                str(path_or_repo_id), repo_type=repo_type, revision=revision, allow_patterns=allow_patterns
+            )
+        )
 
 
 def push_dataset(folder: str | Path, repo_id: str, private: bool = False, revision: str | None = None) -> PushResult:
@@ -218,8 +258,15 @@ def push_dataset(folder: str | Path, repo_id: str, private: bool = False, revisi
     if not (folder / "README.md").exists() or not list(folder.glob("data/*.parquet")):
         raise InputError(f"{folder} is not a dataset folder (README.md and data/*.parquet, from `cpc data build`)")
     splits = sorted({p.name.split("-")[0] for p in folder.glob("data/*.parquet")})
-    return push_folder(folder, repo_id, "dataset", what=f"dataset card and parquet splits ({', '.join(splits)})",
-                       private=private, revision=revision, allow_patterns=DATASET_ALLOW)
+    return push_folder(
+        folder,
+        repo_id,
+        "dataset",
+        what=f"dataset card and parquet splits ({', '.join(splits)})",
+        private=private,
+        revision=revision,
+        allow_patterns=DATASET_ALLOW,
+    )
 
 
 def resolve_dataset(path_or_repo_id: str | Path, revision: str | None = None) -> Path:

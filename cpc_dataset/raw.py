@@ -78,7 +78,11 @@ def list_raw_files(raw_dir: Path) -> list[Path]:
         raise InputError(f"raw folder {raw_dir} does not exist")
     if not raw_dir.is_dir():
         raise InputError(f"{raw_dir} is not a folder of raw CSVs")
-    files = sorted(p for p in raw_dir.iterdir() if p.suffix.lower() == ".csv" and p.is_file() and not p.name.endswith(".failures.csv"))
+    files = sorted(
+        p
+        for p in raw_dir.iterdir()
+        if p.suffix.lower() == ".csv" and p.is_file() and not p.name.endswith(".failures.csv")
+    )
     if not files:
         raise InputError(f"raw folder {raw_dir} holds no .csv files")
     return files

@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass
 
 MIN_SHARE = 0.98
 MIN_DOCUMENTS = 20
-MIN_LIFT = 2.0  # the pair must be far more common together than by base rate (a code on most documents replaces nothing)
+MIN_LIFT = (
+    2.0  # the pair must be far more common together than by base rate (a code on most documents replaces nothing)
+)
 
 # Deleted symbols and their replacement, from the CPC 2023.01 revision concordance (G06N3, G06N5, G06N7 and the
 # transfer of G06K9/62 to G06F18). Used only to annotate what the data finds, never to decide.
@@ -72,7 +74,9 @@ def is_known_deletion(code: str, replaced_by: str) -> bool:
     return bool(_KNOWN_TRANSFERRED.match(code)) and replaced_by.startswith(("G06F18/", "G06V10/"))
 
 
-def find_superseded(code_lists: list[list[str]], min_share: float = MIN_SHARE, min_documents: int = MIN_DOCUMENTS) -> dict[str, Superseded]:
+def find_superseded(
+    code_lists: list[list[str]], min_share: float = MIN_SHARE, min_documents: int = MIN_DOCUMENTS
+) -> dict[str, Superseded]:
     """Symbols (carried by at least ``min_documents`` documents) that almost always come with a more frequent one."""
     counts = Counter(c for codes in code_lists for c in set(codes))
     n_docs = max(len(code_lists), 1)

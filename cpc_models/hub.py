@@ -19,15 +19,47 @@ log = logging.getLogger(__name__)
 
 # Training leftovers that a user of the model does not need (and pickles, which are never published).
 MODEL_IGNORE = [
-    "predictions/*", "*/predictions/*", "history.json", "*/history.json", "report/*", "*/report/*",
-    "models/*", "checkpoints/*", "checkpoint-*", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.tmp", "*.log",
+    "predictions/*",
+    "*/predictions/*",
+    "history.json",
+    "*/history.json",
+    "report/*",
+    "*/report/*",
+    "models/*",
+    "checkpoints/*",
+    "checkpoint-*",
+    "*.pth",
+    "*.pkl",
+    "*.pickle",
+    "*.ckpt",
+    "*.tmp",
+    "*.log",
 ]
 VARIANTS = ("all", "fp32", "int8")
 # int8 twin: the quantized ONNX file with what reads it (tokenizer, labels, thresholds), no fp32 weights.
-INT8_ALLOW = ["README.md", "config.json", "thresholds.json", "calibration.json", "levels.json", "scope.json", "metrics.json", "train_config.json", "onnx/model_quantized.onnx",
-              "onnx/export_config.json", "tokenizer*", "vocab*", "merges.txt", "special_tokens_map.json", "*.model"]
-INT8_METRICS = {"micro_f1": ("f1", "micro-F1"), "macro_f1": ("f1", "macro-F1"), "precision_at_1": ("precision_at_1", "P@1"),
-                "subclass_micro_f1": ("f1", "subclass micro-F1")}
+INT8_ALLOW = [
+    "README.md",
+    "config.json",
+    "thresholds.json",
+    "calibration.json",
+    "levels.json",
+    "scope.json",
+    "metrics.json",
+    "train_config.json",
+    "onnx/model_quantized.onnx",
+    "onnx/export_config.json",
+    "tokenizer*",
+    "vocab*",
+    "merges.txt",
+    "special_tokens_map.json",
+    "*.model",
+]
+INT8_METRICS = {
+    "micro_f1": ("f1", "micro-F1"),
+    "macro_f1": ("f1", "macro-F1"),
+    "precision_at_1": ("precision_at_1", "P@1"),
+    "subclass_micro_f1": ("f1", "subclass micro-F1"),
+}
 USAGE = re.compile(r"(## Usage\s*\n\s*```python\n)(.*?)(\n```)", re.S)
 
 
@@ -36,7 +68,9 @@ def resolve_model(path_or_repo_id: str | Path, revision: str | None = None) -> P
     return resolve_repo(path_or_repo_id, "model", revision)
 
 
-def usage_snippet(repo_id: str, config: dict, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True) -> str:
+def usage_snippet(
+    repo_id: str, config: dict, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True
+) -> str:
     """Python that loads the model by ``repo_id`` as published: stock tools first where they work, deciding codes
     as the project does (Platt calibration per code where ``calibration.json`` exists, then ``thresholds.json``)."""
     lines = []
@@ -95,7 +129,9 @@ def usage_snippet(repo_id: str, config: dict, onnx_file: str | None, calibrated:
     return "\n".join(lines)
 
 
-def card_for_repo(card: str, repo_id: str, config: dict, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True) -> str:
+def card_for_repo(
+    card: str, repo_id: str, config: dict, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True
+) -> str:
     """The model card with its usage snippet written for ``repo_id`` (cards are written before a repo id is known)."""
     snippet = usage_snippet(repo_id, config, onnx_file, calibrated, torch_weights)
     if USAGE.search(card):
@@ -113,18 +149,29 @@ def int8_card(card: str, export_config: dict) -> str:
     for entry in meta.get("model-index", []):
         entry["name"] = f"{entry['name']}-int8"
         for result in entry.get("results", []):
-            result["metrics"] = [{"type": t, "name": f"{label} (int8 ONNX)", "value": float(int8[k])}
-                                 for k, (t, label) in INT8_METRICS.items() if k in int8]
+            result["metrics"] = [
+                {"type": t, "name": f"{label} (int8 ONNX)", "value": float(int8[k])}
+                for k, (t, label) in INT8_METRICS.items()
+                if k in int8
+            ]
     meta["library_name"] = "onnx"
     meta["tags"] = [*meta.get("tags", []), "onnx", "int8"]
-    note = ("\n> **int8 twin**: `onnx/model_quantized.onnx` only (8-bit weights, "
-            f"{(export_config.get('quantization') or {}).get('method', 'weight-only int8')}); the metrics above are the int8 file's on the "
-            "test split. The fp32 weights are in the fp32 repo.\n")
+    note = (
+        "\n> **int8 twin**: `onnx/model_quantized.onnx` only (8-bit weights, "
+        f"{(export_config.get('quantization') or {}).get('method', 'weight-only int8')}); the metrics above are the int8 file's on the "
+        "test split. The fp32 weights are in the fp32 repo.\n"
+    )
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + note + body
 
 
-def push_model(folder: str | Path, repo_id: str, private: bool = False, revision: str | None = None,
-               what: str | None = None, variant: str = "all") -> PushResult:
+def push_model(
+    folder: str | Path,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    what: str | None = None,
+    variant: str = "all",
+) -> PushResult:
     """Push a model folder (weights, tokenizer, ONNX files, thresholds, metrics, card), not its training leftovers.
 
     ``variant``: "all" (everything), "fp32" (without the int8 file) or "int8" (the int8 ONNX file and what reads it,
@@ -153,10 +200,24 @@ def push_model(folder: str | Path, repo_id: str, private: bool = False, revision
         if variant == "int8":
             export_path = folder / "onnx" / "export_config.json"
             card = int8_card(card, json.loads(export_path.read_text()) if export_path.exists() else {})
-        card = card_for_repo(card, repo_id, config, onnx_file, (folder / "calibration.json").exists(), torch_weights=variant != "int8")
+        card = card_for_repo(
+            card, repo_id, config, onnx_file, (folder / "calibration.json").exists(), torch_weights=variant != "int8"
+        )
         replace["README.md"] = card.encode("utf-8")
     kind = config.get("cpc_model_type", "transformer")
     label = {"all": "", "fp32": " fp32", "int8": " int8 ONNX"}[variant]
-    what = what or f"{kind}{label} model ({len(config['id2label'])} CPC codes{', ONNX' if onnx_file else ''}) with thresholds, metrics and card"
-    return push_folder(folder, repo_id, "model", what=what, private=private, revision=revision,
-                       allow_patterns=allow, ignore_patterns=ignore, replace=replace)
+    what = (
+        what
+        or f"{kind}{label} model ({len(config['id2label'])} CPC codes{', ONNX' if onnx_file else ''}) with thresholds, metrics and card"
+    )
+    return push_folder(
+        folder,
+        repo_id,
+        "model",
+        what=what,
+        private=private,
+        revision=revision,
+        allow_patterns=allow,
+        ignore_patterns=ignore,
+        replace=replace,
+    )

@@ -80,28 +80,66 @@ class Kind:
         if backend == "auto":
             backend = self.code().auto_backend(model_dir) if self.auto_choice else next(iter(self.backends))
         if backend not in self.backends:
-            raise MisconfiguredError(f"{model_dir}: a {self.name!r} model has no {backend!r} backend; use {' or '.join(self.backends)}")
+            raise MisconfiguredError(
+                f"{model_dir}: a {self.name!r} model has no {backend!r} backend; use {' or '.join(self.backends)}"
+            )
         needs = self.backends[backend]
         require(needs.modules, needs.extra, f"a {self.name!r} model ({backend})")
         return self.code().load(Path(model_dir), backend)
 
 
-KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("tfidf-svm", "cpc_models.kinds.tfidf_svm", "TF-IDF (words, title, optional chars) with one linear SVM "
-         "(or logistic regression) per code; saved without pickle.", {"native": NATIVE_SKLEARN}, TRAIN_SKLEARN),
-    Kind("tfidf-knn", "cpc_models.kinds.tfidf_knn", "TF-IDF with a similarity-weighted vote of the most similar "
-         "training patents; saved without pickle.", {"native": NATIVE_SKLEARN}, TRAIN_SKLEARN),
-    Kind("minilm-knn", "cpc_models.kinds.minilm_knn", "Frozen MiniLM embeddings (cached): similarity-weighted vote "
-         "of the nearest training patents.", {"native": ENCODER}, TRAIN_ENCODER),
-    Kind("minilm-logreg", "cpc_models.kinds.minilm_logreg", "Frozen MiniLM embeddings (cached) with one logistic "
-         "regression per code.", {"native": ENCODER}, TRAIN_ENCODER),
-    Kind("transformer", "cpc_models.kinds.transformer", "Fine-tune a transformer with fastai: head first, then all "
-         "layers; best epoch by validation micro-F1.",
-         {"onnx": Needs("onnx", ("onnxruntime", "transformers", "tokenizers")), "torch": Needs("train", ("torch", "transformers"))},
-         Needs("train", ("torch", "transformers", "fastai", "sklearn")), auto_choice=True),
-    Kind("ensemble", "cpc_models.kinds.ensemble", "Weighted mean of model folders; weights and thresholds tuned on "
-         "validation.", {"native": Needs("space")}, Needs("space")),
-)}
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind(
+            "tfidf-svm",
+            "cpc_models.kinds.tfidf_svm",
+            "TF-IDF (words, title, optional chars) with one linear SVM "
+            "(or logistic regression) per code; saved without pickle.",
+            {"native": NATIVE_SKLEARN},
+            TRAIN_SKLEARN,
+        ),
+        Kind(
+            "tfidf-knn",
+            "cpc_models.kinds.tfidf_knn",
+            "TF-IDF with a similarity-weighted vote of the most similar training patents; saved without pickle.",
+            {"native": NATIVE_SKLEARN},
+            TRAIN_SKLEARN,
+        ),
+        Kind(
+            "minilm-knn",
+            "cpc_models.kinds.minilm_knn",
+            "Frozen MiniLM embeddings (cached): similarity-weighted vote of the nearest training patents.",
+            {"native": ENCODER},
+            TRAIN_ENCODER,
+        ),
+        Kind(
+            "minilm-logreg",
+            "cpc_models.kinds.minilm_logreg",
+            "Frozen MiniLM embeddings (cached) with one logistic regression per code.",
+            {"native": ENCODER},
+            TRAIN_ENCODER,
+        ),
+        Kind(
+            "transformer",
+            "cpc_models.kinds.transformer",
+            "Fine-tune a transformer with fastai: head first, then all layers; best epoch by validation micro-F1.",
+            {
+                "onnx": Needs("onnx", ("onnxruntime", "transformers", "tokenizers")),
+                "torch": Needs("train", ("torch", "transformers")),
+            },
+            Needs("train", ("torch", "transformers", "fastai", "sklearn")),
+            auto_choice=True,
+        ),
+        Kind(
+            "ensemble",
+            "cpc_models.kinds.ensemble",
+            "Weighted mean of model folders; weights and thresholds tuned on validation.",
+            {"native": Needs("space")},
+            Needs("space"),
+        ),
+    )
+}
 
 # folder types written before the kinds had their own names: (model_dir, config) -> kind
 LEGACY_TYPES = {

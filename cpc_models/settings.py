@@ -49,7 +49,9 @@ def default_model_dir() -> Path:
             return folder
     from cpc_dataset.errors import MisconfiguredError
 
-    raise MisconfiguredError(f"no default model found (looked in {', '.join(map(str, candidates))}); set CPC_MODEL or pass --model")
+    raise MisconfiguredError(
+        f"no default model found (looked in {', '.join(map(str, candidates))}); set CPC_MODEL or pass --model"
+    )
 
 
 def default_dataset_dir() -> Path:

@@ -25,13 +25,24 @@ import time
 import uuid
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: the pushed Space has the packages beside app.py, a checkout one level up
+if __package__ in (
+    None,
+    "",
+):  # run as a script: the pushed Space has the packages beside app.py, a checkout one level up
     _HERE = Path(__file__).resolve().parent
     sys.path.insert(0, str(_HERE if (_HERE / "cpc_models").is_dir() else _HERE.parent))
 
 from cpc_dataset.errors import CpcError, InputError  # noqa: E402
 from cpc_dataset.titles import read_label_titles  # noqa: E402
-from spaces.formatting import MAX_TOP_K, TABLE_HEADERS, check_text, code_table, error_message, label_value, read_examples  # noqa: E402
+from spaces.formatting import (  # noqa: E402
+    MAX_TOP_K,
+    TABLE_HEADERS,
+    check_text,
+    code_table,
+    error_message,
+    label_value,
+    read_examples,
+)
 from spaces.inputs import check_threshold, check_top_k, uploaded_path, without_paths  # noqa: E402
 from spaces.settings import ServingSettings, load_settings  # noqa: E402
 
@@ -53,8 +64,13 @@ class SpaceHandlers:
     ``settings.batch_keep_s`` seconds (checked at start-up and at every job).
     """
 
-    def __init__(self, predictor, settings: ServingSettings, titles: dict[str, str] | None = None,
-                 work_dir: str | Path | None = None):
+    def __init__(
+        self,
+        predictor,
+        settings: ServingSettings,
+        titles: dict[str, str] | None = None,
+        work_dir: str | Path | None = None,
+    ):
         self.predictor = predictor
         self.settings = settings
         self.titles = titles or {}  # code -> CPC title, from the dataset's labels.json when the scraper saved them
@@ -85,7 +101,10 @@ class SpaceHandlers:
         prediction = self.predictor.predict([text], top_k=top_k or None, threshold=threshold or None, explain=True)[0]
         if prediction.reason:
             raise InputError(prediction.reason)
-        prediction.titles = {**self.titles, **prediction.titles}  # the Space's dataset may know titles the model folder does not
+        prediction.titles = {
+            **self.titles,
+            **prediction.titles,
+        }  # the Space's dataset may know titles the model folder does not
         return evidence_html(text, prediction)
 
     def predict_csv(self, path: str | None, top_k: float = 5, threshold: float = 0.0) -> tuple[str, str]:
@@ -103,7 +122,9 @@ class SpaceHandlers:
         job.mkdir(parents=True)
         out = job / f"{Path(path).stem}-cpc.csv"
         try:
-            rows = predict_csv(self.predictor, path, out, top_k=top_k or None, threshold=threshold or None, progress=False)
+            rows = predict_csv(
+                self.predictor, path, out, top_k=top_k or None, threshold=threshold or None, progress=False
+            )
         except BaseException as exc:
             shutil.rmtree(job, ignore_errors=True)
             if isinstance(exc, CpcError):  # what the user reads names the file, never a folder of this server
@@ -131,20 +152,22 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
 
     settings = settings or load_settings()
     uploads = Path(gr.utils.get_upload_folder())
-    handlers = SpaceHandlers(predictor, settings, read_label_titles(settings.dataset_dir), work_dir=uploads / "cpc-batch")
+    handlers = SpaceHandlers(
+        predictor, settings, read_label_titles(settings.dataset_dir), work_dir=uploads / "cpc-batch"
+    )
     if examples is None:
         examples = read_examples(settings.dataset_dir, settings.examples)
 
     def predict(abstract: str) -> dict:
         try:
             return handlers.ranked(abstract, LABEL_TOP_K)
-        except Exception as exc:  # noqa: BLE001: every failure becomes a message, never a crash
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
             raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
 
     def predict_details(abstract, top_k, threshold):
         try:
             return handlers.predict(abstract, top_k, threshold)
-        except Exception as exc:  # noqa: BLE001: every failure becomes a message, never a crash
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
             # plain text: gradio sanitizes the HTML of error messages itself, and API clients read it as is
             raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
 
@@ -165,30 +188,50 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
         with gr.Tab("Abstract"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    text = gr.Textbox(label="Abstract", lines=8, max_lines=20, elem_id="abstract",
-                                      placeholder="A method for training a neural network ...")
+                    text = gr.Textbox(
+                        label="Abstract",
+                        lines=8,
+                        max_lines=20,
+                        elem_id="abstract",
+                        placeholder="A method for training a neural network ...",
+                    )
                     with gr.Row():
-                        top_k = gr.Slider(1, MAX_TOP_K, value=settings.default_top_k, step=1, label="Top-k codes", elem_id="top-k")
-                        threshold = gr.Slider(0, 1, value=0, step=0.01, label="Threshold (0 = tuned)", elem_id="threshold")
+                        top_k = gr.Slider(
+                            1, MAX_TOP_K, value=settings.default_top_k, step=1, label="Top-k codes", elem_id="top-k"
+                        )
+                        threshold = gr.Slider(
+                            0, 1, value=0, step=0.01, label="Threshold (0 = tuned)", elem_id="threshold"
+                        )
                     button = gr.Button("Predict", variant="primary", elem_id="predict")
                 with gr.Column(scale=2):
                     label = gr.Label(label="CPC codes", elem_id="codes")
                     note = gr.Markdown(elem_id="note")
-            table = gr.Dataframe(headers=TABLE_HEADERS + (["title"] if handlers.titles else []), label="Codes by level", interactive=False, elem_id="code-table")
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS + (["title"] if handlers.titles else []),
+                label="Codes by level",
+                interactive=False,
+                elem_id="code-table",
+            )
             if examples:
                 gr.Examples([[e] for e in examples], inputs=[text], label="Abstracts from the test split")
             evidence_panel = gr.HTML(elem_id="evidence")
             # preprocess=False: the handlers check the raw values (gradio would make 12345 or a dict a string)
-            events = dict(fn=predict_details, inputs=[text, top_k, threshold], outputs=[label, table, note], preprocess=False)
+            events = dict(
+                fn=predict_details, inputs=[text, top_k, threshold], outputs=[label, table, note], preprocess=False
+            )
             why = dict(fn=evidence, inputs=[text, top_k, threshold], outputs=[evidence_panel], preprocess=False)
             button.click(**events, api_name="predict_details").success(**why, api_name="evidence")
             text.submit(**events, api_visibility="private").success(**why, api_visibility="private")
             # The original Space's API: abstract -> one gr.Label (top 5). An API-only event on the same components.
             ranked_label = gr.Label(num_top_classes=LABEL_TOP_K, visible=False)
-            gr.Button(visible=False).click(predict, inputs=[text], outputs=[ranked_label], api_name="predict", preprocess=False)
+            gr.Button(visible=False).click(
+                predict, inputs=[text], outputs=[ranked_label], api_name="predict", preprocess=False
+            )
         with gr.Tab("Batch (CSV)"):
-            gr.Markdown("Upload a CSV with a column `abstract` (and optionally `title`); download it back with codes. "
-                        "Cells starting with `=`, `+`, `-` or `@` come back with a leading `'` so spreadsheets show them as text.")
+            gr.Markdown(
+                "Upload a CSV with a column `abstract` (and optionally `title`); download it back with codes. "
+                "Cells starting with `=`, `+`, `-` or `@` come back with a leading `'` so spreadsheets show them as text."
+            )
             upload = gr.File(label="CSV to classify", file_types=[".csv"], elem_id="upload")
             with gr.Row():
                 batch_top_k = gr.Slider(1, MAX_TOP_K, value=settings.default_top_k, step=1, label="Top-k codes")
@@ -196,8 +239,13 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
             batch_button = gr.Button("Classify the file", variant="primary", elem_id="predict-csv")
             download = gr.File(label="Predictions (CSV)", elem_id="download")
             batch_note = gr.Markdown(elem_id="batch-note")
-            batch_button.click(predict_file, [upload, batch_top_k, batch_threshold], [download, batch_note], api_name="predict_csv",
-                               preprocess=False)
+            batch_button.click(
+                predict_file,
+                [upload, batch_top_k, batch_threshold],
+                [download, batch_note],
+                api_name="predict_csv",
+                preprocess=False,
+            )
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.concurrency * 64)
     return demo
 
@@ -222,7 +270,9 @@ def main(settings: ServingSettings | None = None) -> None:
     settings = settings or load_settings()
     if is_repo_id(settings.dataset_dir):
         settings.dataset_dir = resolve_dataset(str(settings.dataset_dir))
-    predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend, revision=settings.model_revision)
+    predictor = CpcPredictor.from_pretrained(
+        settings.model_dir, backend=settings.backend, revision=settings.model_revision
+    )
     log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
     launch(build_demo(predictor, settings), settings)
 

@@ -30,8 +30,14 @@ class _Job:
 class MicroBatcher:
     """``await batcher.ranked(texts, top_k)`` -> one ranked list per text, from ``rank(texts, top_k)`` batched."""
 
-    def __init__(self, rank: Callable[[list[str], int], list[list]], max_texts: int = 32, wait_ms: float = 5.0,
-                 max_chars: int | None = None, counter=None):
+    def __init__(
+        self,
+        rank: Callable[[list[str], int], list[list]],
+        max_texts: int = 32,
+        wait_ms: float = 5.0,
+        max_chars: int | None = None,
+        counter=None,
+    ):
         self.rank = rank
         self.max_texts = max_texts
         self.max_chars = max_chars  # None: no limit on characters per call
@@ -120,7 +126,7 @@ class MicroBatcher:
             job.done = stop
         try:
             ranked = await asyncio.to_thread(self.rank, texts, top_k)
-        except Exception as exc:  # noqa: BLE001: the waiting requests get the error, the worker goes on
+        except Exception as exc:  # noqa: BLE001 - the waiting requests get the error, the worker goes on
             log.exception("batch of %d texts failed", len(texts))
             for job, _, _ in parts:
                 if not job.future.done():

@@ -15,7 +15,12 @@ import click
 from cpc_dataset.errors import CpcError
 from cpc_models.registry import BACKENDS
 
-_model = click.option("--model", "model_dir", default=None, help="Model folder or Hub repo id OWNER/NAME. [CPC_MODEL_ID, CPC_MODEL or the default model]")
+_model = click.option(
+    "--model",
+    "model_dir",
+    default=None,
+    help="Model folder or Hub repo id OWNER/NAME. [CPC_MODEL_ID, CPC_MODEL or the default model]",
+)
 _backend = click.option("--backend", default=None, type=click.Choice(BACKENDS), help="[CPC_BACKEND or auto]")
 
 
@@ -23,7 +28,13 @@ def _host(service: str, variables: str):
     """``--host`` of one service: each binds its own address (``spaces.settings``), 127.0.0.1 by default."""
     return click.option("--host", f"{service}_host", default=None, help=f"Address to bind. [{variables} or 127.0.0.1]")
 
-_revision = click.option("--revision", "model_revision", default=None, help="Branch, tag or commit of a Hub model. [CPC_MODEL_REVISION or main]")
+
+_revision = click.option(
+    "--revision",
+    "model_revision",
+    default=None,
+    help="Branch, tag or commit of a Hub model. [CPC_MODEL_REVISION or main]",
+)
 
 
 @click.command("space")
@@ -32,8 +43,12 @@ _revision = click.option("--revision", "model_revision", default=None, help="Bra
 @_host("space", "CPC_SPACE_HOST, GRADIO_SERVER_NAME")
 @click.option("--port", "space_port", type=int, default=None, help="[CPC_PORT or 7860]")
 @_revision
-@click.option("--dataset", "dataset_dir", default=None, help="Dataset folder or Hub repo id for the examples. [CPC_DATASET]")
-@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Predictions run at once. [CPC_CONCURRENCY or 2]")
+@click.option(
+    "--dataset", "dataset_dir", default=None, help="Dataset folder or Hub repo id for the examples. [CPC_DATASET]"
+)
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=None, help="Predictions run at once. [CPC_CONCURRENCY or 2]"
+)
 def space_command(**options) -> None:
     """Launch the Gradio Space (abstract box, batch CSV tab, /predict API) on this machine."""
     from cpc_models.extras import require
@@ -51,8 +66,15 @@ def space_command(**options) -> None:
 @_host("serve", "CPC_SERVE_HOST")
 @click.option("--port", "serve_port", type=int, default=None, help="[CPC_SERVE_PORT or 8000]")
 @_revision
-@click.option("--max-batch", type=click.IntRange(min=1), default=None, help="Most texts per request and per model call. [32]")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes, forked after the model is loaded. [CPC_WORKERS or 2; 1 on a one-core machine]")
+@click.option(
+    "--max-batch", type=click.IntRange(min=1), default=None, help="Most texts per request and per model call. [32]"
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes, forked after the model is loaded. [CPC_WORKERS or 2; 1 on a one-core machine]",
+)
 def serve_command(**options) -> None:
     """Serve the model with the Hugging Face Inference API contract (POST /, GET /health)."""
     from cpc_models.extras import require
@@ -68,7 +90,9 @@ def serve_command(**options) -> None:
 @_host("webapp", "CPC_WEBAPP_HOST")
 @click.option("--port", "webapp_port", type=int, default=None, help="[CPC_WEBAPP_PORT or 5000]")
 @click.option("--backend-url", default=None, help="Server or Space to call. [CPC_BACKEND_URL or http://127.0.0.1:8000]")
-@click.option("--backend-kind", default=None, type=click.Choice(["inference", "space"]), help="[CPC_BACKEND_KIND or inference]")
+@click.option(
+    "--backend-kind", default=None, type=click.Choice(["inference", "space"]), help="[CPC_BACKEND_KIND or inference]"
+)
 def webapp_command(**options) -> None:
     """Run the small web app (textarea, codes as bars) against a running server or Space."""
     from cpc_models.extras import require
@@ -81,7 +105,9 @@ def webapp_command(**options) -> None:
 
 
 _repo_id = click.option("--repo-id", required=True, help="Hub repo OWNER/NAME (created if needed).")
-_private = click.option("--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility).")
+_private = click.option(
+    "--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility)."
+)
 _branch = click.option("--revision", default=None, help="Branch to push to (created from main if needed). [main]")
 
 
@@ -91,7 +117,11 @@ def push_group() -> None:
 
 
 def _report(result) -> None:
-    state = f"commit {result.commit[:12]}" if result.changed else f"unchanged, no new commit (head {str(result.commit)[:12]})"
+    state = (
+        f"commit {result.commit[:12]}"
+        if result.changed
+        else f"unchanged, no new commit (head {str(result.commit)[:12]})"
+    )
     click.echo(f"{result.repo_type} {result.repo_id}@{result.revision}: {state}")
 
 
@@ -110,8 +140,13 @@ def push_dataset_command(folder: str, repo_id: str, private: bool, revision: str
 @push_group.command("model")
 @click.argument("folder", type=click.Path(file_okay=False))
 @_repo_id
-@click.option("--variant", type=click.Choice(["all", "fp32", "int8"]), default="all", show_default=True,
-              help="fp32: without the int8 file; int8: only the int8 ONNX file and what reads it (the quantized twin).")
+@click.option(
+    "--variant",
+    type=click.Choice(["all", "fp32", "int8"]),
+    default="all",
+    show_default=True,
+    help="fp32: without the int8 file; int8: only the int8 ONNX file and what reads it (the quantized twin).",
+)
 @_private
 @_branch
 def push_model_command(folder: str, repo_id: str, variant: str, private: bool, revision: str | None) -> None:
@@ -128,7 +163,9 @@ def push_model_command(folder: str, repo_id: str, variant: str, private: bool, r
 @click.option("--model-revision", default=None, help="Branch, tag or commit of that model. [main]")
 @_private
 @_branch
-def push_space_command(folder: str, repo_id: str, model_id: str, model_revision: str | None, private: bool, revision: str | None) -> None:
+def push_space_command(
+    folder: str, repo_id: str, model_id: str, model_revision: str | None, private: bool, revision: str | None
+) -> None:
     """Push the Gradio Space (FOLDER: README.md, app.py, requirements.txt; default spaces/) with the project's code."""
     from spaces.publish import push_space
 
@@ -152,7 +189,15 @@ def _add_commands() -> None:
     from cpc_dataset.scrape.cli import scrape_group
     from cpc_models.cli import MODEL_COMMANDS
 
-    for command in (data_group, scrape_group, *MODEL_COMMANDS, space_command, serve_command, webapp_command, push_group):
+    for command in (
+        data_group,
+        scrape_group,
+        *MODEL_COMMANDS,
+        space_command,
+        serve_command,
+        webapp_command,
+        push_group,
+    ):
         cli.add_command(command)
 
 

@@ -36,8 +36,17 @@ class BackendError(CpcError):
 
 
 class CpcClient:
-    def __init__(self, url: str, kind: str = "inference", timeout: float = 30.0, retries: int = 2, backoff: float = 0.5,
-                 token: str | None = None, batch_size: int = 16, details: bool = False):
+    def __init__(
+        self,
+        url: str,
+        kind: str = "inference",
+        timeout: float = 30.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        token: str | None = None,
+        batch_size: int = 16,
+        details: bool = False,
+    ):
         if kind not in BACKEND_KINDS:
             raise InputError(f"unknown backend kind {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")
         self.url = url.rstrip("/")
@@ -54,12 +63,16 @@ class CpcClient:
 
     @classmethod
     def from_settings(cls, settings: ServingSettings) -> CpcClient:
-        return cls(settings.backend_url, settings.backend_kind, settings.timeout, details=settings.backend_kind == "inference")
+        return cls(
+            settings.backend_url, settings.backend_kind, settings.timeout, details=settings.backend_kind == "inference"
+        )
 
     def __repr__(self) -> str:
         return f"CpcClient({self.public_url!r}, kind={self.kind!r})"
 
-    def predict(self, texts: list[str] | str, top_k: int | None = None, threshold: float | None = None) -> list[Prediction]:
+    def predict(
+        self, texts: list[str] | str, top_k: int | None = None, threshold: float | None = None
+    ) -> list[Prediction]:
         """One ``Prediction`` per text, best codes first. Empty texts get an empty prediction with a reason."""
         if isinstance(texts, str):
             texts = [texts]
@@ -103,7 +116,9 @@ class CpcClient:
         return ranked
 
     def _predict_space(self, text: str, top_k: int | None, threshold: float | None) -> Prediction:
-        label, _table, note = self._space().predict(text, min(top_k or MAX_TOP_K, MAX_TOP_K), threshold or 0.0, api_name="/predict_details")
+        label, _table, note = self._space().predict(
+            text, min(top_k or MAX_TOP_K, MAX_TOP_K), threshold or 0.0, api_name="/predict_details"
+        )
         confidences = (label or {}).get("confidences") or []
         codes = [CodeScore(c["label"], round(float(c["confidence"]), 4)) for c in confidences]
         return _prediction(codes, truncated=bool(note and "cut" in note))
@@ -122,8 +137,14 @@ class CpcClient:
             if self._client is None:
                 from gradio_client import Client
 
-                self._client = Client(self.url, token=self.token, verbose=False, analytics_enabled=False, download_files=False,
-                                      httpx_kwargs={"timeout": self.timeout})
+                self._client = Client(
+                    self.url,
+                    token=self.token,
+                    verbose=False,
+                    analytics_enabled=False,
+                    download_files=False,
+                    httpx_kwargs={"timeout": self.timeout},
+                )
             return self._client
 
     # -- errors and retries -----------------------------------------------------------------------
@@ -134,7 +155,7 @@ class CpcClient:
                 return call()
             except CpcError:
                 raise
-            except Exception as exc:  # noqa: BLE001: sorted into our two error kinds below
+            except Exception as exc:  # noqa: BLE001 - sorted into our two error kinds below
                 error = self._classify(exc)
                 if isinstance(error, InputError) or attempt == self.retries:
                     raise error from exc
@@ -157,7 +178,9 @@ class CpcClient:
         if isinstance(exc, (httpx.TimeoutException, TimeoutError)) or "Timeout" in type(exc).__name__:
             return BackendError(f"{self.public_url} did not answer within {self.timeout:g} s")
         if isinstance(exc, (httpx.ConnectError, ConnectionError)) or "Connect" in type(exc).__name__:
-            return BackendError(f"cannot connect to {self.public_url}: is the {'Space' if self.kind == 'space' else 'server'} running?")
+            return BackendError(
+                f"cannot connect to {self.public_url}: is the {'Space' if self.kind == 'space' else 'server'} running?"
+            )
         if status is not None:
             return BackendError(f"{self.public_url} answered HTTP {status}: {_server_message(exc) or 'server error'}")
         return BackendError(f"{self.public_url}: {type(exc).__name__}: {str(exc).replace(self.url, self.public_url)}")
@@ -190,7 +213,7 @@ def _server_message(exc: Exception) -> str:
     response = getattr(exc, "response", None)
     try:
         return _strip_prefix(str(response.json().get("error", "")))
-    except Exception:  # noqa: BLE001: not our server's JSON; no message then
+    except Exception:  # noqa: BLE001 - not our server's JSON; no message then
         return ""
 
 

@@ -68,8 +68,11 @@ def level_tree(prediction) -> str:
     for level in LEVEL_ORDER:
         for c in levels.get(level, []):
             nodes[c.code] = {"level": level, "score": c.score, "children": []}
-    parents = {"subgroup": ("main_group", lambda c: c.split("/")[0] + "/00"), "main_group": ("subclass", lambda c: c[:4]),
-               "subclass": ("section", lambda c: c[:1])}
+    parents = {
+        "subgroup": ("main_group", lambda c: c.split("/")[0] + "/00"),
+        "main_group": ("subclass", lambda c: c[:4]),
+        "subclass": ("section", lambda c: c[:1]),
+    }
     roots = []
     for code, node in nodes.items():
         parent = None
@@ -82,12 +85,19 @@ def level_tree(prediction) -> str:
         node = nodes[code]
         name = node["level"].replace("_", " ")
         kids = "".join(render(k) for k in sorted(nodes[code]["children"], key=lambda k: -nodes[k]["score"]))
-        return (f'<li data-level="{escape(node["level"])}"><code>{escape(code)}</code> {name} {node["score"]:.2f}{_title(titles, code)}'
-                + (f"<ul>{kids}</ul>" if kids else "") + "</li>")
+        return (
+            f'<li data-level="{escape(node["level"])}"><code>{escape(code)}</code> {name} {node["score"]:.2f}{_title(titles, code)}'
+            + (f"<ul>{kids}</ul>" if kids else "")
+            + "</li>"
+        )
 
     if not roots:
         return "<p>No CPC level is above its threshold.</p>"
-    return '<div class="tree" id="level-tree"><ul>' + "".join(render(r) for r in sorted(roots, key=lambda r: -nodes[r]["score"])) + "</ul></div>"
+    return (
+        '<div class="tree" id="level-tree"><ul>'
+        + "".join(render(r) for r in sorted(roots, key=lambda r: -nodes[r]["score"]))
+        + "</ul></div>"
+    )
 
 
 def neighbour_table(prediction) -> str:
@@ -96,11 +106,20 @@ def neighbour_table(prediction) -> str:
     rows = []
     for n in prediction.neighbours:
         number = escape(n.get("publication_number", ""))
-        link = f'<a href="{escape(n.get("url", ""), quote=True)}" target="_blank" rel="noopener noreferrer">{number}</a>' if n.get("url") else number
+        link = (
+            f'<a href="{escape(n.get("url", ""), quote=True)}" target="_blank" rel="noopener noreferrer">{number}</a>'
+            if n.get("url")
+            else number
+        )
         codes = ", ".join(escape(c) for c in n.get("codes", [])[:8]) + (", …" if len(n.get("codes", [])) > 8 else "")
-        rows.append(f"<tr><td>{link}</td><td>{escape(n.get('title', ''))}</td><td>{codes}</td><td>{float(n.get('similarity', 0)):.2f}</td></tr>")
-    return ('<table id="neighbours"><thead><tr><th>publication</th><th>title</th><th>CPC codes</th><th>similarity</th></tr></thead><tbody>'
-            + "".join(rows) + "</tbody></table>")
+        rows.append(
+            f"<tr><td>{link}</td><td>{escape(n.get('title', ''))}</td><td>{codes}</td><td>{float(n.get('similarity', 0)):.2f}</td></tr>"
+        )
+    return (
+        '<table id="neighbours"><thead><tr><th>publication</th><th>title</th><th>CPC codes</th><th>similarity</th></tr></thead><tbody>'
+        + "".join(rows)
+        + "</tbody></table>"
+    )
 
 
 def code_rows(prediction) -> str:
@@ -113,10 +132,14 @@ def code_rows(prediction) -> str:
         terms = ", ".join(escape(t["term"]) for t in why.get("terms", []))
         voters = ", ".join(escape(n["publication_number"]) for n in why.get("neighbours", []))
         title = f"<td>{escape(titles.get(c.code, ''))}</td>" if with_titles else ""
-        rows.append(f"<tr><td><code>{escape(c.code)}</code></td>{title}<td>{c.score:.2f}</td><td>{terms}</td><td>{voters}</td></tr>")
+        rows.append(
+            f"<tr><td><code>{escape(c.code)}</code></td>{title}<td>{c.score:.2f}</td><td>{terms}</td><td>{voters}</td></tr>"
+        )
     head = "<th>title</th>" if with_titles else ""
-    return (f'<table id="explained-codes"><thead><tr><th>code</th>{head}<th>{kind}</th><th>terms in the text</th>'
-            "<th>similar patents that voted</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return (
+        f'<table id="explained-codes"><thead><tr><th>code</th>{head}<th>{kind}</th><th>terms in the text</th>'
+        "<th>similar patents that voted</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 def evidence_html(text: str, prediction) -> str:
@@ -126,7 +149,11 @@ def evidence_html(text: str, prediction) -> str:
     if prediction.backoff:
         parts.append(f'<p class="backoff" id="backoff">{escape(prediction.backoff)}</p>')
     parts.append("<h3>Why these codes</h3>" + code_rows(prediction))
-    parts.append('<h3>The text, with the terms behind the codes marked</h3><p id="highlighted">' + highlight(text, _terms(prediction)) + "</p>")
+    parts.append(
+        '<h3>The text, with the terms behind the codes marked</h3><p id="highlighted">'
+        + highlight(text, _terms(prediction))
+        + "</p>"
+    )
     if prediction.neighbours:
         parts.append("<h3>Most similar training patents</h3>" + neighbour_table(prediction))
     parts.append("<h3>CPC levels (each with its own threshold)</h3>" + level_tree(prediction))

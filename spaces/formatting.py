@@ -35,8 +35,6 @@ def check_text(text: object, max_chars: int) -> str:
     return text
 
 
-
-
 def looks_binary(text: str) -> bool:
     if "\x00" in text:
         return True

@@ -9,12 +9,20 @@ from pathlib import Path
 from cpc_dataset.errors import InputError
 from spaces.formatting import MAX_TOP_K
 
-_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\",;()]+)+[\\/]([^\s\\/'\",;()]+)")  # a path -> its file name
+_PATH = re.compile(
+    r"(?<![\w.])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\",;()]+)+[\\/]([^\s\\/'\",;()]+)"
+)  # a path -> its file name
 
 
 def check_top_k(value) -> int:
     """The top-k a client sent, as an int; InputError for a string, NaN or a negative or fractional number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or value != int(value)
+    ):
         raise InputError(f"top_k must be a whole number from 1 to {MAX_TOP_K} (0: no limit), not {str(value)[:40]!r}")
     return int(value)
 
@@ -24,7 +32,6 @@ def check_threshold(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:  # NaN fails the range too
         raise InputError(f"threshold must be a number from 0 to 1 (0: the tuned ones), not {str(value)[:40]!r}")
     return float(value)
-
 
 
 def without_paths(message: str) -> str:

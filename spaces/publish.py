@@ -58,11 +58,15 @@ def build_space_bundle(source: str | Path, out: str | Path, model_id: str, model
     if missing:
         raise InputError(f"{source} is not a Space folder: {', '.join(missing)} missing")
     if not is_repo_id(model_id):
-        raise InputError(f"--model must be a Hub model repo id OWNER/NAME (push it first: cpc push model), not {model_id!r}")
+        raise InputError(
+            f"--model must be a Hub model repo id OWNER/NAME (push it first: cpc push model), not {model_id!r}"
+        )
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / "app.py", out / "app.py")
     shutil.copyfile(source / "requirements.txt", out / "requirements.txt")
-    (out / "README.md").write_text(space_readme((source / "README.md").read_text(encoding="utf-8"), model_id), encoding="utf-8")
+    (out / "README.md").write_text(
+        space_readme((source / "README.md").read_text(encoding="utf-8"), model_id), encoding="utf-8"
+    )
     for name in PACKAGES:
         shutil.copytree(_package_dir(name), out / name, ignore=SKIP, dirs_exist_ok=True)
     config = {"model_id": model_id, **({"model_revision": model_revision} if model_revision else {})}
@@ -70,11 +74,24 @@ def build_space_bundle(source: str | Path, out: str | Path, model_id: str, model
     return out
 
 
-def push_space(source: str | Path, repo_id: str, model_id: str, model_revision: str | None = None,
-               private: bool = False, revision: str | None = None) -> PushResult:
+def push_space(
+    source: str | Path,
+    repo_id: str,
+    model_id: str,
+    model_revision: str | None = None,
+    private: bool = False,
+    revision: str | None = None,
+) -> PushResult:
     """Stage the Space and push it; it will serve ``model_id`` (a model repo, downloaded when the Space starts)."""
     check_repo_id(repo_id)
     with tempfile.TemporaryDirectory(prefix="cpc-space-") as tmp:
         stage = build_space_bundle(source, Path(tmp) / "space", model_id, model_revision)
-        return push_folder(stage, repo_id, "space", what=f"Gradio Space (app.py, code packages) serving model {model_id}",
-                           private=private, revision=revision, space_sdk="gradio")
+        return push_folder(
+            stage,
+            repo_id,
+            "space",
+            what=f"Gradio Space (app.py, code packages) serving model {model_id}",
+            private=private,
+            revision=revision,
+            space_sdk="gradio",
+        )

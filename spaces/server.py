@@ -40,11 +40,17 @@ REQUEST_SCHEMA = {
                 "required": ["inputs"],
                 "properties": {
                     "inputs": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                    "parameters": {"type": "object", "properties": {
-                        "top_k": {"type": "integer", "minimum": 1},
-                        "details": {"type": "boolean", "description": "answer per text {ranked, prediction}: calibrated codes, "
-                                    "titles, CPC levels with back-off, similar patents, out-of-scope flag"},
-                    }},
+                    "parameters": {
+                        "type": "object",
+                        "properties": {
+                            "top_k": {"type": "integer", "minimum": 1},
+                            "details": {
+                                "type": "boolean",
+                                "description": "answer per text {ranked, prediction}: calibrated codes, "
+                                "titles, CPC levels with back-off, similar patents, out-of-scope flag",
+                            },
+                        },
+                    },
                 },
             },
             "example": {"inputs": "A neural network is trained to classify images.", "parameters": {"top_k": 5}},
@@ -74,7 +80,9 @@ def parse_request(body: bytes, settings: ServingSettings, n_labels: int) -> tupl
     except RecursionError:
         raise RequestError("the body is nested too deeply to read", 400) from None
     except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits), NaN, Infinity
-        raise RequestError("the body has a number that cannot be read (too many digits, NaN or Infinity)", 400) from None
+        raise RequestError(
+            "the body has a number that cannot be read (too many digits, NaN or Infinity)", 400
+        ) from None
     if not isinstance(payload, dict) or "inputs" not in payload:
         raise RequestError('expected a JSON object {"inputs": "text" or ["text", ...], "parameters": {...}}')
     inputs, single = payload["inputs"], isinstance(payload["inputs"], str)
@@ -116,8 +124,13 @@ def _no_constant(name: str):
 def create_app(predictor, settings: ServingSettings | None = None):
     """The FastAPI app around a loaded predictor (nothing is loaded here)."""
     settings = settings or load_settings()
-    batcher = MicroBatcher(predictor.ranked, max_texts=settings.max_batch, wait_ms=settings.batch_wait_ms,
-                           max_chars=settings.model_chars, counter=multiprocessing.Value("q", 0))  # shared by workers
+    batcher = MicroBatcher(
+        predictor.ranked,
+        max_texts=settings.max_batch,
+        wait_ms=settings.batch_wait_ms,
+        max_chars=settings.model_chars,
+        counter=multiprocessing.Value("q", 0),
+    )  # shared by workers
 
     @asynccontextmanager
     async def lifespan(app):
@@ -159,7 +172,9 @@ def create_app(predictor, settings: ServingSettings | None = None):
                     return error(f"the request body is over the limit of {limit:,} bytes", 413)
         except ClientDisconnect:
             client = request.client
-            log.info("client %s disconnected after %d bytes of its request body", client.host if client else "?", len(body))
+            log.info(
+                "client %s disconnected after %d bytes of its request body", client.host if client else "?", len(body)
+            )
             return error("the client disconnected", 400)
         try:
             texts, top_k, single = parse_request(bytes(body), settings, len(predictor.labels))
@@ -175,7 +190,7 @@ def create_app(predictor, settings: ServingSettings | None = None):
                 import asyncio
 
                 predictions = await asyncio.to_thread(predictor.predict, texts, top_k)
-        except Exception:  # noqa: BLE001: logged by the batcher; the client gets a message, not a traceback
+        except Exception:  # noqa: BLE001 - logged by the batcher; the client gets a message, not a traceback
             return error("the model failed on this request (see the server log)", 500)
         if details:
             return [{"ranked": r, "prediction": p.to_dict()} for r, p in zip(ranked_to_api(ranked), predictions)]
@@ -193,14 +208,23 @@ def run_server(settings: ServingSettings | None = None) -> None:
     from spaces.workers import serve
 
     settings = settings or load_settings()
-    predictor = CpcPredictor.from_pretrained(settings.model_dir, backend=settings.backend, revision=settings.model_revision)
+    predictor = CpcPredictor.from_pretrained(
+        settings.model_dir, backend=settings.backend, revision=settings.model_revision
+    )
     log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
     workers = max(1, settings.workers)
-    config = uvicorn.Config(create_app(predictor, settings), host=settings.serve_host, port=settings.serve_port,
-                            log_level="warning", access_log=False, backlog=settings.max_connections,
-                            http=deadline_protocol(settings.header_timeout, settings.body_timeout, settings.max_header_bytes),
-                            limit_concurrency=settings.max_connections,  # per worker: the kernel may give one most of them
-                            timeout_graceful_shutdown=5, timeout_keep_alive=settings.keep_alive)
+    config = uvicorn.Config(
+        create_app(predictor, settings),
+        host=settings.serve_host,
+        port=settings.serve_port,
+        log_level="warning",
+        access_log=False,
+        backlog=settings.max_connections,
+        http=deadline_protocol(settings.header_timeout, settings.body_timeout, settings.max_header_bytes),
+        limit_concurrency=settings.max_connections,  # per worker: the kernel may give one most of them
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=settings.keep_alive,
+    )
     log.info("serving on http://%s:%d with %d worker(s)", settings.serve_host, settings.serve_port, workers)
     if serve(config, workers):
         raise SystemExit(1)

@@ -79,7 +79,9 @@ def _hub_model() -> Path | None:
 class ServingSettings:
     # a folder or a Hub repo id (owner/name); None: cpc_models.settings.default_model_dir(), resolved by load_settings
     model_dir: Path | None = field(default_factory=lambda: _hub_model())
-    model_revision: str | None = field(default_factory=lambda: os.environ.get("CPC_MODEL_REVISION") or _space_config().get("model_revision"))
+    model_revision: str | None = field(
+        default_factory=lambda: os.environ.get("CPC_MODEL_REVISION") or _space_config().get("model_revision")
+    )
     backend: str = field(default_factory=lambda: _env("CPC_BACKEND", "auto"))
     dataset_dir: Path = field(default_factory=default_dataset_dir)
     space_host: str = field(default_factory=lambda: _env("CPC_SPACE_HOST", "127.0.0.1", "GRADIO_SERVER_NAME"))
@@ -97,7 +99,9 @@ class ServingSettings:
     header_timeout: float = field(default_factory=lambda: float(_env("CPC_HEADER_TIMEOUT", "10")))
     body_timeout: float = field(default_factory=lambda: float(_env("CPC_BODY_TIMEOUT", "30")))
     max_connections: int = field(default_factory=lambda: int(_env("CPC_MAX_CONNECTIONS", "100")))
-    workers: int = field(default_factory=lambda: int(_env("CPC_WORKERS", str(min(2, os.cpu_count() or 1)))))  # serve: processes forked after loading
+    workers: int = field(
+        default_factory=lambda: int(_env("CPC_WORKERS", str(min(2, os.cpu_count() or 1))))
+    )  # serve: processes forked after loading
     max_header_bytes: int = 65536  # serve: request line and headers together
     keep_alive: int = 5  # serve/webapp: seconds an idle kept-alive connection stays open
     model_chars: int = 40_000  # server: characters per model call; longer requests are split and interleaved
@@ -133,7 +137,9 @@ def mask_url(url: str) -> str:
 def load_settings(needs_model: bool = True, **overrides) -> ServingSettings:
     """Settings from the environment, with ``overrides`` (the CLI's options; None means not given) on top."""
     if os.environ.get("CPC_HOST"):
-        log.warning("CPC_HOST is no longer read: set CPC_SPACE_HOST, CPC_SERVE_HOST or CPC_WEBAPP_HOST (or --host) for the one service to open")
+        log.warning(
+            "CPC_HOST is no longer read: set CPC_SPACE_HOST, CPC_SERVE_HOST or CPC_WEBAPP_HOST (or --host) for the one service to open"
+        )
     settings = ServingSettings()
     for key, value in overrides.items():
         if value is not None:

@@ -48,8 +48,13 @@ def deadline_protocol(header_timeout: float, body_timeout: float, max_header_byt
         def send_400_response(self, msg: str) -> None:
             """uvicorn's answer to an unparsable request (bad framing, oversized headers), as JSON like the rest."""
             body = json.dumps({"error": f"Bad request: {msg}"}).encode()
-            head = [b"HTTP/1.1 400 Bad Request\r\n", *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
-                    b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n"]
+            head = [
+                b"HTTP/1.1 400 Bad Request\r\n",
+                *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
+                b"content-type: application/json\r\n",
+                b"content-length: %d\r\n" % len(body),
+                b"connection: close\r\n\r\n",
+            ]
             self.transport.write(b"".join(head) + body)
             self.transport.close()
 
@@ -84,7 +89,9 @@ def deadline_protocol(header_timeout: float, body_timeout: float, max_header_byt
             if not self.transport.is_closing():
                 # a body cut short is logged by the application (one INFO line per disconnect), headers here
                 level = logging.INFO if stage == "headers" else logging.DEBUG
-                log.log(level, "client %s sent no complete request %s within %g s; closing", self._who(), stage, seconds)
+                log.log(
+                    level, "client %s sent no complete request %s within %g s; closing", self._who(), stage, seconds
+                )
                 self.transport.close()
 
         def _who(self) -> str:

@@ -35,7 +35,7 @@ def serve(config, workers: int) -> int:
             try:
                 uvicorn.Server(config).run(sockets=[sock])
                 code = 0
-            except BaseException:  # noqa: BLE001: logged; the parent sees the status
+            except BaseException:  # noqa: BLE001 - logged; the parent sees the status
                 log.exception("worker %d failed", os.getpid())
             finally:
                 os._exit(code)

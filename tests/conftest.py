@@ -25,7 +25,9 @@ def pytest_unconfigure(config) -> None:
     shutil.rmtree(_HF_HOME, ignore_errors=True)
 
 
-def write_raw_csv(path: Path, rows: list[dict], header: tuple[str, ...] = ("publication_number", "title", "abstract", "cpc_codes")) -> Path:
+def write_raw_csv(
+    path: Path, rows: list[dict], header: tuple[str, ...] = ("publication_number", "title", "abstract", "cpc_codes")
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")

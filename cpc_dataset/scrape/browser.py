@@ -22,9 +22,18 @@ log = logging.getLogger(__name__)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-extensions", "--window-size=1280,1000")
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--window-size=1280,1000",
+)
 
 
 def chromium_paths() -> tuple[str, str]:
@@ -32,12 +41,16 @@ def chromium_paths() -> tuple[str, str]:
     driver = os.environ.get("CPC_CHROMEDRIVER", CHROMEDRIVER)
     missing = [p for p in (browser, driver) if not Path(p).exists()]
     if missing:
-        raise MisconfiguredError(f"{', '.join(missing)} not found: install Debian's chromium and chromium-driver "
-                                 "(apt-get install -y chromium chromium-driver) or set CPC_CHROMIUM / CPC_CHROMEDRIVER")
+        raise MisconfiguredError(
+            f"{', '.join(missing)} not found: install Debian's chromium and chromium-driver "
+            "(apt-get install -y chromium chromium-driver) or set CPC_CHROMIUM / CPC_CHROMEDRIVER"
+        )
     return browser, driver
 
 
-def chromium_driver(download_dir: Path | None = None, page_load_timeout: float | None = None, performance_log: bool = False):
+def chromium_driver(
+    download_dir: Path | None = None, page_load_timeout: float | None = None, performance_log: bool = False
+):
     """A new headless Chromium driver (the caller quits it)."""
     import importlib.util
 
@@ -53,10 +66,15 @@ def chromium_driver(download_dir: Path | None = None, page_load_timeout: float |
     for flag in FLAGS:
         options.add_argument(flag)
     if download_dir is not None:
-        options.add_experimental_option("prefs", {
-            "download.default_directory": str(download_dir), "download.prompt_for_download": False,
-            "download.directory_upgrade": True, "safebrowsing.enabled": False,
-        })
+        options.add_experimental_option(
+            "prefs",
+            {
+                "download.default_directory": str(download_dir),
+                "download.prompt_for_download": False,
+                "download.directory_upgrade": True,
+                "safebrowsing.enabled": False,
+            },
+        )
     if performance_log:
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
@@ -113,7 +131,7 @@ class BrowserFetcher:
                 self._drivers.remove(driver)
         try:
             driver.quit()
-        except Exception:  # noqa: BLE001: the browser is gone already
+        except Exception:  # noqa: BLE001 - the browser is gone already
             pass
 
     def fetch(self, url: str) -> Response:
@@ -124,7 +142,9 @@ class BrowserFetcher:
         try:
             driver.get_log("performance")  # drop the previous page's entries
             driver.get(url)
-            WebDriverWait(driver, self.timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
+            WebDriverWait(driver, self.timeout).until(
+                lambda d: d.execute_script("return document.readyState") == "complete"
+            )
             status, headers = document_response(driver.get_log("performance"))
             return Response(status, driver.page_source, headers)
         except TimeoutException:
@@ -133,7 +153,7 @@ class BrowserFetcher:
         except WebDriverException as exc:
             message = (exc.msg or str(exc)).splitlines()[0] if (exc.msg or str(exc)) else type(exc).__name__
             if "net::ERR_" in message:
-                raise FetchError(f"connection error ({message[message.index('net::'):].split()[0]})") from None
+                raise FetchError(f"connection error ({message[message.index('net::') :].split()[0]})") from None
             self._discard(driver)
             raise FetchError(f"browser error ({message[:120]})") from None
 

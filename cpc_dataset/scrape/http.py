@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from cpc_dataset.errors import MisconfiguredError
 from cpc_dataset.scrape.retry import FetchError
 
-USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36 patent-cpc"
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36 patent-cpc"
+)
 MAX_PAGE_BYTES = 20 * 2**20
 
 

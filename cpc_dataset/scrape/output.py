@@ -104,7 +104,9 @@ class ScrapeOutput:
             if header is None:
                 return
             if tuple(header) != RAW_COLUMNS:
-                raise InputError(f"{self.out} exists and is not a raw scrape CSV (header {','.join(header)}); choose another --out")
+                raise InputError(
+                    f"{self.out} exists and is not a raw scrape CSV (header {','.join(header)}); choose another --out"
+                )
             try:
                 self.numbers.update(row[0] for row in reader if row)
             except csv.Error as exc:
@@ -139,7 +141,9 @@ class ScrapeOutput:
         with path.open(encoding="utf-8", newline="") as fh:
             for row in csv.DictReader(fh):
                 if row.get("url"):
-                    self.previous_failures[row["url"]] = Failure(row["url"], row.get("reason", ""), int(row.get("attempts") or 0), row.get("time", ""))
+                    self.previous_failures[row["url"]] = Failure(
+                        row["url"], row.get("reason", ""), int(row.get("attempts") or 0), row.get("time", "")
+                    )
 
     def is_done(self, url: str) -> bool:
         return url in self.urls_done or patent_key(url) in self.numbers
@@ -159,7 +163,9 @@ class ScrapeOutput:
         self.titles.update(page.code_titles)
         if page.publication_number in self.numbers:
             return False
-        self._append(self._rows, _csv_line([page.publication_number, page.title, page.abstract, repr(list(page.cpc_codes))]))
+        self._append(
+            self._rows, _csv_line([page.publication_number, page.title, page.abstract, repr(list(page.cpc_codes))])
+        )
         self.numbers.add(page.publication_number)
         return True
 
@@ -176,12 +182,17 @@ class ScrapeOutput:
         still.update(self.new_failures)
         path = failures_path(self.out)
         if still:
-            _write_atomically(path, _csv_line(FAILURE_COLUMNS) + "".join(
-                _csv_line([f.url, f.reason, f.attempts, f.time]) for f in still.values()))
+            _write_atomically(
+                path,
+                _csv_line(FAILURE_COLUMNS)
+                + "".join(_csv_line([f.url, f.reason, f.attempts, f.time]) for f in still.values()),
+            )
         else:
             path.unlink(missing_ok=True)
         if self.titles:
-            _write_atomically(codes_path(self.out), json.dumps(dict(sorted(self.titles.items())), indent=1, ensure_ascii=False) + "\n")
+            _write_atomically(
+                codes_path(self.out), json.dumps(dict(sorted(self.titles.items())), indent=1, ensure_ascii=False) + "\n"
+            )
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -77,10 +77,18 @@ class ScrapeSummary:
         return scraped / self.seconds if self.seconds else 0.0
 
     def as_dict(self) -> dict:
-        return {"out": str(self.out), "urls": self.urls, "done": self.done, "skipped": self.skipped,
-                "duplicates": self.duplicates, "failed": sum(self.failed.values()), "failed_by_reason": dict(self.failed),
-                "seconds": round(self.seconds, 2), "pages_per_second": round(self.pages_per_second, 2),
-                "failures_file": str(failures_path(self.out)) if self.failed else None}
+        return {
+            "out": str(self.out),
+            "urls": self.urls,
+            "done": self.done,
+            "skipped": self.skipped,
+            "duplicates": self.duplicates,
+            "failed": sum(self.failed.values()),
+            "failed_by_reason": dict(self.failed),
+            "seconds": round(self.seconds, 2),
+            "pages_per_second": round(self.pages_per_second, 2),
+            "failures_file": str(failures_path(self.out)) if self.failed else None,
+        }
 
 
 def make_fetcher(config: ScrapeConfig):
@@ -93,7 +101,9 @@ def make_fetcher(config: ScrapeConfig):
     return HttpFetcher(config.workers, config.timeout)
 
 
-def scrape_page(url: str, fetcher, policy: RetryPolicy, limiter: RateLimiter, sleep: Callable[[float], None] = time.sleep) -> Outcome:
+def scrape_page(
+    url: str, fetcher, policy: RetryPolicy, limiter: RateLimiter, sleep: Callable[[float], None] = time.sleep
+) -> Outcome:
     """One page, tried up to ``policy.retries + 1`` times; never raises for what a page or a server does."""
     attempts = 0
     while True:
@@ -137,7 +147,14 @@ def scrape_patents(config: ScrapeConfig, fetcher=None) -> ScrapeSummary:
         raise
     todo = [u for u in dict.fromkeys([*urls, *output.previous_failures]) if not output.is_done(u)]
     summary = ScrapeSummary(Path(config.out), urls=len(urls), skipped=sum(output.is_done(u) for u in urls))
-    log.info("%d URLs: %d done already, %d to scrape (%s backend, %d workers)", len(urls), summary.skipped, len(todo), config.backend, config.workers)
+    log.info(
+        "%d URLs: %d done already, %d to scrape (%s backend, %d workers)",
+        len(urls),
+        summary.skipped,
+        len(todo),
+        config.backend,
+        config.workers,
+    )
     policy = RetryPolicy(retries=config.retries, backoff=config.backoff)
     limiter = RateLimiter(config.max_rate)
     attempted: set[str] = set()

@@ -22,8 +22,10 @@ log = logging.getLogger(__name__)
 
 GOOGLE_PATENTS = "https://patents.google.com"
 # the export link of the results page: an <a> whose text says Download and CSV (any case)
-DOWNLOAD_LINK = ("//a[contains(translate(normalize-space(.), 'DOWNLOADCSV', 'downloadcsv'), 'download')"
-                 " and contains(translate(normalize-space(.), 'CSV', 'csv'), 'csv')]")
+DOWNLOAD_LINK = (
+    "//a[contains(translate(normalize-space(.), 'DOWNLOADCSV', 'downloadcsv'), 'download')"
+    " and contains(translate(normalize-space(.), 'CSV', 'csv'), 'csv')]"
+)
 
 
 def search_url(query: str, base_url: str = GOOGLE_PATENTS) -> str:
@@ -64,8 +66,9 @@ def _finished_download(folder: Path):
     return files[0]
 
 
-def search_exports(queries: list[str], out_dir: Path, base_url: str = GOOGLE_PATENTS, timeout: float = 60.0,
-                   progress: bool = True) -> SearchSummary:
+def search_exports(
+    queries: list[str], out_dir: Path, base_url: str = GOOGLE_PATENTS, timeout: float = 60.0, progress: bool = True
+) -> SearchSummary:
     """Download the search export of every query into ``out_dir``; one browser for all of them."""
     from selenium.common.exceptions import TimeoutException, WebDriverException
     from selenium.webdriver.common.by import By
@@ -90,7 +93,9 @@ def search_exports(queries: list[str], out_dir: Path, base_url: str = GOOGLE_PAT
                     driver.get(search_url(query, base_url))
                     link = WebDriverWait(driver, timeout).until(EC.element_to_be_clickable((By.XPATH, DOWNLOAD_LINK)))
                     link.click()
-                    file = WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda _: _finished_download(downloads))
+                    file = WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+                        lambda _: _finished_download(downloads)
+                    )
                     urls = read_search_csv(file)
                 except TimeoutException:
                     summary.failed[query] = f"no download link or no file within {timeout:g} s"

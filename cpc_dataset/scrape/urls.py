@@ -44,7 +44,9 @@ def read_search_csv(path: Path) -> list[str]:
     reader = csv.DictReader(io.StringIO(_skip_search_url_line(_text_of(path)), newline=""))
     header = [h.strip().lower() for h in reader.fieldnames or ()]
     if RESULT_LINK not in header:
-        raise InputError(f"{path}: not a Google Patents search export (no '{RESULT_LINK}' column; found {', '.join(header) or 'nothing'})")
+        raise InputError(
+            f"{path}: not a Google Patents search export (no '{RESULT_LINK}' column; found {', '.join(header) or 'nothing'})"
+        )
     column = (reader.fieldnames or [])[header.index(RESULT_LINK)]
     try:
         return [row[column].strip() for row in reader if (row.get(column) or "").strip()]
@@ -59,7 +61,9 @@ def read_url_list(path: Path) -> list[str]:
         if not line or line.startswith("#"):
             continue
         if not line.lower().startswith(("http://", "https://")):
-            raise InputError(f"{path} line {number}: not a URL: {line[:80]!r} (expected a search CSV or one URL per line)")
+            raise InputError(
+                f"{path} line {number}: not a URL: {line[:80]!r} (expected a search CSV or one URL per line)"
+            )
         urls.append(line)
     return urls
 

@@ -26,14 +26,20 @@ def show_prediction(prediction) -> None:
                 click.echo("    voted by: " + ", ".join(n["publication_number"] for n in why["neighbours"]))
     if prediction.levels:
         for key, name in LEVEL_LABELS:
-            cells = [f"{c.code} ({c.score:.2f})" + (f" {titles[c.code]}" if c.code in titles else "") for c in prediction.levels.get(key, [])]
+            cells = [
+                f"{c.code} ({c.score:.2f})" + (f" {titles[c.code]}" if c.code in titles else "")
+                for c in prediction.levels.get(key, [])
+            ]
             click.echo(f"{name}: " + (", ".join(cells) or "none above threshold"))
     else:
         click.echo("subclasses: " + ", ".join(f"{c.code} ({c.score:.2f})" for c in prediction.subclasses))
     if prediction.neighbours:
         click.echo("similar training patents:")
         for n in prediction.neighbours:
-            click.echo(f"  {n['publication_number']:<18} {n['similarity']:.2f}  {n['title']}  [{', '.join(n['codes'][:6])}"
-                       + (", ..." if len(n["codes"]) > 6 else "") + "]")
+            click.echo(
+                f"  {n['publication_number']:<18} {n['similarity']:.2f}  {n['title']}  [{', '.join(n['codes'][:6])}"
+                + (", ..." if len(n["codes"]) > 6 else "")
+                + "]"
+            )
     if prediction.truncated:
         click.echo("note: the text was truncated to the model's maximum length", err=True)

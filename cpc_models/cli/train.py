@@ -40,7 +40,13 @@ def field_option(f: dataclasses.Field, hint) -> click.Option:
     kind, shape = _type_and_shape(hint)
     help_text = meta.get("help") or ""
     if "[" not in help_text:
-        shown = "none" if default is None else " ".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+        shown = (
+            "none"
+            if default is None
+            else " ".join(map(str, default))
+            if isinstance(default, (tuple, list))
+            else default
+        )
         if not (isinstance(default, list) and not default):
             help_text = f"{help_text} [default: {shown}]".strip()
     if kind is bool:
@@ -62,8 +68,13 @@ def kind_command(name: str) -> click.Command:
     kind = get_kind(name)
     config_class = kind.config_class()
     hints = config_class.field_types()
-    params = [click.Option(["--config", "config_file"], type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                           help="A JSON config (e.g. a model's train_config.json) to start from; the options override it.")]
+    params = [
+        click.Option(
+            ["--config", "config_file"],
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="A JSON config (e.g. a model's train_config.json) to start from; the options override it.",
+        )
+    ]
     params += [field_option(f, hints[f.name]) for f in dataclasses.fields(config_class) if f.metadata.get("cli", True)]
 
     def run(config_file: Path | None, **options) -> None:
@@ -72,7 +83,9 @@ def kind_command(name: str) -> click.Command:
         if (click.get_current_context().find_root().obj or {}).get("quiet") and hasattr(config, "progress"):
             config.progress = False
         test = kind.train(config)
-        click.echo(f"{config.output_dir}: test micro-F1 {test['micro_f1']:.3f}, macro-F1 {test['macro_f1']:.3f}, P@1 {test['precision_at_1']:.3f}")
+        click.echo(
+            f"{config.output_dir}: test micro-F1 {test['micro_f1']:.3f}, macro-F1 {test['macro_f1']:.3f}, P@1 {test['precision_at_1']:.3f}"
+        )
 
     return click.Command(name, params=params, callback=run, help=kind.summary, short_help=kind.summary.split(";")[0])
 
@@ -91,15 +104,23 @@ def deprecated_command(old: str) -> click.Command:
                 args += ["--classifier", classifier]
             if not any(a.split("=")[0] in ("--out", "--output-dir") for a in args):
                 args += ["--out", "hub/models/tfidf-linear"]  # the old default folder
-        click.echo(f"note: `cpc train {old}` is deprecated; type `cpc train {target}` (see `cpc train {target} --help`)", err=True)
+        click.echo(
+            f"note: `cpc train {old}` is deprecated; type `cpc train {target}` (see `cpc train {target} --help`)",
+            err=True,
+        )
         command = kind_command(target)
         parent = click.get_current_context()
         with command.make_context(target, args, parent=parent) as ctx:
             command.invoke(ctx)
 
-    return click.Command(old, params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)], callback=run,
-                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
-                         help=f"Deprecated: use `cpc train {DEPRECATED[old]}`.", hidden=True)
+    return click.Command(
+        old,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        callback=run,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+        help=f"Deprecated: use `cpc train {DEPRECATED[old]}`.",
+        hidden=True,
+    )
 
 
 def _pop_option(args: list[str], name: str) -> str | None:

@@ -14,7 +14,9 @@ def fit_platt(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """One sigmoid(a * x + b) for all the values of ``x``, by logistic regression of ``y > 0`` on them."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=100.0).fit(np.asarray(x, dtype=np.float64).reshape(-1, 1), (np.asarray(y).reshape(-1) > 0).astype(int))
+    model = LogisticRegression(C=100.0).fit(
+        np.asarray(x, dtype=np.float64).reshape(-1, 1), (np.asarray(y).reshape(-1) > 0).astype(int)
+    )
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 

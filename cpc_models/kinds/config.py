@@ -18,12 +18,30 @@ from cpc_dataset.errors import InputError
 
 # what trainers record in train_config.json beside the configuration (ignored when a file is read back as --config)
 # (and what older trainers wrote beside it at the top level)
-RECORDED_KEYS = frozenset({"kind", "model_type", "run", "train_seconds", "train_seconds_head", "n_features", "nonzero_weights",
-                           "bank_nonzeros", "tuned_weights", "seconds"})
+RECORDED_KEYS = frozenset(
+    {
+        "kind",
+        "model_type",
+        "run",
+        "train_seconds",
+        "train_seconds_head",
+        "n_features",
+        "nonzero_weights",
+        "bank_nonzeros",
+        "tuned_weights",
+        "seconds",
+    }
+)
 
 
-def option(default=dataclasses.MISSING, help: str = "", choices: tuple[str, ...] | None = None,
-           flags: tuple[str, ...] = (), default_factory=dataclasses.MISSING, cli: bool = True):
+def option(
+    default=dataclasses.MISSING,
+    help: str = "",
+    choices: tuple[str, ...] | None = None,
+    flags: tuple[str, ...] = (),
+    default_factory=dataclasses.MISSING,
+    cli: bool = True,
+):
     """A config field with its command-line help (``flags``: extra option names, e.g. ``--out``)."""
     meta = {"help": help, "choices": choices, "flags": flags, "cli": cli}
     if default_factory is not dataclasses.MISSING:
@@ -41,7 +59,9 @@ def _default_dataset() -> str:
 class KindConfig:
     """Fields every kind shares: where the dataset is read from and where the model folder is written."""
 
-    dataset_dir: str = option(default_factory=_default_dataset, flags=("--dataset",), help="Dataset folder (cpc data build).")
+    dataset_dir: str = option(
+        default_factory=_default_dataset, flags=("--dataset",), help="Dataset folder (cpc data build)."
+    )
     output_dir: str = option("hub/models/model", flags=("--out",), help="Model folder to write.")
 
     # old key -> field, for train_config.json files written before the names were shared

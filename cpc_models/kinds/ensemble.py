@@ -38,11 +38,15 @@ ENSEMBLE_FILE = "ensemble.json"
 class Config(KindConfig):
     output_dir: str = option("hub/models/ensemble", flags=("--out",), help="Model folder to write.")
     members: list[str] = option(default_factory=list, flags=("--member",), help="A member model folder (repeat).")
-    weights: list[float] | None = option(None, flags=("--weight",), help="Fixed weights, one per --member. [tuned on validation]")
+    weights: list[float] | None = option(
+        None, flags=("--weight",), help="Fixed weights, one per --member. [tuned on validation]"
+    )
     grid_step: float = option(0.1, help="Step of the weight search on the simplex.")
-    copy_members: bool = option(False, flags=("--copy-members/--link-members",),
-                                help="Copy members into the folder, or reference them by relative path.")
-
+    copy_members: bool = option(
+        False,
+        flags=("--copy-members/--link-members",),
+        help="Copy members into the folder, or reference them by relative path.",
+    )
 
 
 def saved_predictions(model_dir: str | Path, split) -> np.ndarray | None:
@@ -87,7 +91,9 @@ def tune_weights(y: np.ndarray, member_val: list[np.ndarray], step: float = 0.1)
     from tqdm.auto import tqdm
 
     best, best_f = None, -1.0
-    for w in tqdm(simplex_grid(len(member_val), step), desc="tuning weights", unit="weights", disable=len(member_val) < 3):
+    for w in tqdm(
+        simplex_grid(len(member_val), step), desc="tuning weights", unit="weights", disable=len(member_val) < 3
+    ):
         f = best_global_micro_f1(y, combine(member_val, w))
         if f > best_f + 1e-9:
             best, best_f = w, f
@@ -157,9 +163,9 @@ def _check_member(path: Path) -> None:
 
 def train(config: Config) -> dict:
     """Gather the members' validation/test scores, tune the weights on validation, save, finalize."""
-    from cpc_models.registry import write_model_config
     from cpc_models.data import load_split
     from cpc_models.folder import finalize_model_folder
+    from cpc_models.registry import write_model_config
 
     if len(config.members) < 1:
         raise InputError("an ensemble needs at least one member")
@@ -201,7 +207,9 @@ def train(config: Config) -> dict:
     train_config = {**config.to_dict(), "kind": "ensemble", "run": run}
     used = ", ".join(f"`{e['name']}` ({e['weight']:.2f})" for e in entries if e["weight"])
     description = f"Weighted mean of {used}; weights tuned on validation."
-    return finalize_model_folder(out, config.dataset_dir, train_config, val_scores=ens_val, test_scores=ens_test, description=description)
+    return finalize_model_folder(
+        out, config.dataset_dir, train_config, val_scores=ens_val, test_scores=ens_test, description=description
+    )
 
 
 def _member_type(path: Path) -> str:

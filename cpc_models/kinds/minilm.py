@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,9 @@ ENCODER_FILE = "encoder.json"
 class SentenceEncoder:
     """Mean-pooled, L2-normalised embeddings of a sentence-transformers checkpoint, on CPU."""
 
-    def __init__(self, base: str = DEFAULT_BASE, max_length: int = 256, batch_size: int = 32, threads: int | None = None):
+    def __init__(
+        self, base: str = DEFAULT_BASE, max_length: int = 256, batch_size: int = 32, threads: int | None = None
+    ):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -54,9 +56,13 @@ class SentenceEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths per batch: less padding
         starts = range(0, len(texts), self.batch_size)
-        for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress or len(texts) <= self.batch_size):
+        for start in tqdm(
+            starts, desc="embedding", unit="batch", disable=not progress or len(texts) <= self.batch_size
+        ):
             idx = order[start : start + self.batch_size]
-            batch = self.tokenize([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            batch = self.tokenize(
+                [texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
             with torch.inference_mode():
                 hidden = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -107,7 +113,14 @@ class EmbeddingScorer:
 
     backend = "native"
 
-    def __init__(self, labels: list[str], head, base: str = DEFAULT_BASE, max_length: int = 256, encoder: SentenceEncoder | None = None):
+    def __init__(
+        self,
+        labels: list[str],
+        head,
+        base: str = DEFAULT_BASE,
+        max_length: int = 256,
+        encoder: SentenceEncoder | None = None,
+    ):
         self.labels = list(labels)
         self.head = head
         self.base, self.max_length = base, max_length
@@ -167,12 +180,19 @@ def train_head(config: MiniLMConfig, kind: str, fit_head, spec: dict, method: st
     head = fit_head(emb["train"], splits["train"].y)
     seconds = time.perf_counter() - t0
     head.save(out)
-    (out / ENCODER_FILE).write_text(json.dumps({"base": config.base, "max_length": config.max_length, **spec}, indent=2) + "\n")
+    (out / ENCODER_FILE).write_text(
+        json.dumps({"base": config.base, "max_length": config.max_length, **spec}, indent=2) + "\n"
+    )
     write_model_config(out, kind, splits["train"].vocabulary, base_model=config.base)
     train_config = {**config.to_dict(), "kind": kind, "run": {"train_seconds_head": round(seconds, 1)}}
     description = f"Frozen `{config.base}` sentence embeddings (mean-pooled, normalised) with {method}."
     # validation and test scores from the cached embeddings: the same arithmetic as predict_proba
     scores = {name: head.scores(emb[name]) for name in ("validation", "test")}
     return finalize_model_folder(
-        out, config.dataset_dir, train_config, val_scores=scores["validation"], test_scores=scores["test"], description=description
+        out,
+        config.dataset_dir,
+        train_config,
+        val_scores=scores["validation"],
+        test_scores=scores["test"],
+        description=description,
     )

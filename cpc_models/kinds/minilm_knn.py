@@ -23,7 +23,9 @@ KNN_LABELS = "train_labels.npy"
 class Config(MiniLMConfig):
     output_dir: str = option("hub/models/minilm-knn", flags=("--out",), help="Model folder to write.")
     k: int = option(50, help="Neighbours that vote.")
-    temperature: float = option(10.0, help="A neighbour's vote is exp(temperature * (its similarity - the best one's)).")
+    temperature: float = option(
+        10.0, help="A neighbour's vote is exp(temperature * (its similarity - the best one's))."
+    )
 
 
 class KnnHead:
@@ -62,7 +64,9 @@ def load(model_dir: Path, backend: str = "native"):
 
 def train(config: Config) -> dict:
     return train_head(
-        config, "minilm-knn", lambda x, y: KnnHead(x, y, config.k, config.temperature),
+        config,
+        "minilm-knn",
+        lambda x, y: KnnHead(x, y, config.k, config.temperature),
         {"head": "knn", "k": config.k, "temperature": config.temperature},
         f"a similarity-weighted vote of the {config.k} nearest training patents",
     )

@@ -37,7 +37,11 @@ class LogRegHead:
     def fit(cls, x: np.ndarray, y: np.ndarray, C: float = 1.0, seed: int = 0) -> LogRegHead:
         from sklearn.linear_model import LogisticRegression
 
-        return cls(*fit_per_label(x, y, lambda: LogisticRegression(C=C, max_iter=500, random_state=seed), desc="fitting logreg"))
+        return cls(
+            *fit_per_label(
+                x, y, lambda: LogisticRegression(C=C, max_iter=500, random_state=seed), desc="fitting logreg"
+            )
+        )
 
     def save(self, model_dir: Path) -> None:
         np.savez(model_dir / HEAD_FILE, coef=self.coef, intercept=self.intercept)
@@ -54,6 +58,9 @@ def load(model_dir: Path, backend: str = "native"):
 
 def train(config: Config) -> dict:
     return train_head(
-        config, "minilm-logreg", lambda x, y: LogRegHead.fit(x, y, config.C, config.seed), {"head": "logreg"},
+        config,
+        "minilm-logreg",
+        lambda x, y: LogRegHead.fit(x, y, config.C, config.seed),
+        {"head": "logreg"},
         "one logistic regression per code",
     )

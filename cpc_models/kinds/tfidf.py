@@ -21,7 +21,15 @@ VECTORIZERS_FILE = "vectorizers.json"
 IDF_FILE = "idf.npz"
 # TfidfVectorizer parameters that decide what transform() returns (everything else is fit-time only)
 TRANSFORM_PARAMS = (
-    "analyzer", "lowercase", "strip_accents", "token_pattern", "ngram_range", "norm", "use_idf", "smooth_idf", "sublinear_tf",
+    "analyzer",
+    "lowercase",
+    "strip_accents",
+    "token_pattern",
+    "ngram_range",
+    "norm",
+    "use_idf",
+    "smooth_idf",
+    "sublinear_tf",
 )
 
 
@@ -32,7 +40,9 @@ class TfidfConfig(KindConfig):
     max_df: float = option(0.5, help="Maximum document share of an n-gram.")
     max_features: int | None = option(None, help="Largest word vocabulary. [all]")
     title_weight: float = option(0.5, help="Weight of the title's own TF-IDF block; 0 drops it.")
-    char_ngrams: tuple[int, int] | None = option(None, help="Add a char_wb n-gram block, e.g. 2 5 (slow, no better here).")
+    char_ngrams: tuple[int, int] | None = option(
+        None, help="Add a char_wb n-gram block, e.g. 2 5 (slow, no better here)."
+    )
     char_weight: float = option(1.0, help="Weight of the char block.")
     seed: int = option(0)
 
@@ -65,10 +75,17 @@ def make_blocks(config: TfidfConfig) -> list[FeatureBlock]:
     word = TfidfVectorizer(min_df=config.min_df, max_df=config.max_df, max_features=config.max_features, **words)
     blocks = [FeatureBlock("word", "text", 1.0, word)]
     if config.title_weight > 0:
-        blocks.append(FeatureBlock("title", "title", config.title_weight, TfidfVectorizer(min_df=config.min_df, **words)))
+        blocks.append(
+            FeatureBlock("title", "title", config.title_weight, TfidfVectorizer(min_df=config.min_df, **words))
+        )
     if config.char_ngrams:
         char = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=tuple(config.char_ngrams), min_df=3, max_df=config.max_df, max_features=300_000, **common
+            analyzer="char_wb",
+            ngram_range=tuple(config.char_ngrams),
+            min_df=3,
+            max_df=config.max_df,
+            max_features=300_000,
+            **common,
         )
         blocks.append(FeatureBlock("char", "text", config.char_weight, char))
     return blocks
@@ -121,7 +138,9 @@ def load_blocks(model_dir: Path) -> list[FeatureBlock]:
     blocks = []
     for spec in specs:
         params = dict(spec["params"], ngram_range=tuple(spec["params"]["ngram_range"]))
-        vectorizer = TfidfVectorizer(**params, vocabulary={term: i for i, term in enumerate(spec["vocabulary"])}, dtype=np.float32)
+        vectorizer = TfidfVectorizer(
+            **params, vocabulary={term: i for i, term in enumerate(spec["vocabulary"])}, dtype=np.float32
+        )
         vectorizer.idf_ = idfs[spec["name"]].astype(np.float32)  # also fixes the vocabulary
         blocks.append(FeatureBlock(spec["name"], spec["field"], float(spec["weight"]), vectorizer))
     return blocks

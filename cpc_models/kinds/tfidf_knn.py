@@ -18,7 +18,14 @@ import numpy as np
 from cpc_models.kinds.common import neighbour_vote, top_indices
 from cpc_models.kinds.config import option
 from cpc_models.kinds.tfidf import (
-    TfidfConfig, TfidfScorer, describe_blocks, fit_blocks, load_blocks, save_blocks, title_of, transform_features,
+    TfidfConfig,
+    TfidfScorer,
+    describe_blocks,
+    fit_blocks,
+    load_blocks,
+    save_blocks,
+    title_of,
+    transform_features,
 )
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,9 @@ class Config(TfidfConfig):
 class TfidfKnnScorer(TfidfScorer):
     """Similarity-weighted vote of the ``k`` training patents with the largest TF-IDF dot product."""
 
-    def __init__(self, labels: list[str], blocks, bank, bank_labels: np.ndarray, k: int = 50, temperature: float = 10.0):
+    def __init__(
+        self, labels: list[str], blocks, bank, bank_labels: np.ndarray, k: int = 50, temperature: float = 10.0
+    ):
         super().__init__(labels, blocks)
         self.bank_t = bank.T.tocsr()  # (n_features, n_bank), CSR: a text's terms pick their posting lists
         self.bank_labels = np.asarray(bank_labels, dtype=np.uint8)
@@ -72,8 +81,16 @@ class TfidfKnnScorer(TfidfScorer):
         out = []
         for row, labels in zip(sim, label_indices):
             idx = top_indices(row, k)
-            out.append({j: [{"row": int(i), "similarity": round(float(row[i]), 4), **self.doc(int(i))}
-                            for i in idx if self.bank_labels[i, j]][:top] for j in labels})
+            out.append(
+                {
+                    j: [
+                        {"row": int(i), "similarity": round(float(row[i]), 4), **self.doc(int(i))}
+                        for i in idx
+                        if self.bank_labels[i, j]
+                    ][:top]
+                    for j in labels
+                }
+            )
         return out
 
     def doc(self, row: int) -> dict:
@@ -104,8 +121,13 @@ class TfidfKnnScorer(TfidfScorer):
         save_blocks(model_dir, self.blocks)
         bank = self.bank_t.T.tocsr()
         np.savez_compressed(
-            Path(model_dir) / KNN_BANK_FILE, data=bank.data.astype(np.float16), indices=bank.indices, indptr=bank.indptr,
-            shape=np.array(bank.shape), labels=self.bank_labels, knn=np.array([self.k, self.temperature]),
+            Path(model_dir) / KNN_BANK_FILE,
+            data=bank.data.astype(np.float16),
+            indices=bank.indices,
+            indptr=bank.indptr,
+            shape=np.array(bank.shape),
+            labels=self.bank_labels,
+            knn=np.array([self.k, self.temperature]),
         )
         if self.docs:
             (Path(model_dir) / KNN_DOCS_FILE).write_text(json.dumps(self.docs, ensure_ascii=False) + "\n")
@@ -118,7 +140,9 @@ def load(model_dir: Path, backend: str = "native") -> TfidfKnnScorer:
 
     b = np.load(model_dir / KNN_BANK_FILE)
     bank = csr_matrix((b["data"].astype(np.float32), b["indices"], b["indptr"]), shape=tuple(b["shape"]))
-    scorer = TfidfKnnScorer(folder_labels(model_dir), load_blocks(model_dir), bank, b["labels"], int(b["knn"][0]), float(b["knn"][1]))
+    scorer = TfidfKnnScorer(
+        folder_labels(model_dir), load_blocks(model_dir), bank, b["labels"], int(b["knn"][0]), float(b["knn"][1])
+    )
     if (model_dir / KNN_DOCS_FILE).exists():
         scorer.docs = json.loads((model_dir / KNN_DOCS_FILE).read_text())
     return scorer
@@ -133,7 +157,11 @@ def bank_docs(dataset_dir: str | Path, split) -> dict:
         titles.extend(pq.read_table(f, columns=["title"]).column("title").to_pylist())
     if len(titles) != len(split):
         titles = [title_of(t) for t in split.texts]
-    return {"publication_number": list(split.publication_numbers), "title": titles, "codes": [list(c) for c in split.codes]}
+    return {
+        "publication_number": list(split.publication_numbers),
+        "title": titles,
+        "codes": [list(c) for c in split.codes],
+    }
 
 
 def train(config: Config) -> dict:
@@ -153,7 +181,14 @@ def train(config: Config) -> dict:
     scorer.save(out)
     write_model_config(out, "tfidf-knn", train_split.vocabulary, features=[b.name for b in blocks])
     run = {"train_seconds": round(seconds, 1), "n_features": int(x.shape[1]), "bank_nonzeros": int(x.nnz)}
-    description = (f"TF-IDF ({describe_blocks(blocks)} blocks) with a similarity-weighted vote of the {config.k} most similar "
-                   "training patents, saved as JSON vocabularies and .npz arrays (no pickle).")
-    return finalize_model_folder(out, config.dataset_dir, {**config.to_dict(), "kind": "tfidf-knn", "run": run},
-                                 scorer=scorer, description=description)
+    description = (
+        f"TF-IDF ({describe_blocks(blocks)} blocks) with a similarity-weighted vote of the {config.k} most similar "
+        "training patents, saved as JSON vocabularies and .npz arrays (no pickle)."
+    )
+    return finalize_model_folder(
+        out,
+        config.dataset_dir,
+        {**config.to_dict(), "kind": "tfidf-knn", "run": run},
+        scorer=scorer,
+        description=description,
+    )

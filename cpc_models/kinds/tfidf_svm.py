@@ -18,7 +18,14 @@ import numpy as np
 from cpc_models.kinds.common import fit_per_label, fit_platt, sigmoid
 from cpc_models.kinds.config import option
 from cpc_models.kinds.tfidf import (
-    TfidfConfig, TfidfScorer, describe_blocks, feature_names, fit_blocks, load_blocks, save_blocks, transform_features,
+    TfidfConfig,
+    TfidfScorer,
+    describe_blocks,
+    feature_names,
+    fit_blocks,
+    load_blocks,
+    save_blocks,
+    transform_features,
 )
 
 log = logging.getLogger(__name__)
@@ -29,7 +36,9 @@ WEIGHTS_FILE = "linear.npz"
 @dataclass
 class Config(TfidfConfig):
     output_dir: str = option("hub/models/tfidf-svm", flags=("--out",), help="Model folder to write.")
-    classifier: str = option("svc", choices=("svc", "logreg"), help="LinearSVC (Platt-calibrated) or logistic regression per code.")
+    classifier: str = option(
+        "svc", choices=("svc", "logreg"), help="LinearSVC (Platt-calibrated) or logistic regression per code."
+    )
     C: float = option(0.3, help="Inverse regularisation strength.")
     min_weight: float = option(0.03, help="Coefficients smaller than this (absolute) are dropped when saving.")
 
@@ -55,7 +64,9 @@ class LinearScorer(TfidfScorer):
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return sigmoid(self.slope * self.decision_function(texts) + self.offset)
 
-    def explain(self, texts: list[str], label_indices: list[list[int]], top: int = 5) -> list[dict[int, list[tuple[str, float]]]]:
+    def explain(
+        self, texts: list[str], label_indices: list[list[int]], top: int = 5
+    ) -> list[dict[int, list[tuple[str, float]]]]:
         """Per text, per asked label: the ``top`` input terms with the largest TF-IDF weight x coefficient (> 0)."""
         if getattr(self, "_names", None) is None:
             self._names = feature_names(self.blocks)  # built once, on the first explanation
@@ -70,7 +81,9 @@ class LinearScorer(TfidfScorer):
             for n, j in enumerate(labels):
                 terms: dict[str, float] = {}
                 for c, v in zip(cols, block[:, n] if block is not None else []):
-                    terms[names[c]] = terms.get(names[c], 0.0) + float(v)  # a term in the text and the title block: one term
+                    terms[names[c]] = terms.get(names[c], 0.0) + float(
+                        v
+                    )  # a term in the text and the title block: one term
                 best = sorted(((t, v) for t, v in terms.items() if v > 0), key=lambda tv: -tv[1])[:top]
                 per_label[j] = [(t, round(v, 4)) for t, v in best]
             out.append(per_label)
@@ -83,8 +96,12 @@ class LinearScorer(TfidfScorer):
         coef = csc_matrix(self.coef, dtype=np.float32)
         np.savez_compressed(
             Path(model_dir) / WEIGHTS_FILE,
-            data=coef.data.astype(np.float16), indices=coef.indices, indptr=coef.indptr, shape=np.array(coef.shape),
-            intercept=self.intercept, sigmoid=np.array([self.slope, self.offset], dtype=np.float64),
+            data=coef.data.astype(np.float16),
+            indices=coef.indices,
+            indptr=coef.indptr,
+            shape=np.array(coef.shape),
+            intercept=self.intercept,
+            sigmoid=np.array([self.slope, self.offset], dtype=np.float64),
         )
 
 
@@ -142,9 +159,18 @@ def train(config: Config) -> dict:
     seconds = time.perf_counter() - t0
     log.info("trained in %.0f s (%d weights kept)", seconds, sparse.nnz)
     scorer.save(out)
-    write_model_config(out, "tfidf-svm", train_split.vocabulary, classifier=config.classifier, features=[b.name for b in blocks])
+    write_model_config(
+        out, "tfidf-svm", train_split.vocabulary, classifier=config.classifier, features=[b.name for b in blocks]
+    )
     run = {"train_seconds": round(seconds, 1), "n_features": int(x.shape[1]), "nonzero_weights": int(sparse.nnz)}
-    description = (f"TF-IDF ({describe_blocks(blocks)} blocks) with one {config.classifier} per CPC code (scikit-learn), "
-                   "saved as JSON vocabularies and .npz arrays (no pickle).")
-    return finalize_model_folder(out, config.dataset_dir, {**config.to_dict(), "kind": "tfidf-svm", "run": run},
-                                 scorer=scorer, description=description)
+    description = (
+        f"TF-IDF ({describe_blocks(blocks)} blocks) with one {config.classifier} per CPC code (scikit-learn), "
+        "saved as JSON vocabularies and .npz arrays (no pickle)."
+    )
+    return finalize_model_folder(
+        out,
+        config.dataset_dir,
+        {**config.to_dict(), "kind": "tfidf-svm", "run": run},
+        scorer=scorer,
+        description=description,
+    )

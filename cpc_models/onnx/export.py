@@ -59,16 +59,28 @@ def export_fp32(model_dir: Path, opset: int = OPSET) -> Path:
 
     with torch.no_grad():
         torch.onnx.export(
-            Logits(model), tuple(sample[n] for n in names), str(out), input_names=names, output_names=["logits"],
-            dynamic_axes=axes, opset_version=opset, dynamo=False,
+            Logits(model),
+            tuple(sample[n] for n in names),
+            str(out),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
         )
     return out
 
 
 CALIBRATION_DOCS = 1024  # training abstracts whose activations GPTQ balances its rounding errors on
 CALIBRATION_SEED = 0
-_WEIGHT_ONLY = {"type": "weight-only", "bits": 8, "block_size": 16, "symmetric": False, "embeddings": "fp16",
-                "kept_fp32": "attention projections (MatMuls named *attention*/*attn*)"}
+_WEIGHT_ONLY = {
+    "type": "weight-only",
+    "bits": 8,
+    "block_size": 16,
+    "symmetric": False,
+    "embeddings": "fp16",
+    "kept_fp32": "attention projections (MatMuls named *attention*/*attn*)",
+}
 QUANTIZATIONS = {
     # the default: weight-only int8 (block 16, asymmetric) for the feed-forward MatMuls, rounded to nearest
     # (onnxruntime's MatMulNBitsQuantizer), attention projections in fp32, embedding tables in fp16; needs no
@@ -79,7 +91,12 @@ QUANTIZATIONS = {
     # needs the dataset): agreement 98.0 / 97.3 %, test micro-F1 0.4306 — no gain in F1, so an option, not the default.
     "int8-gptq": {**_WEIGHT_ONLY, "algorithm": "gptq", "damp": 0.01},
     # onnxruntime's dynamic quantization (int8 weights and activations): smaller, but measured max |Δp| 0.1-0.35
-    "int8-dynamic": {"type": "dynamic", "weight_type": "QInt8", "per_channel": True, "ops": ["MatMul", "Gemm", "Gather"]},
+    "int8-dynamic": {
+        "type": "dynamic",
+        "weight_type": "QInt8",
+        "per_channel": True,
+        "ops": ["MatMul", "Gemm", "Gather"],
+    },
 }
 # names accepted for the ones above: "int8" is the default int8 scheme
 ALIASES = {"int8": "int8-rtn"}
@@ -121,8 +138,9 @@ def calibration_sample(dataset_dir: str | Path, n: int = CALIBRATION_DOCS, seed:
     return [texts[i] for i in sorted(pick)]
 
 
-def quantize_int8(fp32_path: Path, method: str = "int8-rtn", calibration_texts: list[str] | None = None,
-                  out: Path | None = None) -> tuple[Path, dict]:
+def quantize_int8(
+    fp32_path: Path, method: str = "int8-rtn", calibration_texts: list[str] | None = None, out: Path | None = None
+) -> tuple[Path, dict]:
     """Write ``out`` (default ``model_quantized.onnx`` beside ``fp32_path``, which must sit in its model folder's
     ``onnx/``) with one of ``QUANTIZATIONS``; return its path and settings."""
     out = out or fp32_path.with_name(INT8_FILE)
@@ -131,7 +149,13 @@ def quantize_int8(fp32_path: Path, method: str = "int8-rtn", calibration_texts: 
     if method == "int8-dynamic":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(fp32_path), str(out), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gemm", "Gather"])
+        quantize_dynamic(
+            str(fp32_path),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Gemm", "Gather"],
+        )
         return out, spec
     import onnx
 
@@ -167,7 +191,9 @@ def _gptq(model, fp32_path: Path, texts: list[str], spec: dict):
 def _round_to_nearest(model, spec: dict):
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
-    config = DefaultWeightOnlyQuantConfig(block_size=spec["block_size"], is_symmetric=spec["symmetric"], bits=8, op_types_to_quantize=("MatMul",))
+    config = DefaultWeightOnlyQuantConfig(
+        block_size=spec["block_size"], is_symmetric=spec["symmetric"], bits=8, op_types_to_quantize=("MatMul",)
+    )
     quantizer = MatMulNBitsQuantizer(model, algo_config=config, nodes_to_exclude=attention_matmuls(model))
     quiet = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     level = quiet.level
@@ -194,7 +220,9 @@ def _embeddings_to_fp16(model) -> None:
             continue
         table.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), table.name))
         lookup = node.output[0] + "_fp16"
-        cast = helper.make_node("Cast", [lookup], [node.output[0]], to=onnx.TensorProto.FLOAT, name=node.name + "_to_fp32")
+        cast = helper.make_node(
+            "Cast", [lookup], [node.output[0]], to=onnx.TensorProto.FLOAT, name=node.name + "_to_fp32"
+        )
         node.output[0] = lookup
         model.graph.node.insert(list(model.graph.node).index(node) + 1, cast)
 
@@ -224,13 +252,21 @@ def parity(model_dir: Path, texts: list[str]) -> dict:
         scores = OnnxScorer.from_folder(model_dir, path).predict_proba(texts)
         key = "fp32" if name == FP32_FILE else "int8"
         report[f"{key}_max_abs_diff"] = float(np.abs(scores - reference).max())
-        report[f"{key}_code_set_agreement"] = code_set_agreement(thresholds.apply(calibrated_scores(calibration, scores, labels), labels), decided)
+        report[f"{key}_code_set_agreement"] = code_set_agreement(
+            thresholds.apply(calibrated_scores(calibration, scores, labels), labels), decided
+        )
     return report
 
 
-def export_onnx(model_dir: str | Path, quantize: str | None = "int8-rtn", parity_texts: list[str] | None = None,
-                dataset_dir: str | Path | None = None, opset: int = OPSET, calibration_texts: list[str] | None = None,
-                calibration_docs: int = CALIBRATION_DOCS) -> dict:
+def export_onnx(
+    model_dir: str | Path,
+    quantize: str | None = "int8-rtn",
+    parity_texts: list[str] | None = None,
+    dataset_dir: str | Path | None = None,
+    opset: int = OPSET,
+    calibration_texts: list[str] | None = None,
+    calibration_docs: int = CALIBRATION_DOCS,
+) -> dict:
     """Export, quantize, check parity, and (with ``dataset_dir``) score fp32 and int8 on the test split.
 
     ``quantize``: a key of ``QUANTIZATIONS`` or ``ALIASES`` ("int8" is round-to-nearest), or None for fp32 only.
@@ -279,9 +315,9 @@ def test_metrics_by_file(model_dir: Path, dataset_dir: str | Path, files: dict) 
     """Test-split micro/macro F1 of each ONNX file (thresholds tuned on validation), and how often int8 decides as fp32
     does: whole code sets per document, and single (document, code) decisions."""
     from cpc_models.data import load_split
-    from cpc_models.scoring.metrics import compute_metrics
     from cpc_models.onnx.runtime import OnnxScorer
     from cpc_models.scoring.calibration import Calibration, calibrated_scores
+    from cpc_models.scoring.metrics import compute_metrics
     from cpc_models.scoring.thresholds import Thresholds
 
     thresholds, calibration = Thresholds.load(model_dir), Calibration.load(model_dir)
@@ -298,5 +334,7 @@ def test_metrics_by_file(model_dir: Path, dataset_dir: str | Path, files: dict) 
     if "int8" in decided and "fp32" in decided:
         out["n_docs"] = len(texts)
         out["int8_vs_fp32_code_set_agreement"] = round(code_set_agreement(decided["int8"], decided["fp32"]), 4)
-        out["int8_vs_fp32_decision_agreement"] = round(float((decided["int8"] == decided["fp32"]).mean()), 6)  # per (doc, code)
+        out["int8_vs_fp32_decision_agreement"] = round(
+            float((decided["int8"] == decided["fp32"]).mean()), 6
+        )  # per (doc, code)
     return out

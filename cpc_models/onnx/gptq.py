@@ -59,8 +59,9 @@ def _grid(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return scale, zero
 
 
-def quantize_weight(weight: np.ndarray, hessian: np.ndarray | None, block_size: int = 16, damp: float = 0.01,
-                    lazy: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def quantize_weight(
+    weight: np.ndarray, hessian: np.ndarray | None, block_size: int = 16, damp: float = 0.01, lazy: int = 128
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Quantize ``weight`` (K inputs x N outputs, as a MatMul holds it) in blocks of ``block_size`` along K.
 
     With ``hessian`` (K x K) the rounding errors are compensated (GPTQ); without it this is round-to-nearest.
@@ -106,8 +107,9 @@ def dequantize(codes: np.ndarray, scales: np.ndarray, zeros: np.ndarray) -> np.n
     return ((codes - expand(zeros)) * expand(scales)).T.astype(np.float32)
 
 
-def replace_matmuls(model, nodes: list[str], hessians_by_input: dict[str, np.ndarray] | None, block_size: int = 16,
-                    damp: float = 0.01) -> None:
+def replace_matmuls(
+    model, nodes: list[str], hessians_by_input: dict[str, np.ndarray] | None, block_size: int = 16, damp: float = 0.01
+) -> None:
     """Swap each named MatMul (constant 2-D weight) for a ``com.microsoft.MatMulNBits`` node, in place."""
     from onnx import helper, numpy_helper
 
@@ -119,13 +121,23 @@ def replace_matmuls(model, nodes: list[str], hessians_by_input: dict[str, np.nda
         hessian = None if hessians_by_input is None else hessians_by_input[node.input[0]]
         codes, scales, zeros = quantize_weight(weight, hessian, block_size, damp)
         base = node.input[1]
-        new = [numpy_helper.from_array(codes.reshape(n, k // block_size, block_size), f"{base}_Q{BITS}"),
-               numpy_helper.from_array(scales, f"{base}_scales"),
-               numpy_helper.from_array(zeros, f"{base}_zero_points")]
+        new = [
+            numpy_helper.from_array(codes.reshape(n, k // block_size, block_size), f"{base}_Q{BITS}"),
+            numpy_helper.from_array(scales, f"{base}_scales"),
+            numpy_helper.from_array(zeros, f"{base}_zero_points"),
+        ]
         model.graph.initializer.extend(new)
-        replacement = helper.make_node("MatMulNBits", [node.input[0]] + [t.name for t in new], list(node.output),
-                                       name=f"{node.name}_Q{BITS}", domain="com.microsoft", K=k, N=n, bits=BITS,
-                                       block_size=block_size)
+        replacement = helper.make_node(
+            "MatMulNBits",
+            [node.input[0]] + [t.name for t in new],
+            list(node.output),
+            name=f"{node.name}_Q{BITS}",
+            domain="com.microsoft",
+            K=k,
+            N=n,
+            bits=BITS,
+            block_size=block_size,
+        )
         position = list(model.graph.node).index(node)
         model.graph.node.remove(node)
         model.graph.node.insert(position, replacement)

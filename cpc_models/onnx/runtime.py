@@ -13,7 +13,6 @@ from cpc_models.kinds.common import sigmoid
 from cpc_models.onnx import FILES, ONNX_DIR
 
 
-
 def onnx_file(model_dir: Path) -> Path | None:
     """The int8 file if there is one, else the fp32 one, else None."""
     for name in FILES.values():

@@ -36,8 +36,17 @@ def neutralise_cell(value):
     return value
 
 
-def predict_csv(predictor, input_path: str | Path, output_path: str | Path, chunk_size: int = 256, top_k: int | None = None,
-                threshold: float | None = None, progress: bool = True, resume: bool = False, overwrite: bool = False) -> int:
+def predict_csv(
+    predictor,
+    input_path: str | Path,
+    output_path: str | Path,
+    chunk_size: int = 256,
+    top_k: int | None = None,
+    threshold: float | None = None,
+    progress: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> int:
     """Read ``input_path`` (column ``abstract``, optional ``title``), write it back with predictions. Returns rows."""
     import pandas as pd
     from tqdm.auto import tqdm
@@ -51,15 +60,22 @@ def predict_csv(predictor, input_path: str | Path, output_path: str | Path, chun
         raise InputError(f"{output_path} exists: pass --overwrite to replace it")
     partial = output_path.with_name(output_path.name + ".partial")
     state_path = output_path.with_name(output_path.name + ".partial.json")
-    identity = {"input": str(input_path.resolve()), "input_bytes": input_path.stat().st_size,
-                "input_mtime_ns": input_path.stat().st_mtime_ns, "top_k": top_k, "threshold": threshold}
+    identity = {
+        "input": str(input_path.resolve()),
+        "input_bytes": input_path.stat().st_size,
+        "input_mtime_ns": input_path.stat().st_mtime_ns,
+        "top_k": top_k,
+        "threshold": threshold,
+    }
     done = _resume_point(partial, state_path, identity, resume, overwrite)
     rows = done
     try:
         reader = pd.read_csv(input_path, chunksize=chunk_size, dtype=str, keep_default_na=False, encoding="utf-8")
         seen = 0
-        with open(partial, "a" if done else "w", encoding="utf-8", newline="") as out, \
-                tqdm(desc="classifying", unit="abstract", initial=done, disable=not progress) as bar:
+        with (
+            open(partial, "a" if done else "w", encoding="utf-8", newline="") as out,
+            tqdm(desc="classifying", unit="abstract", initial=done, disable=not progress) as bar,
+        ):
             for chunk in reader:
                 if "abstract" not in chunk.columns:
                     raise InputError(f"{input_path}: no 'abstract' column (found: {', '.join(chunk.columns)})")
@@ -68,7 +84,9 @@ def predict_csv(predictor, input_path: str | Path, output_path: str | Path, chun
                 if chunk.empty:
                     continue
                 chunk = _classify(predictor, chunk, top_k, threshold)
-                chunk.to_csv(out, header=rows == 0, index=False, lineterminator="\r\n")  # RFC 4180: a CR in a cell is quoted
+                chunk.to_csv(
+                    out, header=rows == 0, index=False, lineterminator="\r\n"
+                )  # RFC 4180: a CR in a cell is quoted
                 out.flush()
                 os.fsync(out.fileno())
                 rows += len(chunk)
@@ -125,14 +143,20 @@ def _resume_point(partial: Path, state_path: Path, identity: dict, resume: bool,
             partial.unlink()
             state_path.unlink(missing_ok=True)
             return 0
-        raise InputError(f"an interrupted run left {partial}: pass --resume to continue it or --overwrite to start again")
+        raise InputError(
+            f"an interrupted run left {partial}: pass --resume to continue it or --overwrite to start again"
+        )
     try:
         state = json.loads(state_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise InputError(f"cannot resume: {state_path} is missing or unreadable; pass --overwrite to start again") from None
+        raise InputError(
+            f"cannot resume: {state_path} is missing or unreadable; pass --overwrite to start again"
+        ) from None
     changed = [key for key, value in identity.items() if state.get(key) != value]
     if changed:
-        raise InputError(f"cannot resume: {', '.join(changed)} differ from the interrupted run; pass --overwrite to start again")
+        raise InputError(
+            f"cannot resume: {', '.join(changed)} differ from the interrupted run; pass --overwrite to start again"
+        )
     with open(partial, "r+b") as f:
         f.truncate(int(state["bytes"]))  # drop a chunk that was being written when the run stopped
     log.info("resuming after %d rows already in %s", state["rows"], partial)

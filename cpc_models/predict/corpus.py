@@ -54,8 +54,12 @@ class CorpusJob:
             if (model / name).is_file():
                 digest.update((model / name).read_bytes())
         return {
-            "model": str(model.resolve()) if model.exists() else str(self.model), "model_config_sha256": digest.hexdigest()[:16],
-            "backend": self.backend, "id_columns": self.id_columns, "top_k": self.top_k, "threshold": self.threshold,
+            "model": str(model.resolve()) if model.exists() else str(self.model),
+            "model_config_sha256": digest.hexdigest()[:16],
+            "backend": self.backend,
+            "id_columns": self.id_columns,
+            "top_k": self.top_k,
+            "threshold": self.threshold,
         }
 
 
@@ -80,7 +84,11 @@ class CorpusReport:
         return self.rows / running if running > 0 else 0.0
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "rows_per_second": round(self.rows_per_second, 1), "steady_rows_per_second": round(self.steady_rows_per_second, 1)}
+        return {
+            **asdict(self),
+            "rows_per_second": round(self.rows_per_second, 1),
+            "steady_rows_per_second": round(self.steady_rows_per_second, 1),
+        }
 
 
 def predict_corpus(job: CorpusJob, **engine_options) -> CorpusReport:
@@ -98,8 +106,14 @@ def predict_corpus(job: CorpusJob, **engine_options) -> CorpusReport:
     remove_stale_temporaries(shards)
     unreadable = {str(s.source): s.error for s in shards if s.error and not s.done}
     todo = [s for s in shards if not s.done and not s.error]
-    log.info("%d shards, %d already written, %d to do (%d rows), %d unreadable", len(shards), sum(s.done for s in shards), len(todo),
-             sum(s.rows for s in todo), len(unreadable))
+    log.info(
+        "%d shards, %d already written, %d to do (%d rows), %d unreadable",
+        len(shards),
+        sum(s.done for s in shards),
+        len(todo),
+        sum(s.rows for s in todo),
+        len(unreadable),
+    )
     if job.engine == "ray":
         from cpc_models.predict.distributed import run_ray
 
@@ -126,30 +140,50 @@ def run_local(job: CorpusJob, shards: list[Shard]) -> CorpusReport:
 
     report, start = CorpusReport(), time.perf_counter()
     predictor = CpcPredictor.from_pretrained(job.model, backend=job.backend)
-    with tqdm(total=sum(s.rows for s in shards), desc="classifying", unit="row", unit_scale=True, disable=not job.progress) as bar:
+    with tqdm(
+        total=sum(s.rows for s in shards), desc="classifying", unit="row", unit_scale=True, disable=not job.progress
+    ) as bar:
         for shard in shards:
             try:
                 parts = []
                 for batch in read_batches(shard, job.batch_size):
-                    parts.append(classify_table(predictor, pa.Table.from_batches([batch]), job.id_columns, job.top_k, job.threshold))
+                    parts.append(
+                        classify_table(
+                            predictor, pa.Table.from_batches([batch]), job.id_columns, job.top_k, job.threshold
+                        )
+                    )
                     bar.update(batch.num_rows)
                     report.startup_seconds = report.startup_seconds or time.perf_counter() - start
                 table = pa.concat_tables(parts) if parts else empty_output(shard, job.id_columns)
             except (OSError, ValueError) as exc:  # unreadable file: the other shards go on
-                report.failed[str(shard.source)] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                report.failed[str(shard.source)] = (
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                )
                 log.error("%s: %s", shard.source, report.failed[str(shard.source)])
                 continue
             write_shard(shard, table)
             report.written.append(str(shard.output))
             report.rows += table.num_rows
     report.seconds = time.perf_counter() - start
-    log.info("%d rows in %.1f s: %.0f rows/s (%.0f rows/s after a %.1f s start)", report.rows, report.seconds, report.rows_per_second,
-             report.steady_rows_per_second, report.startup_seconds)
+    log.info(
+        "%d rows in %.1f s: %.0f rows/s (%.0f rows/s after a %.1f s start)",
+        report.rows,
+        report.seconds,
+        report.rows_per_second,
+        report.steady_rows_per_second,
+        report.startup_seconds,
+    )
     return report
 
 
-def classify_table(predictor, table, id_columns: list[str] | None = None, top_k: int | None = None, threshold: float | None = None,
-                   extra_columns: tuple[str, ...] = ()):
+def classify_table(
+    predictor,
+    table,
+    id_columns: list[str] | None = None,
+    top_k: int | None = None,
+    threshold: float | None = None,
+    extra_columns: tuple[str, ...] = (),
+):
     """Input rows (``abstract``, optional ``title``, anything else) -> kept columns + ``codes``, ``scores``,
     ``subclasses``, ``sections``, ``truncated``, ``out_of_scope``, ``reason``. A row that cannot be classified gets a reason, never an error."""
     import pyarrow as pa
@@ -181,7 +215,9 @@ def predict_safely(predictor, texts: list[str], top_k: int | None, threshold: fl
     try:
         return predictor.predict(texts, top_k=top_k, threshold=threshold)
     except Exception as exc:  # noqa: BLE001 - one bad row must not stop a corpus
-        log.warning("a batch of %d rows failed (%s: %s); classifying it row by row", len(texts), type(exc).__name__, exc)
+        log.warning(
+            "a batch of %d rows failed (%s: %s); classifying it row by row", len(texts), type(exc).__name__, exc
+        )
     results = []
     for text in texts:
         try:

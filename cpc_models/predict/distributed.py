@@ -25,7 +25,7 @@ from pathlib import Path
 from cpc_dataset.errors import InputError, MisconfiguredError
 from cpc_dataset.hub import is_repo_id
 from cpc_models.predict.corpus import CorpusJob, CorpusReport, classify_table
-from cpc_models.predict.shards import Shard, TEXT_COLUMNS, csv_options, input_columns, write_shard
+from cpc_models.predict.shards import TEXT_COLUMNS, Shard, csv_options, input_columns, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,9 @@ READ_CPUS = 0  # reading is light next to classifying: the actors hold the CPUs,
 
 def require_ray() -> None:
     if importlib.util.find_spec("ray") is None:
-        raise MisconfiguredError("--engine ray needs Ray: pip install 'patent-cpc[scale]' (or: pip install 'ray[data]')")
+        raise MisconfiguredError(
+            "--engine ray needs Ray: pip install 'patent-cpc[scale]' (or: pip install 'ray[data]')"
+        )
 
 
 class ShardClassifier:
@@ -131,7 +133,9 @@ def _run_pipeline(job: CorpusJob, shards: list[Shard], ship_model: bool) -> Corp
         if shard.rows == 0:
             _finish(shard, [], job, report)
     log.info("Ray: %d workers, %d shards", workers, len(shards))
-    with tqdm(total=sum(s.rows for s in shards), desc="classifying", unit="row", unit_scale=True, disable=not job.progress) as bar:
+    with tqdm(
+        total=sum(s.rows for s in shards), desc="classifying", unit="row", unit_scale=True, disable=not job.progress
+    ) as bar:
         for fmt in ("parquet", "csv"):  # one pipeline per format: a block never mixes CSV strings with parquet types
             group = [s for s in shards if s.format == fmt and s.rows]
             if not group:
@@ -141,7 +145,11 @@ def _run_pipeline(job: CorpusJob, shards: list[Shard], ship_model: bool) -> Corp
             dataset = dataset.map_batches(
                 ShardClassifier,
                 fn_constructor_kwargs=dict(
-                    model=model, backend=job.backend, id_columns=job.id_columns, top_k=job.top_k, threshold=job.threshold
+                    model=model,
+                    backend=job.backend,
+                    id_columns=job.id_columns,
+                    top_k=job.top_k,
+                    threshold=job.threshold,
                 ),
                 batch_size=job.batch_size,
                 batch_format="pyarrow",
@@ -150,8 +158,15 @@ def _run_pipeline(job: CorpusJob, shards: list[Shard], ship_model: bool) -> Corp
             )
             _collect(dataset, group, job, report, bar, start)
     report.seconds = time.perf_counter() - start
-    log.info("%d rows in %.1f s on %d Ray workers: %.0f rows/s (%.0f rows/s after a %.1f s start)", report.rows, report.seconds, workers,
-             report.rows_per_second, report.steady_rows_per_second, report.startup_seconds)
+    log.info(
+        "%d rows in %.1f s on %d Ray workers: %.0f rows/s (%.0f rows/s after a %.1f s start)",
+        report.rows,
+        report.seconds,
+        workers,
+        report.rows_per_second,
+        report.steady_rows_per_second,
+        report.startup_seconds,
+    )
     return report
 
 
@@ -174,7 +189,9 @@ def _collect(dataset, shards: list[Shard], job: CorpusJob, report: CorpusReport,
             if counts[shard] == shard.rows:
                 _finish(shard, parts.pop(shard), job, report)
     for shard in parts:  # came up short: a block that could not be read
-        report.failed[str(shard.source)] = f"{counts[shard]} of {shard.rows} rows came back (a block failed: see Ray's logs)"
+        report.failed[str(shard.source)] = (
+            f"{counts[shard]} of {shard.rows} rows came back (a block failed: see Ray's logs)"
+        )
     for shard in shards:
         if shard not in counts:
             report.failed[str(shard.source)] = "no rows came back (see Ray's logs)"
@@ -184,14 +201,18 @@ def _read(shards: list[Shard], fmt: str, id_columns: list[str] | None):
     import ray.data
 
     if any(PATH_COLUMN in input_columns(s) for s in shards):
-        raise InputError(f"an input column is named {PATH_COLUMN!r}, which Ray's readers use for the source file: rename it")
+        raise InputError(
+            f"an input column is named {PATH_COLUMN!r}, which Ray's readers use for the source file: rename it"
+        )
     paths = [str(s.source) for s in shards]
     if fmt == "parquet":
         columns = None
         if id_columns:  # read only what is kept (a corpus may carry full texts, claims, ...)
             present = set(input_columns(shards[0]))
             columns = [c for c in [*id_columns, *TEXT_COLUMNS] if c in present]
-        return ray.data.read_parquet(paths, columns=columns, include_paths=True, num_cpus=READ_CPUS, file_extensions=None)
+        return ray.data.read_parquet(
+            paths, columns=columns, include_paths=True, num_cpus=READ_CPUS, file_extensions=None
+        )
     names = sorted({c for s in shards for c in input_columns(s)})
     return ray.data.read_csv(paths, include_paths=True, num_cpus=READ_CPUS, **csv_options(columns=names))
 

@@ -44,11 +44,15 @@ class Scope:
         out = []
         for s, h in zip(nearest, share):
             if s < self.min_similarity:
-                out.append(f"This text is unlike the AI/ML patents the model was trained on: its most similar training patent has "
-                           f"similarity {s:.2f}, below the {self.min_similarity:.2f} that validation shows reliable. Treat the codes as unreliable.")
+                out.append(
+                    f"This text is unlike the AI/ML patents the model was trained on: its most similar training patent has "
+                    f"similarity {s:.2f}, below the {self.min_similarity:.2f} that validation shows reliable. Treat the codes as unreliable."
+                )
             elif h < self.min_labelled_share:
-                out.append(f"This text looks out of the model's scope: its most similar training patents mostly ({100 * (1 - h):.0f}%) "
-                           "carry none of the codes the model knows (it covers AI/ML patents). Treat the codes as unreliable.")
+                out.append(
+                    f"This text looks out of the model's scope: its most similar training patents mostly ({100 * (1 - h):.0f}%) "
+                    "carry none of the codes the model knows (it covers AI/ML patents). Treat the codes as unreliable."
+                )
             else:
                 out.append("")
         return out
@@ -88,8 +92,15 @@ def _rows(index, sim_row: np.ndarray, idx) -> list[dict]:
     for i in idx:
         doc = index.doc(int(i))
         number = doc.get("publication_number", "")
-        out.append({"publication_number": number, "title": doc.get("title", ""), "codes": list(doc.get("codes", [])),
-                    "similarity": round(float(sim_row[i]), 4), "url": PATENT_URL.format(number) if number else ""})
+        out.append(
+            {
+                "publication_number": number,
+                "title": doc.get("title", ""),
+                "codes": list(doc.get("codes", [])),
+                "similarity": round(float(sim_row[i]), 4),
+                "url": PATENT_URL.format(number) if number else "",
+            }
+        )
     return out
 
 
@@ -125,7 +136,9 @@ class Evidence:
             return [""] * len(sim)
         return self.scope.flags(sim.max(axis=1), self.labelled_share(sim, self.scope.k, self.scope.temperature))
 
-    def explain(self, texts: list[str], codes: list[list[str]], top_terms: int = 5, top_neighbours: int = 3) -> list[dict[str, dict]]:
+    def explain(
+        self, texts: list[str], codes: list[list[str]], top_terms: int = 5, top_neighbours: int = 3
+    ) -> list[dict[str, dict]]:
         """Per text, per code: ``terms`` [(term, weight)] from linear members, ``neighbours`` that voted for it."""
         out = [{c: {"terms": [], "neighbours": []} for c in cs} for cs in codes]
         for member in self.linear:
@@ -141,8 +154,14 @@ class Evidence:
             for row, per in enumerate(member.voters(texts, asked, top_neighbours)):
                 for j, rows in per.items():
                     out[row][member.labels[j]]["neighbours"].extend(
-                        {"publication_number": r.get("publication_number", ""), "title": r.get("title", ""), "similarity": r["similarity"],
-                         "url": PATENT_URL.format(r["publication_number"]) if r.get("publication_number") else ""} for r in rows)
+                        {
+                            "publication_number": r.get("publication_number", ""),
+                            "title": r.get("title", ""),
+                            "similarity": r["similarity"],
+                            "url": PATENT_URL.format(r["publication_number"]) if r.get("publication_number") else "",
+                        }
+                        for r in rows
+                    )
         return out
 
 
@@ -168,8 +187,11 @@ def fit_scope(index, texts: list[str], unlabelled: np.ndarray, model_dir: str | 
             flagged = signal < cut
             if flagged.sum() >= 10 and unlabelled[flagged].mean() >= MIN_FLAG_PRECISION:
                 best = float(cut)
-                scope.flag_precision[name] = {"flagged": int(flagged.sum()), "of": len(signal),
-                                              "without_a_model_code": round(float(unlabelled[flagged].mean()), 3)}
+                scope.flag_precision[name] = {
+                    "flagged": int(flagged.sum()),
+                    "of": len(signal),
+                    "without_a_model_code": round(float(unlabelled[flagged].mean()), 3),
+                }
         setattr(scope, name, best)
     if model_dir is not None:
         scope.save(model_dir)

@@ -12,8 +12,8 @@ Saved as ``levels.json`` beside ``thresholds.json``.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,9 @@ class LevelRule:
         a, b = self.calibration.get(level, (1.0, 0.0))
         return groups, sigmoid(a * logit(raw) + b, dtype=np.float64).astype(np.float32)
 
-    def decide(self, p: np.ndarray, labels: list[str], code_thresholds: np.ndarray) -> list[dict[str, list[tuple[str, float]]]]:
+    def decide(
+        self, p: np.ndarray, labels: list[str], code_thresholds: np.ndarray
+    ) -> list[dict[str, list[tuple[str, float]]]]:
         """Per row of ``p`` (calibrated code scores): level -> [(symbol, score)] over that level's threshold, best first."""
         out = [dict() for _ in range(len(p))]
         for row in range(len(p)):
@@ -94,13 +96,20 @@ class LevelRule:
         return out
 
     def to_dict(self) -> dict:
-        return {"thresholds": self.thresholds, "calibration": {k: list(v) for k, v in self.calibration.items()}, "tuned_on": self.tuned_on,
-                "score": "sigmoid(a * logit(1 - prod(1 - p_code)) + b) over the calibrated scores of the labels under the group"}
+        return {
+            "thresholds": self.thresholds,
+            "calibration": {k: list(v) for k, v in self.calibration.items()},
+            "tuned_on": self.tuned_on,
+            "score": "sigmoid(a * logit(1 - prod(1 - p_code)) + b) over the calibrated scores of the labels under the group",
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> LevelRule:
-        return cls({k: float(v) for k, v in data.get("thresholds", {}).items()},
-                   {k: (float(v[0]), float(v[1])) for k, v in data.get("calibration", {}).items()}, data.get("tuned_on", "validation"))
+        return cls(
+            {k: float(v) for k, v in data.get("thresholds", {}).items()},
+            {k: (float(v[0]), float(v[1])) for k, v in data.get("calibration", {}).items()},
+            data.get("tuned_on", "validation"),
+        )
 
     def save(self, model_dir: str | Path) -> Path:
         path = Path(model_dir) / LEVELS_FILE
@@ -140,7 +149,9 @@ def fit_levels(codes: list[list[str]], p: np.ndarray, labels: list[str]) -> Leve
     return rule
 
 
-def level_metrics(rule: LevelRule, codes: list[list[str]], p: np.ndarray, labels: list[str], code_thresholds: np.ndarray) -> dict:
+def level_metrics(
+    rule: LevelRule, codes: list[list[str]], p: np.ndarray, labels: list[str], code_thresholds: np.ndarray
+) -> dict:
     """Micro-F1, precision and recall of each level's own decisions against the truth at that level."""
     out = {}
     y_sub = truth(codes, labels, "subgroup")
@@ -151,7 +162,11 @@ def level_metrics(rule: LevelRule, codes: list[list[str]], p: np.ndarray, labels
             groups, s = rule.scores(p, labels, level)
             y, decided = truth(codes, groups, level), s >= rule.thresholds[level]
         tp = int(np.logical_and(y, decided).sum())
-        out[level] = {"micro_f1": round(_micro_f1(y, decided), 4), "precision": round(tp / max(int(decided.sum()), 1), 4),
-                      "recall": round(tp / max(int(y.sum()), 1), 4), "threshold": None if level == "subgroup" else rule.thresholds[level],
-                      "documents_with_no_decision": int((decided.sum(axis=1) == 0).sum())}
+        out[level] = {
+            "micro_f1": round(_micro_f1(y, decided), 4),
+            "precision": round(tp / max(int(decided.sum()), 1), 4),
+            "recall": round(tp / max(int(y.sum()), 1), 4),
+            "threshold": None if level == "subgroup" else rule.thresholds[level],
+            "documents_with_no_decision": int((decided.sum(axis=1) == 0).sum()),
+        }
     return out

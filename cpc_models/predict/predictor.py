@@ -15,6 +15,7 @@ from cpc_models.scoring.thresholds import Thresholds
 log = logging.getLogger(__name__)
 CHUNK = 256  # texts per model call in predict() (the TF-IDF kNN keeps the dot products of a batch this size)
 
+
 @dataclass
 class CodeScore:
     code: str
@@ -33,7 +34,9 @@ class Prediction:
     # each CPC level's own decisions (subgroup, main_group, subclass, section), score = P(some code under it)
     levels: dict[str, list[CodeScore]] = field(default_factory=dict)
     backoff: str = ""  # set when no subgroup clears its threshold: which broader level does
-    neighbours: list[dict] = field(default_factory=list)  # most similar training patents: number, title, codes, similarity, url
+    neighbours: list[dict] = field(
+        default_factory=list
+    )  # most similar training patents: number, title, codes, similarity, url
     out_of_scope: bool = False
     scope_note: str = ""  # why the text looks out of the model's scope
     explanations: dict[str, dict] = field(default_factory=dict)  # explain=True: code -> {"terms", "neighbours"}
@@ -83,10 +86,17 @@ class CpcPredictor:
         """Calibrated scores where the folder has ``calibration.json``, else the model's own."""
         from cpc_models.scoring.calibration import calibrated_scores
 
-        return calibrated_scores(self.calibration, np.asarray(self.scorer.predict_proba(texts), dtype=np.float32), self.labels)
+        return calibrated_scores(
+            self.calibration, np.asarray(self.scorer.predict_proba(texts), dtype=np.float32), self.labels
+        )
 
     def predict(
-        self, texts: list[str] | str, top_k: int | None = None, threshold: float | None = None, explain: bool = False, neighbours: int = 5
+        self,
+        texts: list[str] | str,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        explain: bool = False,
+        neighbours: int = 5,
     ) -> list[Prediction]:
         """Codes per text: those over the tuned thresholds (or ``threshold`` for all), best first, at most ``top_k``.
 
@@ -97,8 +107,11 @@ class CpcPredictor:
         if isinstance(texts, str):
             texts = [texts]
         if len(texts) > CHUNK:  # in chunks, so that scoring and the similar-patents lookup share one product
-            return [p for start in range(0, len(texts), CHUNK)
-                    for p in self.predict(texts[start : start + CHUNK], top_k, threshold, explain, neighbours)]
+            return [
+                p
+                for start in range(0, len(texts), CHUNK)
+                for p in self.predict(texts[start : start + CHUNK], top_k, threshold, explain, neighbours)
+            ]
         texts = [t if isinstance(t, str) else "" for t in texts]
         results = [Prediction(reason="empty text") for _ in texts]
         keep = [i for i, t in enumerate(texts) if t.strip()]
@@ -106,19 +119,32 @@ class CpcPredictor:
             return results
         batch = [texts[i] for i in keep]
         scores = self.scores(batch)
-        rule = self.thresholds if threshold is None else Thresholds(float(threshold), mode="global", min_codes=self.thresholds.min_codes)
+        rule = (
+            self.thresholds
+            if threshold is None
+            else Thresholds(float(threshold), mode="global", min_codes=self.thresholds.min_codes)
+        )
         decided = rule.apply(scores, self.labels)
         truncated = self.scorer.truncated(batch)
         for row, i in enumerate(keep):
             cols = np.flatnonzero(decided[row])
             cols = cols[np.argsort(-scores[row, cols], kind="stable")][: top_k or None]
             codes = [CodeScore(self.labels[j], round(float(scores[row, j]), 4)) for j in cols]
-            results[i] = Prediction(codes, _roll(codes, 4), _roll(codes, 1), bool(truncated[row]), calibrated=self.calibration is not None)
+            results[i] = Prediction(
+                codes, _roll(codes, 4), _roll(codes, 1), bool(truncated[row]), calibrated=self.calibration is not None
+            )
         self._add_evidence([results[i] for i in keep], batch, scores, rule, explain, neighbours)
         return results
 
-    def _add_evidence(self, predictions: list[Prediction], texts: list[str], scores: np.ndarray, rule: Thresholds, explain: bool,
-                      neighbours: int) -> None:
+    def _add_evidence(
+        self,
+        predictions: list[Prediction],
+        texts: list[str],
+        scores: np.ndarray,
+        rule: Thresholds,
+        explain: bool,
+        neighbours: int,
+    ) -> None:
         from cpc_models.predict.levels import LEVEL_NAMES, LEVELS
 
         if self.level_rule is not None:
@@ -131,15 +157,22 @@ class CpcPredictor:
                         p.backoff = "No CPC level is above its threshold: the codes listed are the model's best guesses, not decisions."
                     else:
                         best = p.levels[broader][0]
-                        p.backoff = (f"No subgroup is above its threshold; the most specific level that is: {LEVEL_NAMES[broader]} "
-                                     f"{best.code} ({best.score:.2f}). The subgroups listed are below their thresholds.")
+                        p.backoff = (
+                            f"No subgroup is above its threshold; the most specific level that is: {LEVEL_NAMES[broader]} "
+                            f"{best.code} ({best.score:.2f}). The subgroups listed are below their thresholds."
+                        )
         sim = self.evidence.similarities(texts) if self.evidence.available else None
         if sim is not None:
-            for p, rows, note in zip(predictions, self.evidence.neighbours(sim, neighbours) if neighbours else [[]] * len(texts),
-                                     self.evidence.out_of_scope(sim)):
+            for p, rows, note in zip(
+                predictions,
+                self.evidence.neighbours(sim, neighbours) if neighbours else [[]] * len(texts),
+                self.evidence.out_of_scope(sim),
+            ):
                 p.neighbours, p.out_of_scope, p.scope_note = rows, bool(note), note
         if explain:
-            for p, per_code in zip(predictions, self.evidence.explain(texts, [[c.code for c in p.codes] for p in predictions])):
+            for p, per_code in zip(
+                predictions, self.evidence.explain(texts, [[c.code for c in p.codes] for p in predictions])
+            ):
                 p.explanations = per_code
         for p in predictions:
             shown = {c.code for c in p.codes} | {c.code for cs in p.levels.values() for c in cs}

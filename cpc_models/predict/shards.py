@@ -48,7 +48,9 @@ def find_inputs(spec: str | Path) -> tuple[Path, list[Path]]:
         files = [Path(p) for p in sorted(glob.glob(spec, recursive=True))]
     elif Path(spec).is_dir():
         root = Path(spec)
-        files = sorted(p for p in root.rglob("*") if not any(part.startswith((".", "_")) for part in p.relative_to(root).parts))
+        files = sorted(
+            p for p in root.rglob("*") if not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+        )
     elif Path(spec).is_file():
         root, files = Path(spec).parent, [Path(spec)]
         if Path(spec).suffix.lower() not in FORMATS:
@@ -137,7 +139,9 @@ def check_columns(shards: list[Shard], id_columns: list[str] | None) -> None:
         columns = input_columns(shard)
         missing = [c for c in ["abstract", *(id_columns or [])] if c not in columns]
         if missing:
-            raise InputError(f"{shard.source}: no {', '.join(repr(c) for c in missing)} column (found: {', '.join(columns)})")
+            raise InputError(
+                f"{shard.source}: no {', '.join(repr(c) for c in missing)} column (found: {', '.join(columns)})"
+            )
         dropped = [c for c in columns if c in PREDICTION_COLUMNS]
         if dropped and not id_columns:
             log.warning("%s: input columns %s are left out (the predictions use those names)", shard.source, dropped)
@@ -242,7 +246,9 @@ def _flatten_for_csv(table):
     for name in table.column_names:
         column = table.column(name)
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-            column = pa.array([None if v is None else ";".join(str(x) for x in v) for v in column.to_pylist()], pa.string())
+            column = pa.array(
+                [None if v is None else ";".join(str(x) for x in v) for v in column.to_pylist()], pa.string()
+            )
         elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             column = pa.array([neutralise_cell(v) for v in column.to_pylist()], pa.string())
         columns[neutralise_cell(name)] = column

@@ -37,7 +37,9 @@ class Calibration:
     tuned_on: str = "validation"
 
     def params(self, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        ab = np.array([self.per_label.get(code, (self.a, self.b)) for code in labels], dtype=np.float64).reshape(len(labels), 2)
+        ab = np.array([self.per_label.get(code, (self.a, self.b)) for code in labels], dtype=np.float64).reshape(
+            len(labels), 2
+        )
         return ab[:, 0], ab[:, 1]
 
     def apply(self, scores: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -45,9 +47,13 @@ class Calibration:
         return sigmoid(a[None, :] * logit(scores) + b[None, :], dtype=np.float64).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "tuned_on": self.tuned_on, "global": [self.a, self.b],
-                "per_label": {k: list(v) for k, v in self.per_label.items()},
-                "formula": "sigmoid(a * logit(score) + b), (a, b) per label where listed, else global"}
+        return {
+            "method": self.method,
+            "tuned_on": self.tuned_on,
+            "global": [self.a, self.b],
+            "per_label": {k: list(v) for k, v in self.per_label.items()},
+            "formula": "sigmoid(a * logit(score) + b), (a, b) per label where listed, else global",
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
@@ -71,7 +77,9 @@ def calibrated_scores(calibration: Calibration | None, scores: np.ndarray, label
     return calibration.apply(scores, labels) if calibration is not None and len(scores) else scores
 
 
-def fit_calibration(y_val: np.ndarray, scores: np.ndarray, labels: list[str], min_positives: int = 20, shrink: float = 20.0) -> Calibration:
+def fit_calibration(
+    y_val: np.ndarray, scores: np.ndarray, labels: list[str], min_positives: int = 20, shrink: float = 20.0
+) -> Calibration:
     """Platt scaling of the logits, shared, then per code where validation has ``min_positives`` positives."""
     y = np.asarray(y_val) > 0
     x = logit(scores)
@@ -94,7 +102,6 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = N_BIN
     if len(p) == 0:
         return float("nan")
     bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
-    total = np.bincount(bins, minlength=n_bins)
     conf = np.bincount(bins, weights=p, minlength=n_bins)
     hits = np.bincount(bins, weights=y, minlength=n_bins)
     return float(np.abs(conf - hits).sum() / len(p))

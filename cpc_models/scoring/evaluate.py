@@ -87,13 +87,21 @@ def load_eval_data(data_path: str | Path) -> EvalData:
     if path.is_dir():
         if (path / "labels.json").exists():
             split = load_split(path, "test")
-            return EvalData("dataset test split", split.texts, split.codes, split.publication_numbers, train_counts=_dataset_train_counts(path))
+            return EvalData(
+                "dataset test split",
+                split.texts,
+                split.codes,
+                split.publication_numbers,
+                train_counts=_dataset_train_counts(path),
+            )
         csvs = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
         if not csvs:
             raise InputError(f"{path} is neither a dataset folder (no labels.json) nor a folder of raw CSVs")
         return _from_raw(csvs, "raw CSV folder")
     if path.suffix.lower() != ".csv":
-        raise InputError(f"{path} is not a CSV; give a dataset folder or a raw CSV (publication_number,title,abstract,cpc_codes)")
+        raise InputError(
+            f"{path} is not a CSV; give a dataset folder or a raw CSV (publication_number,title,abstract,cpc_codes)"
+        )
     return _from_raw([path], "raw CSV")
 
 
@@ -117,7 +125,9 @@ def score_in_batches(scorer, texts: list[str], batch_size: int = BATCH_SIZE, pro
     from tqdm.auto import tqdm
 
     parts = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="scoring", unit="batch", disable=not progress or len(texts) <= batch_size):
+    for start in tqdm(
+        range(0, len(texts), batch_size), desc="scoring", unit="batch", disable=not progress or len(texts) <= batch_size
+    ):
         parts.append(np.asarray(scorer.predict_proba(texts[start : start + batch_size]), dtype=np.float32))
     n_labels = len(scorer.labels)
     return np.concatenate(parts) if parts else np.zeros((0, n_labels), dtype=np.float32)
@@ -136,10 +146,16 @@ def evaluate(
     model's vocabulary; scored only with ``all_docs``), ``rows_skipped`` (raw CSVs), the thresholds mode
     and the scoring speed. With ``report_dir``, writes plots and ``report.md`` there.
     """
-    from cpc_models.registry import load_scorer, read_model_config
     from cpc_models.data import label_matrix
+    from cpc_models.registry import load_scorer, read_model_config
+    from cpc_models.scoring.calibration import (
+        N_BINS,
+        Calibration,
+        calibrated_scores,
+        expected_calibration_error,
+        plot_reliability,
+    )
     from cpc_models.scoring.metrics import compute_metrics
-    from cpc_models.scoring.calibration import N_BINS, Calibration, calibrated_scores, expected_calibration_error, plot_reliability
     from cpc_models.scoring.thresholds import THRESHOLDS_FILE, Thresholds
 
     model_dir = Path(model_dir)
@@ -157,13 +173,17 @@ def evaluate(
     has_label = y_all.sum(axis=1) > 0
     keep = np.ones(len(y_all), dtype=bool) if all_docs else has_label
     if not keep.any():
-        raise InputError(f"no document in {data_path} has a code among the model's {len(labels)} labels; use --all-docs to score them anyway")
+        raise InputError(
+            f"no document in {data_path} has a code among the model's {len(labels)} labels; use --all-docs to score them anyway"
+        )
     texts = [t for t, k in zip(data.texts, keep) if k]
     t0 = time.perf_counter()
     scores = score_in_batches(scorer, texts, progress=progress)
     seconds = time.perf_counter() - t0
     if scores.shape != (len(texts), len(labels)):
-        raise InputError(f"{model_dir}: the model gave scores of shape {scores.shape}, expected {(len(texts), len(labels))}")
+        raise InputError(
+            f"{model_dir}: the model gave scores of shape {scores.shape}, expected {(len(texts), len(labels))}"
+        )
     y_true = y_all[keep]
     raw_scores = scores
     calibration = Calibration.load(model_dir)
@@ -199,8 +219,10 @@ def evaluate(
         curves = {"uncalibrated": raw_scores, **({"calibrated": scores} if calibration is not None else {})}
         plot = plot_reliability(Path(report_dir) / RELIABILITY_PLOT, y_true, curves)
         with (Path(report_dir) / "report.md").open("a") as fh:
-            fh.write(f"\n## Calibration\n\nExpected calibration error over every (document, code) pair, {N_BINS} bins: "
-                     f"{result['ece_uncalibrated']:.4f} uncalibrated, {result['ece']:.4f} as scored"
-                     f"{' (calibration.json applied)' if calibration is not None else ' (no calibration.json)'}.\n\n![Reliability]({plot.name})\n")
+            fh.write(
+                f"\n## Calibration\n\nExpected calibration error over every (document, code) pair, {N_BINS} bins: "
+                f"{result['ece_uncalibrated']:.4f} uncalibrated, {result['ece']:.4f} as scored"
+                f"{' (calibration.json applied)' if calibration is not None else ' (no calibration.json)'}.\n\n![Reliability]({plot.name})\n"
+            )
         result["report"] = str(Path(report_dir) / "report.md")
     return result

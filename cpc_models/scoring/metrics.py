@@ -65,7 +65,9 @@ def level_metrics(y_true: np.ndarray, scores: np.ndarray, y_pred: np.ndarray) ->
     for k in TOP_K:
         out[f"precision_at_{k}"] = precision_at_k(y_true, scores, k)
     has_label = y_true.sum(axis=1) > 0
-    out["lrap"] = label_ranking_average_precision_score(y_true[has_label], scores[has_label]) if has_label.any() else float("nan")
+    out["lrap"] = (
+        label_ranking_average_precision_score(y_true[has_label], scores[has_label]) if has_label.any() else float("nan")
+    )
     return {k: float(v) for k, v in out.items()}
 
 

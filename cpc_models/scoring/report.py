@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 
 # (row name, key prefix in compute_metrics' flat dict)
-LEVEL_ROWS = (("label", ""), ("main group", "main_group_"), ("subclass", "subclass_"), ("class", "class_"), ("section", "section_"))
+LEVEL_ROWS = (
+    ("label", ""),
+    ("main group", "main_group_"),
+    ("subclass", "subclass_"),
+    ("class", "class_"),
+    ("section", "section_"),
+)
 # (column header, metric key)
 TABLE_COLUMNS = (
     ("micro-F1", "micro_f1"),
@@ -35,14 +41,21 @@ def _fmt(value) -> str:
 def level_table(metrics: dict) -> tuple[list[str], list[list[str]]]:
     """Header and rows (one per CPC level) of the flat metrics, formatted."""
     header = ["level"] + [name for name, _ in TABLE_COLUMNS]
-    rows = [[row] + [_fmt(metrics.get(prefix + key)) for _, key in TABLE_COLUMNS] for row, prefix in LEVEL_ROWS if prefix + "micro_f1" in metrics]
+    rows = [
+        [row] + [_fmt(metrics.get(prefix + key)) for _, key in TABLE_COLUMNS]
+        for row, prefix in LEVEL_ROWS
+        if prefix + "micro_f1" in metrics
+    ]
     return header, rows
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
     """Plain text, columns aligned."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+        for r in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -69,7 +82,9 @@ def write_benchmark_report(path: Path, title: str, script: str, setting: str, bo
     return text
 
 
-def per_label_table(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], train_counts: dict[str, int] | None) -> list[dict]:
+def per_label_table(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], train_counts: dict[str, int] | None
+) -> list[dict]:
     """One dict per label: support in the evaluated data, training count (if known), P, R, F1."""
     from sklearn.metrics import precision_recall_fscore_support
 
@@ -127,7 +142,9 @@ def _plot_precision_recall(path: Path, y_true: np.ndarray, scores: np.ndarray, m
         precision, recall, _ = precision_recall_curve(truth, flat)
         ap = float(average_precision_score(truth, flat))
         ax.plot(recall, precision, color="#3b6ea5", label=f"micro-averaged (AP {ap:.3f})")
-    ax.scatter([metrics["micro_recall"]], [metrics["micro_precision"]], color="#c0392b", zorder=3, label="tuned thresholds")
+    ax.scatter(
+        [metrics["micro_recall"]], [metrics["micro_precision"]], color="#c0392b", zorder=3, label="tuned thresholds"
+    )
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
@@ -142,7 +159,10 @@ def _plot_precision_recall(path: Path, y_true: np.ndarray, scores: np.ndarray, m
 
 def _label_rows_md(rows: list[dict], frequency_name: str) -> str:
     header = ["label", "F1", "P", "R", "support", frequency_name]
-    body = [[r["label"], _fmt(r["f1"]), _fmt(r["precision"]), _fmt(r["recall"]), str(r["support"]), str(r["frequency"])] for r in rows]
+    body = [
+        [r["label"], _fmt(r["f1"]), _fmt(r["precision"]), _fmt(r["recall"]), str(r["support"]), str(r["frequency"])]
+        for r in rows
+    ]
     return markdown_table(header, body)
 
 
@@ -202,7 +222,10 @@ def write_report(
         "",
     ]
     if absent:
-        text += [f"{len(absent)} labels never occur in the evaluated data: {', '.join(absent[:30])}{' …' if len(absent) > 30 else ''}", ""]
+        text += [
+            f"{len(absent)} labels never occur in the evaluated data: {', '.join(absent[:30])}{' …' if len(absent) > 30 else ''}",
+            "",
+        ]
     text += [
         "## Plots",
         "",

@@ -101,7 +101,12 @@ def tune_global(y_val: np.ndarray, scores: np.ndarray, min_codes: int = 1) -> fl
 
 
 def tune_thresholds(
-    y_val: np.ndarray, scores: np.ndarray, labels: list[str], min_codes: int = 1, min_support: int = 10, shrink: float = 10.0
+    y_val: np.ndarray,
+    scores: np.ndarray,
+    labels: list[str],
+    min_codes: int = 1,
+    min_support: int = 10,
+    shrink: float = 10.0,
 ) -> Thresholds:
     """Global threshold, then per label where validation has ``min_support`` positives.
 
@@ -123,6 +128,8 @@ def tune_thresholds(
         per_label[code] = round(weight * best + (1 - weight) * global_t, 4)
     tuned = Thresholds(global_t, per_label, min_codes, mode="per_label")
     # keep per-label thresholds only if they beat the global one on validation micro-F1
-    if _micro_f1(y, tuned.apply(scores, labels)) < _micro_f1(y, Thresholds(global_t, {}, min_codes, mode="global").apply(scores, labels)):
+    if _micro_f1(y, tuned.apply(scores, labels)) < _micro_f1(
+        y, Thresholds(global_t, {}, min_codes, mode="global").apply(scores, labels)
+    ):
         tuned.mode = "global"
     return tuned

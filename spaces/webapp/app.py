@@ -27,8 +27,13 @@ def create_app(client=None, settings: ServingSettings | None = None):
     def page(status: int = 200, **context):
         context.setdefault("text", "")
         context.setdefault("top_k", settings.default_top_k)
-        return render_template("index.html", backend_url=backend_url, backend_kind=getattr(client, "kind", ""),
-                               max_chars=settings.max_chars, **context), status
+        return render_template(
+            "index.html",
+            backend_url=backend_url,
+            backend_kind=getattr(client, "kind", ""),
+            max_chars=settings.max_chars,
+            **context,
+        ), status
 
     @app.get("/")
     def index():
@@ -50,10 +55,23 @@ def create_app(client=None, settings: ServingSettings | None = None):
             return page(503, text=text, top_k=top_k, error=str(exc))
         except CpcError as exc:
             return page(500, text=text, top_k=top_k, error=str(exc))
-        rows = [{"code": c.code, "score": c.score, "levels": code_levels(c.code), "title": prediction.titles.get(c.code, "")}
-                for c in prediction.codes]
-        return page(text=text, top_k=top_k, rows=rows, truncated=prediction.truncated, scope_note=prediction.scope_note,
-                    backoff=prediction.backoff)
+        rows = [
+            {
+                "code": c.code,
+                "score": c.score,
+                "levels": code_levels(c.code),
+                "title": prediction.titles.get(c.code, ""),
+            }
+            for c in prediction.codes
+        ]
+        return page(
+            text=text,
+            top_k=top_k,
+            rows=rows,
+            truncated=prediction.truncated,
+            scope_note=prediction.scope_note,
+            backoff=prediction.backoff,
+        )
 
     @app.get("/health")
     def health():
@@ -62,7 +80,9 @@ def create_app(client=None, settings: ServingSettings | None = None):
     @app.after_request
     def security_headers(response):
         # defence in depth beside autoescaping: the page runs no script at all
-        response.headers["Content-Security-Policy"] = "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'"
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -85,10 +105,23 @@ def run_webapp(settings: ServingSettings | None = None) -> None:
     settings = settings or load_settings(needs_model=False)
     app = create_app(settings=settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO line per request would show the backend URL
-    log.info("web app on http://%s:%d, backend %s (%s)", settings.webapp_host, settings.webapp_port,
-             mask_url(settings.backend_url), settings.backend_kind)
-    serve(app, host=settings.webapp_host, port=settings.webapp_port, threads=8, connection_limit=settings.max_connections,
-          channel_timeout=int(max(1, settings.header_timeout)), cleanup_interval=max(1, int(settings.header_timeout) // 2),
-          max_request_body_size=settings.max_body_bytes,  # Flask's own, smaller limit answers with a page
-          max_request_header_size=settings.max_header_bytes,
-          ident="cpc-webapp", _quiet=True)
+    log.info(
+        "web app on http://%s:%d, backend %s (%s)",
+        settings.webapp_host,
+        settings.webapp_port,
+        mask_url(settings.backend_url),
+        settings.backend_kind,
+    )
+    serve(
+        app,
+        host=settings.webapp_host,
+        port=settings.webapp_port,
+        threads=8,
+        connection_limit=settings.max_connections,
+        channel_timeout=int(max(1, settings.header_timeout)),
+        cleanup_interval=max(1, int(settings.header_timeout) // 2),
+        max_request_body_size=settings.max_body_bytes,  # Flask's own, smaller limit answers with a page
+        max_request_header_size=settings.max_header_bytes,
+        ident="cpc-webapp",
+        _quiet=True,
+    )

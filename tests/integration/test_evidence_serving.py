@@ -11,8 +11,10 @@ from tests.fixtures.serving import ABSTRACT, server_env, start_cpc
 
 pytestmark = pytest.mark.integration
 
-PHARMA = ("Pharmaceutical composition. A pharmaceutical composition comprising a compound of formula (I) or a "
-          "pharmaceutically acceptable salt thereof and an excipient, for the oral treatment of hypertension in tablets.")
+PHARMA = (
+    "Pharmaceutical composition. A pharmaceutical composition comprising a compound of formula (I) or a "
+    "pharmaceutically acceptable salt thereof and an excipient, for the oral treatment of hypertension in tablets."
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,9 @@ def server(model, tmp_path_factory):
 def test_details_parameter_adds_evidence_and_the_default_shape_is_unchanged(server):
     plain = httpx.post(server.url + "/", json={"inputs": [ABSTRACT], "parameters": {"top_k": 3}}, timeout=60).json()
     assert len(plain) == 1 and [set(item) for item in plain[0]] == [{"label", "score"}] * 3
-    rich = httpx.post(server.url + "/", json={"inputs": [ABSTRACT, PHARMA], "parameters": {"top_k": 3, "details": True}}, timeout=60).json()
+    rich = httpx.post(
+        server.url + "/", json={"inputs": [ABSTRACT, PHARMA], "parameters": {"top_k": 3, "details": True}}, timeout=60
+    ).json()
     assert rich[0]["ranked"] == plain[0]
     ai, pharma = rich[0]["prediction"], rich[1]["prediction"]
     assert ai["neighbours"] and ai["levels"]["section"] and ai["out_of_scope"] is False and ai["calibrated"] is True

@@ -89,7 +89,9 @@ def test_oversized_headers_are_refused_but_big_bodies_are_not(server):
 
 def test_a_body_with_broken_framing_gets_a_json_400(server):
     sock = _connect(server.url)
-    sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n")
+    sock.sendall(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n"
+    )
     sock.settimeout(8)
     answer = sock.recv(4096)
     sock.close()
@@ -99,12 +101,16 @@ def test_a_body_with_broken_framing_gets_a_json_400(server):
 def test_an_unfinished_body_is_dropped_and_logged_in_one_line(server):
     start = len(server.log_path.read_bytes())  # the module's server: only this test's lines count
     sock = _connect(server.url)
-    sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"inputs\": \"a ne")
+    sock.sendall(
+        b'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"inputs": "a ne'
+    )
     waited = _closed_within(sock, 8)
     sock.close()
     assert waited is not None, "the server held a connection with an unfinished body for 8 s"
     broken = _connect(server.url)  # a client that gives up mid-body
-    broken.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"inputs\"")
+    broken.sendall(
+        b'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"inputs"'
+    )
     broken.close()
     time.sleep(0.5)
     log = server.log_path.read_bytes()[start:].decode(errors="replace")
@@ -134,7 +140,12 @@ def test_head_health_and_json_404(server):
 def test_webapp_hides_the_backend_secret(webapp):
     page = httpx.post(webapp.url + "/", data={"text": ABSTRACT}, timeout=30)
     assert page.status_code == 503
-    for text in (page.text, httpx.get(webapp.url + "/").text, httpx.get(webapp.url + "/health").text, webapp.log_tail(100_000)):
+    for text in (
+        page.text,
+        httpx.get(webapp.url + "/").text,
+        httpx.get(webapp.url + "/health").text,
+        webapp.log_tail(100_000),
+    ):
         assert "TOPSECRET" not in text
     assert "user:***@" in httpx.get(webapp.url + "/health").text
 
@@ -143,7 +154,9 @@ def test_a_killed_batch_run_leaves_no_output_and_resumes(model, tmp_path):
     source = tmp_path / "in.csv"
     source.write_text("abstract\n" + "".join(f"{ABSTRACT} Variant {i}.\n" for i in range(3000)))
     out = tmp_path / "out.csv"
-    argv = cpc_command("predict", "--model", str(model), "--input", str(source), "--output", str(out), "--chunk-size", "100")
+    argv = cpc_command(
+        "predict", "--model", str(model), "--input", str(source), "--output", str(out), "--chunk-size", "100"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     state = tmp_path / "out.csv.partial.json"

@@ -29,11 +29,17 @@ REPO = Path(__file__).resolve().parents[2]
 DATASET_ID, MODEL_ID, SPACE_ID = "alice/cpc-tiny-data", "alice/cpc-tiny-tfidf", "alice/cpc-tiny-space"
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path = REPO, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+def run(
+    args: list[str], env: dict[str, str], cwd: Path = REPO, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "CPC_"))}
-    result = subprocess.run(args, env={**base, "PYTHONPATH": str(REPO), **env}, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        args, env={**base, "PYTHONPATH": str(REPO), **env}, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"{args[:4]} exited {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+        raise AssertionError(
+            f"{args[:4]} exited {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -71,7 +77,9 @@ def pushed(hub, tmp_path_factory):
 
 def test_dataset_loads_by_repo_id_without_warnings(hub, pushed):
     tmp, env = pushed
-    out = python(env, f"""
+    out = python(
+        env,
+        f"""
 import json, logging, warnings
 records = []
 class Keep(logging.Handler):
@@ -83,20 +91,31 @@ with warnings.catch_warnings(record=True) as caught:
     ds = load_dataset("{DATASET_ID}")
 print(json.dumps({{"rows": {{k: v.num_rows for k, v in ds.items()}}, "names": ds["train"].features["labels"].feature.names,
                   "messages": records + [str(w.message) for w in caught]}}))
-""")
+""",
+    )
     result = json.loads(out.strip().splitlines()[-1])
     stats = json.loads((tmp / "dataset" / "build_stats.json").read_text())
     assert result["rows"] == stats["split_sizes"]
     assert result["names"] == json.loads((tmp / "dataset" / "labels.json").read_text())["labels"]
-    assert not [m for m in result["messages"] if "YAML" in m or "malformed" in m or "dataset_info" in m], result["messages"]
+    assert not [m for m in result["messages"] if "YAML" in m or "malformed" in m or "dataset_info" in m], result[
+        "messages"
+    ]
 
 
 def test_model_repo_has_no_leftovers_and_an_unchanged_push_makes_no_commit(hub, pushed):
     tmp, env = pushed
-    files = json.loads(python(env, f"import json; from huggingface_hub import HfApi; print(json.dumps(HfApi().list_repo_files('{MODEL_ID}')))"))
+    files = json.loads(
+        python(
+            env,
+            f"import json; from huggingface_hub import HfApi; print(json.dumps(HfApi().list_repo_files('{MODEL_ID}')))",
+        )
+    )
     assert "config.json" in files and "thresholds.json" in files and "README.md" in files
     assert not [f for f in files if "predictions" in f]
-    card = python(env, f"from huggingface_hub import hf_hub_download; print(open(hf_hub_download('{MODEL_ID}', 'README.md')).read())")
+    card = python(
+        env,
+        f"from huggingface_hub import hf_hub_download; print(open(hf_hub_download('{MODEL_ID}', 'README.md')).read())",
+    )
     assert f'CpcPredictor.from_pretrained("{MODEL_ID}")' in card and "model-index" in card
     head = lambda: python(env, f"from huggingface_hub import HfApi; print(HfApi().repo_info('{MODEL_ID}').sha)").strip()  # noqa: E731
     before = head()
@@ -107,12 +126,15 @@ def test_model_repo_has_no_leftovers_and_an_unchanged_push_makes_no_commit(hub, 
 
 def test_from_pretrained_by_repo_id_revision_and_offline_cache(hub, pushed):
     tmp, env = pushed
-    code = """
+    code = (
+        """
 import json, sys
 from cpc_models import CpcPredictor
 p = CpcPredictor.from_pretrained(sys.argv[1], revision=sys.argv[2] if len(sys.argv) > 2 else None)
 print(json.dumps([[c.code, c.score] for c in p.predict([%r], top_k=5)[0].codes]))
-""" % ABSTRACT
+"""
+        % ABSTRACT
+    )
     local = run([sys.executable, "-c", code, str(tmp / "model")], env).stdout
     remote = run([sys.executable, "-c", code, MODEL_ID], env).stdout
     assert json.loads(remote) == json.loads(local) and json.loads(local)
@@ -125,8 +147,14 @@ print(json.dumps([[c.code, c.score] for c in p.predict([%r], top_k=5)[0].codes])
     assert json.loads(evaluated.stdout)["n_docs"] > 0
     # cpc serve by repo id at that revision answers like the local folder
     port = free_port()
-    server = start_server("serve", cpc_command("serve", "--model", "alice/cpc-branch", "--revision", "dev", "--port", str(port), "--workers", "1"),
-                          f"http://{LOCALHOST}:{port}", tmp / "serve.log", ready_path="/health", env={**env, "PYTHONPATH": str(REPO)})
+    server = start_server(
+        "serve",
+        cpc_command("serve", "--model", "alice/cpc-branch", "--revision", "dev", "--port", str(port), "--workers", "1"),
+        f"http://{LOCALHOST}:{port}",
+        tmp / "serve.log",
+        ready_path="/health",
+        env={**env, "PYTHONPATH": str(REPO)},
+    )
     try:
         import httpx
 
@@ -141,18 +169,37 @@ print(json.dumps([[c.code, c.score] for c in p.predict([%r], top_k=5)[0].codes])
 def test_space_from_its_own_repo_answers_the_original_client_call(hub, pushed, tmp_path):
     _tmp, env = pushed
     cpc(env, "push", "space", "spaces", "--repo-id", SPACE_ID, "--model", MODEL_ID)
-    assert "unchanged, no new commit" in cpc(env, "push", "space", "spaces", "--repo-id", SPACE_ID, "--model", MODEL_ID).stdout
-    folder = Path(python(env, f"from huggingface_hub import snapshot_download; print(snapshot_download('{SPACE_ID}', repo_type='space', local_dir={str(tmp_path / 'space')!r}))").strip())
+    assert (
+        "unchanged, no new commit"
+        in cpc(env, "push", "space", "spaces", "--repo-id", SPACE_ID, "--model", MODEL_ID).stdout
+    )
+    folder = Path(
+        python(
+            env,
+            f"from huggingface_hub import snapshot_download; print(snapshot_download('{SPACE_ID}', repo_type='space', local_dir={str(tmp_path / 'space')!r}))",
+        ).strip()
+    )
     assert {"app.py", "README.md", "requirements.txt", "cpc_space.json"} <= {p.name for p in folder.iterdir()}
     assert f"- {MODEL_ID}" in (folder / "README.md").read_text()
-    space_env = {**env, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), "OMP_NUM_THREADS": "1",
-                 "PYTHONPATH": ""}  # the Space's own copy of the code, not this checkout
+    space_env = {
+        **env,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": "",
+    }  # the Space's own copy of the code, not this checkout
     imported = python(space_env, "import cpc_models, spaces.app; print(cpc_models.__file__)", cwd=folder)
     assert Path(imported.strip()).resolve().is_relative_to(folder.resolve())
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "CPC_"))}
-    space = start_server("space from the Hub", [sys.executable, str(folder / "app.py")], f"http://{LOCALHOST}:{port}", tmp_path / "space.log",
-                         env={**base, **space_env, "CPC_PORT": str(port), "CPC_HOST": LOCALHOST}, timeout=180)
+    space = start_server(
+        "space from the Hub",
+        [sys.executable, str(folder / "app.py")],
+        f"http://{LOCALHOST}:{port}",
+        tmp_path / "space.log",
+        env={**base, **space_env, "CPC_PORT": str(port), "CPC_HOST": LOCALHOST},
+        timeout=180,
+    )
     try:
         from gradio_client import Client
 
@@ -161,10 +208,15 @@ def test_space_from_its_own_repo_answers_the_original_client_call(hub, pushed, t
         details, _table, _note = client.predict(ABSTRACT, 3, 0, api_name="/predict_details")
     finally:
         stop_server(space)
-    ranked = json.loads(python(env, f"""
+    ranked = json.loads(
+        python(
+            env,
+            f"""
 import json
 from cpc_models import CpcPredictor
-print(json.dumps([[c.code, c.score] for c in CpcPredictor.from_pretrained('{MODEL_ID}').ranked([{ABSTRACT!r}], 5)[0]]))"""))
+print(json.dumps([[c.code, c.score] for c in CpcPredictor.from_pretrained('{MODEL_ID}').ranked([{ABSTRACT!r}], 5)[0]]))""",
+        )
+    )
     assert [c["label"] for c in label["confidences"]] == [code for code, _ in ranked]
     assert label["label"] == ranked[0][0]
     assert [round(c["confidence"], 4) for c in label["confidences"]] == [score for _, score in ranked]
@@ -180,15 +232,38 @@ def _one_line(result: subprocess.CompletedProcess) -> str:
 
 def test_bad_token_foreign_repo_and_unknown_repo_are_one_line_errors(hub, pushed):
     tmp, _env = pushed
-    bad = cpc(hub.env(tmp / "home", token="hf_not_a_real_token"), "push", "model", str(tmp / "model"), "--repo-id", MODEL_ID, check=False)
+    bad = cpc(
+        hub.env(tmp / "home", token="hf_not_a_real_token"),
+        "push",
+        "model",
+        str(tmp / "model"),
+        "--repo-id",
+        MODEL_ID,
+        check=False,
+    )
     message = _one_line(bad)
     assert "401" in message and "hf_not_a_real_token" not in bad.stderr + bad.stdout
-    foreign = cpc(hub.env(tmp / "home", token=OTHER_TOKEN), "push", "model", str(tmp / "model"), "--repo-id", MODEL_ID, check=False)
+    foreign = cpc(
+        hub.env(tmp / "home", token=OTHER_TOKEN),
+        "push",
+        "model",
+        str(tmp / "model"),
+        "--repo-id",
+        MODEL_ID,
+        check=False,
+    )
     assert "403" in _one_line(foreign) and OTHER_TOKEN not in foreign.stderr + foreign.stdout
     unknown = cpc(hub.env(tmp / "home"), "predict", "--model", "alice/no-such-model", "an abstract", check=False)
     assert "no such repo" in _one_line(unknown)
     cpc(hub.env(tmp / "home"), "push", "model", str(tmp / "model"), "--repo-id", "alice/private-model", "--private")
-    hidden = cpc(hub.env(tmp / "bob-home", token=OTHER_TOKEN), "predict", "--model", "alice/private-model", "an abstract", check=False)
+    hidden = cpc(
+        hub.env(tmp / "bob-home", token=OTHER_TOKEN),
+        "predict",
+        "--model",
+        "alice/private-model",
+        "an abstract",
+        check=False,
+    )
     assert "no such repo" in _one_line(hidden)  # a private repo is invisible to others, as on the Hub
 
 
@@ -204,6 +279,15 @@ def test_server_stopped_mid_upload_then_rerun_completes(tmp_path, pushed):
         hub.start(tmp_path / "again.log")
         done = cpc(env, "push", "model", str(tmp / "model"), "--repo-id", "alice/resume")
         assert "commit" in done.stdout
-        files = json.loads(python(env, "import json; from huggingface_hub import HfApi; print(json.dumps(HfApi().list_repo_files('alice/resume')))"))
-        local = {p.relative_to(tmp / "model").as_posix() for p in (tmp / "model").rglob("*") if p.is_file() and "predictions" not in p.parts}
+        files = json.loads(
+            python(
+                env,
+                "import json; from huggingface_hub import HfApi; print(json.dumps(HfApi().list_repo_files('alice/resume')))",
+            )
+        )
+        local = {
+            p.relative_to(tmp / "model").as_posix()
+            for p in (tmp / "model").rglob("*")
+            if p.is_file() and "predictions" not in p.parts
+        }
         assert set(files) == local

@@ -54,7 +54,15 @@ def predictor():
 
 def test_ray_output_equals_the_predictor_row_for_row(cluster, predictor, tmp_path):
     inputs = write_corpus(tmp_path / "in", [900, 800, 600, 500])
-    job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), engine="ray", workers=2, batch_size=128, progress=False)
+    job = CorpusJob(
+        str(tmp_path / "in"),
+        str(tmp_path / "out"),
+        str(DEFAULT_MODEL),
+        engine="ray",
+        workers=2,
+        batch_size=128,
+        progress=False,
+    )
     report = predict_corpus(job)
     assert report.rows == 2804 and len(report.written) == 4 and not report.failed
     assert sum(assert_equals_predictor(predictor, p, tmp_path / "out" / p.name) for p in inputs) == 2804
@@ -63,8 +71,16 @@ def test_ray_output_equals_the_predictor_row_for_row(cluster, predictor, tmp_pat
 def test_model_shipped_through_the_object_store_and_csv_shards(cluster, ray_tmp, predictor, tmp_path):
     """What joining a cluster does with a local model folder (packed, ray.put once), here on the local cluster."""
     inputs = write_corpus(tmp_path / "in", [120, 0, 80], fmt="csv", split="test")
-    job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), engine="ray", workers=2, batch_size=32, top_k=3,
-                    progress=False)
+    job = CorpusJob(
+        str(tmp_path / "in"),
+        str(tmp_path / "out"),
+        str(DEFAULT_MODEL),
+        engine="ray",
+        workers=2,
+        batch_size=32,
+        top_k=3,
+        progress=False,
+    )
     assert predict_corpus(job, ship_model=True).rows == 204
     [unpacked] = Path(ray_tmp).glob("cpc-model-*")  # once for the node, not per actor or task
     assert sorted(p.name for p in (unpacked / "model").iterdir()) == sorted(p.name for p in DEFAULT_MODEL.iterdir())
@@ -72,15 +88,29 @@ def test_model_shipped_through_the_object_store_and_csv_shards(cluster, ray_tmp,
         assert_equals_predictor(predictor, path, tmp_path / "out" / path.name, top_k=3)
 
 
-
-
 def test_a_killed_run_resumes_and_writes_each_shard_exactly_once(tmp_path, ray_tmp):
     inputs = write_corpus(tmp_path / "in", [250] * 12, split="test", bad_rows=False)
     out = tmp_path / "out"
-    command = cpc_command("-v", "predict", "--model", str(DEFAULT_MODEL), "--input", str(tmp_path / "in"), "--output", str(out),
-                          "--engine", "ray", "--workers", "2", "--batch-size", "25")
+    command = cpc_command(
+        "-v",
+        "predict",
+        "--model",
+        str(DEFAULT_MODEL),
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(out),
+        "--engine",
+        "ray",
+        "--workers",
+        "2",
+        "--batch-size",
+        "25",
+    )
     env = {**os.environ, "RAY_TMPDIR": ray_tmp, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO, start_new_session=True)
+    first = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO, start_new_session=True
+    )
     log = []
     try:
         for line in first.stderr:
@@ -95,7 +125,9 @@ def test_a_killed_run_resumes_and_writes_each_shard_exactly_once(tmp_path, ray_t
     before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*.parquet")}
     assert 1 <= len(before) < len(inputs), f"killed after {len(before)} of {len(inputs)} shards"
 
-    second = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO, start_new_session=True)
+    second = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO, start_new_session=True
+    )
     try:
         _, stderr = second.communicate(timeout=400)
     finally:
@@ -108,4 +140,6 @@ def test_a_killed_run_resumes_and_writes_each_shard_exactly_once(tmp_path, ray_t
     assert {name: after[name] for name in before} == before  # the shards of the killed run were not written again
     assert sorted(after) == sorted(p.name for p in inputs) and not list(out.glob(".*.tmp"))
     for path in inputs:  # every row, once, in order
-        assert [r["publication_number"] for r in read_output(out / path.name)] == [r["publication_number"] for r in read_input(path)]
+        assert [r["publication_number"] for r in read_output(out / path.name)] == [
+            r["publication_number"] for r in read_input(path)
+        ]

@@ -54,7 +54,9 @@ def test_no_validation_or_test_document_leaks_from_train(folder_kind, request):
 def test_fresh_build_matches_the_committed_folder(fresh_build):
     out, report, seconds = fresh_build
     for split in ("train", "validation", "test"):
-        assert _split_rows(out, split) == _split_rows(DATASET, split), f"committed {split} split is stale: rerun `make dataset`"
+        assert _split_rows(out, split) == _split_rows(DATASET, split), (
+            f"committed {split} split is stale: rerun `make dataset`"
+        )
     assert (out / "labels.json").read_text() == (DATASET / "labels.json").read_text()
     summary = report.summary()
     assert summary["rows"] == sum(summary["rows_dropped"].values()) + sum(report.read.rows_per_file.values())

@@ -8,8 +8,8 @@ import csv
 import json
 import os
 import signal
-import sys
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import SHARED_RAW
 from tests.fixtures.patent_site import FAULTS, site_from_corpus
-from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, running_server, stop_server
+from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, running_server
 from tests.fixtures.serving import chrome
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,9 @@ def _site_process(tmp_path: Path, rows: int, *args: str):
     command = [sys.executable, "-m", "tests.fixtures.patent_site", "--port", str(port), "--rows", str(rows), *args]
     site = site_from_corpus(rows)
     site.base_url = f"http://{LOCALHOST}:{port}"
-    return site, running_server("patent-site", command, site.base_url, tmp_path / f"site-{port}.log", ready_path="/", timeout=60)
+    return site, running_server(
+        "patent-site", command, site.base_url, tmp_path / f"site-{port}.log", ready_path="/", timeout=60
+    )
 
 
 def _cpc(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -78,8 +80,21 @@ def test_http_scrape_of_the_fixture_site_then_data_build(tmp_path):
         urls = tmp_path / "urls.txt"
         urls.write_text("\n".join(site.urls()) + "\n")
         out = tmp_path / "raw" / "scraped.csv"
-        result = _cpc("scrape", "patents", "--urls", str(urls), "--out", str(out), "--timeout", "1", "--retries", "2",
-                      "--backoff", "0.05", "--json")
+        result = _cpc(
+            "scrape",
+            "patents",
+            "--urls",
+            str(urls),
+            "--out",
+            str(out),
+            "--timeout",
+            "1",
+            "--retries",
+            "2",
+            "--backoff",
+            "0.05",
+            "--json",
+        )
     summary = json.loads(result.stdout)
     assert len(FAULTS) == 6
     assert (summary["done"], summary["failed"]) == (56, 4)
@@ -103,10 +118,27 @@ def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path):
         urls = tmp_path / "urls.txt"
         urls.write_text("\n".join(site.urls()) + "\n")
         out = tmp_path / "scraped.csv"
-        args = ("scrape", "patents", "--urls", str(urls), "--out", str(out), "--workers", "4", "--max-rate", "20",
-                "--timeout", "1", "--retries", "2", "--backoff", "0.05")
-        process = subprocess.Popen(cpc_command("-q", *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   start_new_session=True)
+        args = (
+            "scrape",
+            "patents",
+            "--urls",
+            str(urls),
+            "--out",
+            str(out),
+            "--workers",
+            "4",
+            "--max-rate",
+            "20",
+            "--timeout",
+            "1",
+            "--retries",
+            "2",
+            "--backoff",
+            "0.05",
+        )
+        process = subprocess.Popen(
+            cpc_command("-q", *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and process.poll() is None:
@@ -143,8 +175,25 @@ def test_browser_backend_with_real_chromium(tmp_path):
         urls = tmp_path / "urls.txt"
         urls.write_text("\n".join(site.urls()) + "\n")
         out = tmp_path / "scraped.csv"
-        result = _cpc("scrape", "patents", "--urls", str(urls), "--out", str(out), "--backend", "browser", "--workers", "2",
-                      "--timeout", "2", "--retries", "2", "--backoff", "0.05", "--json")
+        result = _cpc(
+            "scrape",
+            "patents",
+            "--urls",
+            str(urls),
+            "--out",
+            str(out),
+            "--backend",
+            "browser",
+            "--workers",
+            "2",
+            "--timeout",
+            "2",
+            "--retries",
+            "2",
+            "--backoff",
+            "0.05",
+            "--json",
+        )
     summary = json.loads(result.stdout)
     assert (summary["done"], summary["failed"]) == (10, 4)
     assert _rows(out) == _expected(site)
@@ -157,8 +206,18 @@ def test_search_export_with_real_chromium(tmp_path):
     with server:
         queries = tmp_path / "queries.txt"
         queries.write_text("# two queries\nTransformer Language Model\nEdge AI Accelerator\n")
-        result = _cpc("scrape", "search", "--from-file", str(queries), "--out", str(tmp_path / "search"),
-                      "--base-url", site.base_url, "--timeout", "30")
+        result = _cpc(
+            "scrape",
+            "search",
+            "--from-file",
+            str(queries),
+            "--out",
+            str(tmp_path / "search"),
+            "--base-url",
+            site.base_url,
+            "--timeout",
+            "30",
+        )
         from cpc_dataset.scrape.urls import read_search_csv
 
         for name in ("transformer-language-model.csv", "edge-ai-accelerator.csv"):
@@ -168,5 +227,18 @@ def test_search_export_with_real_chromium(tmp_path):
         assert "Edge AI Accelerator: 12 results" in result.stdout
         # and the exports feed `cpc scrape patents` directly (first page: the 404, second: 429 then OK)
         out = tmp_path / "scraped.csv"
-        _cpc("scrape", "patents", "--urls", str(tmp_path / "search"), "--out", str(out), "--timeout", "10", "--backoff", "0.05")
-    assert len(_rows(out)) == 9  # 12 pages but the 404, the one without abstract and the changed layout (slow is within 10 s)
+        _cpc(
+            "scrape",
+            "patents",
+            "--urls",
+            str(tmp_path / "search"),
+            "--out",
+            str(out),
+            "--timeout",
+            "10",
+            "--backoff",
+            "0.05",
+        )
+    assert (
+        len(_rows(out)) == 9
+    )  # 12 pages but the 404, the one without abstract and the changed layout (slow is within 10 s)

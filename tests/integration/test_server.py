@@ -58,7 +58,9 @@ def test_inference_client_works_unchanged(server, model, hub_requests):
 
 
 def test_one_list_per_input_sorted_by_score(server):
-    response = httpx.post(server.url + "/", json={"inputs": [ABSTRACT, "A router forwards packets.", XSS], "parameters": {"top_k": 4}})
+    response = httpx.post(
+        server.url + "/", json={"inputs": [ABSTRACT, "A router forwards packets.", XSS], "parameters": {"top_k": 4}}
+    )
     assert response.status_code == 200
     answer = response.json()
     assert len(answer) == 3 and all(len(row) == 4 for row in answer)

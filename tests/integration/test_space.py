@@ -10,7 +10,14 @@ from cpc_dataset.errors import InputError
 from spaces.client import CpcClient
 from tests.fixtures.processes import stop_server
 from tests.fixtures.serving import (
-    ABSTRACT, XSS, chrome, screenshot, server_env, set_textarea, start_cpc, wait_until,
+    ABSTRACT,
+    XSS,
+    chrome,
+    screenshot,
+    server_env,
+    set_textarea,
+    start_cpc,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -28,7 +35,9 @@ def space(model, tmp_path_factory):
 def gradio(space, tmp_path_factory):
     from gradio_client import Client
 
-    return Client(space.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+    return Client(
+        space.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp("downloads"))
+    )
 
 
 def test_original_client_call_gets_a_label_of_the_five_best_codes(gradio, model):
@@ -67,8 +76,14 @@ def test_bad_input_is_an_app_error_with_a_message(gradio, text):
 
 @pytest.mark.parametrize(
     "args, words",
-    [((12345, 3, 0), "expected a text"), (({"text": ABSTRACT}, 3, 0), "expected a text"), ((ABSTRACT, "abc", 0), "top_k"),
-     ((ABSTRACT, 3, 7), "threshold"), ((ABSTRACT, 3, "NaN"), "threshold"), (("😀🚀 …", 3, 0), "no word")],
+    [
+        ((12345, 3, 0), "expected a text"),
+        (({"text": ABSTRACT}, 3, 0), "expected a text"),
+        ((ABSTRACT, "abc", 0), "top_k"),
+        ((ABSTRACT, 3, 7), "threshold"),
+        ((ABSTRACT, 3, "NaN"), "threshold"),
+        (("😀🚀 …", 3, 0), "no word"),
+    ],
 )
 def test_raw_values_get_a_message_not_a_null_error(gradio, args, words):
     from gradio_client.exceptions import AppError
@@ -84,7 +99,9 @@ def test_batch_csv_endpoint(gradio, tmp_path):
     with source.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["title", "abstract"])
-        writer.writerows([["Robot", ABSTRACT], ["Nothing", ""], ["Router", "A router forwards packets by learned rules."]])
+        writer.writerows(
+            [["Robot", ABSTRACT], ["Nothing", ""], ["Router", "A router forwards packets by learned rules."]]
+        )
     path, note = gradio.predict(handle_file(str(source)), 3, 0, api_name="/predict_csv")
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -163,14 +180,20 @@ def test_browser_types_an_abstract_and_reads_the_codes(space, browser, tmp_path)
 
 def test_browser_shows_examples_from_the_test_split(space, browser):
     browser.get(space.url)
-    examples = wait_until(lambda: browser.find_elements("css selector", ".gallery-item, button.gallery-item, [class*='gallery'] button"))
+    examples = wait_until(
+        lambda: browser.find_elements("css selector", ".gallery-item, button.gallery-item, [class*='gallery'] button")
+    )
     assert examples
 
 
 @pytest.mark.parametrize(
     "name, text, words",
-    [("empty", "", "empty"), ("whitespace", "  \n\t  ", "empty"), ("1MB", "patent " * 150_000, "limit is"),
-     ("binary", "\x01\x02\x03\x04\x05\x06 \x07\x08", "binary")],
+    [
+        ("empty", "", "empty"),
+        ("whitespace", "  \n\t  ", "empty"),
+        ("1MB", "patent " * 150_000, "limit is"),
+        ("binary", "\x01\x02\x03\x04\x05\x06 \x07\x08", "binary"),
+    ],
 )
 def test_browser_bad_input_gives_a_message(space, browser, tmp_path, name, text, words):
     browser.get(space.url)

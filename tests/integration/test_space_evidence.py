@@ -12,14 +12,20 @@ pytestmark = pytest.mark.integration
 
 # CPC titles as the scraper saves them in labels.json (the real wording), and one carrying a script
 TITLES = {
-    "G": "Physics", "G06N": "Computing arrangements based on specific computational models",
-    "G06N3/00": "Computing arrangements based on biological models", "G06N3/08": "Learning methods",
-    "G06N3/045": "Combinations of networks", "G06N3/084": "Backpropagation, e.g. using gradient descent",
-    "G06N3/092": "Reinforcement learning", "G06N3/0464": "Convolutional networks [CNN, ConvNet]",
+    "G": "Physics",
+    "G06N": "Computing arrangements based on specific computational models",
+    "G06N3/00": "Computing arrangements based on biological models",
+    "G06N3/08": "Learning methods",
+    "G06N3/045": "Combinations of networks",
+    "G06N3/084": "Backpropagation, e.g. using gradient descent",
+    "G06N3/092": "Reinforcement learning",
+    "G06N3/0464": "Convolutional networks [CNN, ConvNet]",
     "G06N3/006": "<script>window.__xss = 3</script>Artificial life",
 }
-PHARMA = ("Pharmaceutical composition. A pharmaceutical composition comprising a compound of formula (I) or a "
-          "pharmaceutically acceptable salt thereof and an excipient, for the oral treatment of hypertension in tablets.")
+PHARMA = (
+    "Pharmaceutical composition. A pharmaceutical composition comprising a compound of formula (I) or a "
+    "pharmaceutically acceptable salt thereof and an excipient, for the oral treatment of hypertension in tablets."
+)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,14 @@ import pytest
 
 from tests.fixtures.processes import stop_server
 from tests.fixtures.serving import (
-    ABSTRACT, XSS, chrome, screenshot, server_env, set_textarea, start_cpc, wait_until,
+    ABSTRACT,
+    XSS,
+    chrome,
+    screenshot,
+    server_env,
+    set_textarea,
+    start_cpc,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -19,7 +26,9 @@ def webapp(model, tmp_path_factory):
     env = server_env(model, tmp)
     server = start_cpc("serve", tmp, env, ready_path="/health")
     try:
-        app = start_cpc("webapp", tmp, {**env, "CPC_BACKEND_URL": server.url, "CPC_BACKEND_KIND": "inference"}, ready_path="/health")
+        app = start_cpc(
+            "webapp", tmp, {**env, "CPC_BACKEND_URL": server.url, "CPC_BACKEND_KIND": "inference"}, ready_path="/health"
+        )
     except Exception:
         stop_server(server)
         raise
@@ -35,8 +44,12 @@ def test_form_post_returns_codes_with_bars(webapp):
 
 @pytest.mark.parametrize(
     "name, text, status, words",
-    [("empty", "", 422, "empty"), ("whitespace", " \n\t ", 422, "empty"), ("binary", "\x00\x01\x02\x03", 422, "binary"),
-     ("1MB", "patent " * 150_000, 413, "too long")],
+    [
+        ("empty", "", 422, "empty"),
+        ("whitespace", " \n\t ", 422, "empty"),
+        ("binary", "\x00\x01\x02\x03", 422, "binary"),
+        ("1MB", "patent " * 150_000, 413, "too long"),
+    ],
 )
 def test_bad_input_gives_a_message_not_a_crash(webapp, name, text, status, words):
     page = httpx.post(webapp.url + "/", data={"text": text}, timeout=60)
@@ -82,8 +95,14 @@ def test_browser_types_an_abstract_and_reads_the_codes(webapp, browser, tmp_path
     screenshot(browser, tmp_path, "webapp-prediction")
 
 
-@pytest.mark.parametrize("name, text, words", [("whitespace", "   ", "empty"), ("1MB", "patent " * 150_000, "too long"),
-                                               ("binary", "\x01\x02\x03\x04\x05\x06", "binary")])
+@pytest.mark.parametrize(
+    "name, text, words",
+    [
+        ("whitespace", "   ", "empty"),
+        ("1MB", "patent " * 150_000, "too long"),
+        ("binary", "\x01\x02\x03\x04\x05\x06", "binary"),
+    ],
+)
 def test_browser_bad_input_gives_a_message(webapp, browser, tmp_path, name, text, words):
     _submit(browser, webapp.url, text=text)
     message = wait_until(lambda: browser.find_element("css selector", "#error").text)

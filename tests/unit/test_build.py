@@ -50,7 +50,12 @@ def test_vocabulary_follows_min_label_freq(raw_dir, tmp_path):
 
 def test_same_abstract_in_two_countries_becomes_one_document(tmp_path):
     rows = make_rows(30)
-    twin = dict(rows[0], publication_number="EP9999999A1", abstract=rows[0]["abstract"].upper() + "  ", cpc_codes="['H04L9/40', 'G06N3/08']")
+    twin = dict(
+        rows[0],
+        publication_number="EP9999999A1",
+        abstract=rows[0]["abstract"].upper() + "  ",
+        cpc_codes="['H04L9/40', 'G06N3/08']",
+    )
     write_raw_csv(tmp_path / "raw" / "a.csv", rows + [twin])
     report = build(tmp_path / "raw", tmp_path / "ds", min_label_freq=1)
     docs = [d for split in report.documents.values() for d in split]

@@ -26,15 +26,24 @@ def run(tmp_path: Path, ci: str | None, missing: bool) -> subprocess.CompletedPr
     if ci is not None:
         env["CI"] = ci
     env["PYTHONPATH"] = str(REPO)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("ci, missing, code, expect", [
-    ("true", True, 1, "1 failed, 1 passed"),
-    (None, True, 0, "1 passed, 1 skipped"),
-    ("false", False, 0, "1 passed, 1 skipped"),
-])
+@pytest.mark.parametrize(
+    "ci, missing, code, expect",
+    [
+        ("true", True, 1, "1 failed, 1 passed"),
+        (None, True, 0, "1 passed, 1 skipped"),
+        ("false", False, 0, "1 passed, 1 skipped"),
+    ],
+)
 def test_skipped_browser_test_fails_only_under_ci(tmp_path, ci, missing, code, expect):
     proc = run(tmp_path, ci, missing)
     assert proc.returncode == code, proc.stdout + proc.stderr

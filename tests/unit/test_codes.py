@@ -22,7 +22,9 @@ codes = st.builds(
 )
 
 
-@pytest.mark.parametrize("text", ["G06N3/08", "G06N 3/08", "G06N  3/08", "G06N0003080000", "g06n3/08", " G06N 3 / 08 ", "G06N3/0800"])
+@pytest.mark.parametrize(
+    "text", ["G06N3/08", "G06N 3/08", "G06N  3/08", "G06N0003080000", "g06n3/08", " G06N 3 / 08 ", "G06N3/0800"]
+)
 def test_forms_people_paste_normalise_to_one_symbol(text):
     assert normalise_code(text) == "G06N3/08"
 
@@ -38,7 +40,22 @@ def test_code_level_accepts_a_subclass_for_upper_levels():
     assert code_level("Y02D10/00", "section") == "Y"
 
 
-@pytest.mark.parametrize("bad", ["", "G06N", "G06N3", "X06N3/08", "G6N3/08", "G06N3/8", "G06N0/08", "G06N12345/08", "G06N3/0812345", "['G06N3/08']", "G06N3/08; DROP"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "G06N",
+        "G06N3",
+        "X06N3/08",
+        "G6N3/08",
+        "G06N3/8",
+        "G06N0/08",
+        "G06N12345/08",
+        "G06N3/0812345",
+        "['G06N3/08']",
+        "G06N3/08; DROP",
+    ],
+)
 def test_invalid_symbols_raise_an_error_that_names_them(bad):
     with pytest.raises(InvalidCodeError) as err:
         parse_code(bad)

@@ -42,7 +42,10 @@ def test_outputs_mirror_inputs_and_earlier_outputs_are_not_inputs(tmp_path):
     (tmp_path / "corpus" / "out").mkdir()
     pq.write_table(pa.table({"abstract": ["x"]}), tmp_path / "corpus" / "out" / "part-000.parquet")
     shards = plan_shards(tmp_path / "corpus", tmp_path / "corpus" / "out")
-    assert [s.output.relative_to(tmp_path / "corpus" / "out").as_posix() for s in shards] == ["2024/part-000.csv", "part-000.parquet"]
+    assert [s.output.relative_to(tmp_path / "corpus" / "out").as_posix() for s in shards] == [
+        "2024/part-000.csv",
+        "part-000.parquet",
+    ]
     assert [s.rows for s in shards] == [5, 5]
     with pytest.raises(CpcError, match="other than the input folder"):
         plan_shards(tmp_path / "corpus", tmp_path / "corpus")
@@ -51,7 +54,11 @@ def test_outputs_mirror_inputs_and_earlier_outputs_are_not_inputs(tmp_path):
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_local_engine_equals_the_predictor_row_for_row(tmp_path, predictor, fmt):
     inputs = write_corpus(tmp_path / "in", [60, 0, 45], fmt=fmt)
-    report = predict_corpus(CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), batch_size=16, top_k=5, progress=False))
+    report = predict_corpus(
+        CorpusJob(
+            str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), batch_size=16, top_k=5, progress=False
+        )
+    )
     assert report.rows == 60 + 4 + 45 and len(report.written) == 3 and report.skipped == 0
     for path in inputs:
         assert_equals_predictor(predictor, path, tmp_path / "out" / path.name, top_k=5)
@@ -63,7 +70,13 @@ def test_local_engine_equals_the_predictor_row_for_row(tmp_path, predictor, fmt)
 
 def test_rerun_writes_only_missing_shards_and_refuses_other_settings(tmp_path):
     write_corpus(tmp_path / "in", [20, 20, 20], bad_rows=False)
-    job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), id_columns=["publication_number"], progress=False)
+    job = CorpusJob(
+        str(tmp_path / "in"),
+        str(tmp_path / "out"),
+        str(DEFAULT_MODEL),
+        id_columns=["publication_number"],
+        progress=False,
+    )
     predict_corpus(job)
     kept = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("*.parquet")}
     (tmp_path / "out" / "part-001.parquet").unlink()
@@ -76,7 +89,15 @@ def test_rerun_writes_only_missing_shards_and_refuses_other_settings(tmp_path):
     assert not list((tmp_path / "out").glob(".*.tmp"))
     assert pq.read_table(tmp_path / "out" / "part-001.parquet").column_names[0] == "publication_number"
     with pytest.raises(CpcError, match="other settings .*top_k"):
-        predict_corpus(CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), id_columns=["publication_number"], top_k=3))
+        predict_corpus(
+            CorpusJob(
+                str(tmp_path / "in"),
+                str(tmp_path / "out"),
+                str(DEFAULT_MODEL),
+                id_columns=["publication_number"],
+                top_k=3,
+            )
+        )
 
 
 def test_an_unreadable_shard_is_reported_and_the_others_are_written(tmp_path):
@@ -97,7 +118,9 @@ def test_a_row_that_breaks_the_model_gets_a_reason_not_an_error(predictor):
                 raise ValueError("cannot read this one")
             return predictor.predict(texts, top_k=top_k, threshold=threshold)
 
-    table = pa.table({"publication_number": ["A", "B", "C"], "abstract": ["A neural network.", "poison", "A robot arm."]})
+    table = pa.table(
+        {"publication_number": ["A", "B", "C"], "abstract": ["A neural network.", "poison", "A robot arm."]}
+    )
     out = classify_table(Fragile(), table).to_pylist()
     assert [r["publication_number"] for r in out] == ["A", "B", "C"]
     assert out[1]["reason"] == "could not classify: ValueError: cannot read this one" and out[1]["codes"] == []
@@ -106,16 +129,29 @@ def test_a_row_that_breaks_the_model_gets_a_reason_not_an_error(predictor):
 
 def test_csv_quoted_newlines_and_formulas_in_kept_cells(tmp_path):
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "x.csv").write_text('publication_number,abstract\n"=HYPERLINK(""http://x"")",A neural network.\nB,"A robot\narm."\n')
+    (tmp_path / "in" / "x.csv").write_text(
+        'publication_number,abstract\n"=HYPERLINK(""http://x"")",A neural network.\nB,"A robot\narm."\n'
+    )
     predict_corpus(CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), progress=False))
-    assert (tmp_path / "out" / "x.csv").read_text().splitlines()[1].startswith('"\'=HYPERLINK(')
+    assert (tmp_path / "out" / "x.csv").read_text().splitlines()[1].startswith("\"'=HYPERLINK(")
     rows = read_output(tmp_path / "out" / "x.csv")
-    assert [r["publication_number"] for r in rows] == ["'=HYPERLINK(\"http://x\")", "B"] and all(r["codes"] for r in rows)
+    assert [r["publication_number"] for r in rows] == ['\'=HYPERLINK("http://x")', "B"] and all(
+        r["codes"] for r in rows
+    )
 
 
 def test_cli_classifies_a_parquet_folder(tmp_path, capsys):
     write_corpus(tmp_path / "in", [15, 15])
-    args = ["-q", "predict", "--model", str(DEFAULT_MODEL), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
+    args = [
+        "-q",
+        "predict",
+        "--model",
+        str(DEFAULT_MODEL),
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "out"),
+    ]
     assert main([*args, "--id-columns", "publication_number"]) == 0
     assert "34 rows in 2 shards written" in capsys.readouterr().err
     assert main([*args, "--id-columns", "publication_number"]) == 0
@@ -128,7 +164,17 @@ def test_engine_ray_without_ray_says_what_to_install(tmp_path, monkeypatch, caps
     write_corpus(tmp_path / "in", [5], bad_rows=False)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
-    args = ["predict", "--model", str(DEFAULT_MODEL), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--engine", "ray"]
+    args = [
+        "predict",
+        "--model",
+        str(DEFAULT_MODEL),
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "out"),
+        "--engine",
+        "ray",
+    ]
     assert main(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "pip install 'patent-cpc[scale]'" in err
@@ -144,7 +190,9 @@ def test_one_file_to_one_file_in_either_format(tmp_path, predictor, capsys):
     assert assert_equals_predictor(predictor, parquet, tmp_path / "p.csv") == 29
     assert assert_equals_predictor(predictor, csv, tmp_path / "c.parquet") == 20
     assert (tmp_path / ".c.parquet.cpc_job.json").exists()
-    assert main([*base, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "p.csv"), "--engine", "local"]) == 0  # one input
+    assert (
+        main([*base, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "p.csv"), "--engine", "local"]) == 0
+    )  # one input
     write_corpus(tmp_path / "two", [5, 5], bad_rows=False)
     capsys.readouterr()
     assert main([*base, "--input", str(tmp_path / "two"), "--output", str(tmp_path / "t.parquet")]) == 1

@@ -11,12 +11,12 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from cpc_models.registry import load_scorer  # noqa: E402
 from cpc_models.data import load_split  # noqa: E402
 from cpc_models.kinds import tfidf_svm  # noqa: E402
 from cpc_models.kinds.ensemble import Config as EnsembleConfig  # noqa: E402
 from cpc_models.kinds.ensemble import combine, saved_predictions, simplex_grid, tune_weights  # noqa: E402
 from cpc_models.kinds.ensemble import train as train_ensemble  # noqa: E402
+from cpc_models.registry import load_scorer  # noqa: E402
 from cpc_models.scoring.thresholds import best_global_micro_f1  # noqa: E402
 from tests.fixtures.tiny_models import assert_metrics_reproduce  # noqa: E402
 from tests.unit.test_linear import make_tiny_dataset  # noqa: E402
@@ -30,7 +30,10 @@ def tiny_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def members(tmp_path_factory, tiny_dataset) -> list[Path]:
     root = tmp_path_factory.mktemp("models")
-    configs = [tfidf_svm.Config(classifier="svc", C=1.0, min_df=1), tfidf_svm.Config(classifier="logreg", C=10.0, min_df=1, title_weight=0)]
+    configs = [
+        tfidf_svm.Config(classifier="svc", C=1.0, min_df=1),
+        tfidf_svm.Config(classifier="logreg", C=10.0, min_df=1, title_weight=0),
+    ]
     folders = []
     for i, config in enumerate(configs):
         config.dataset_dir, config.output_dir = str(tiny_dataset), str(root / f"member{i}")
@@ -70,7 +73,9 @@ def test_tuning_prefers_the_informative_member():
 
 def test_train_load_and_predict(members, tiny_dataset, tmp_path):
     out = tmp_path / "ens"
-    metrics = train_ensemble(EnsembleConfig(dataset_dir=str(tiny_dataset), output_dir=str(out), members=[str(m) for m in members]))
+    metrics = train_ensemble(
+        EnsembleConfig(dataset_dir=str(tiny_dataset), output_dir=str(out), members=[str(m) for m in members])
+    )
     assert_metrics_reproduce(out, tiny_dataset, metrics)
     spec = json.loads((out / "ensemble.json").read_text())
     weights = [m["weight"] for m in spec["members"]]
@@ -88,7 +93,11 @@ def test_train_load_and_predict(members, tiny_dataset, tmp_path):
 def test_fixed_weights_and_copied_members(members, tiny_dataset, tmp_path):
     out = tmp_path / "ens"
     config = EnsembleConfig(
-        dataset_dir=str(tiny_dataset), output_dir=str(out), members=[str(m) for m in members], weights=[1.0, 0.0], copy_members=True
+        dataset_dir=str(tiny_dataset),
+        output_dir=str(out),
+        members=[str(m) for m in members],
+        weights=[1.0, 0.0],
+        copy_members=True,
     )
     train_ensemble(config)
     assert (out / "members" / members[0].name / "linear.npz").exists()
@@ -96,7 +105,9 @@ def test_fixed_weights_and_copied_members(members, tiny_dataset, tmp_path):
     moved = tmp_path / "elsewhere" / "ens"
     shutil.move(str(out), str(moved))
     test = load_split(tiny_dataset, "test")
-    np.testing.assert_allclose(load_scorer(moved).predict_proba(test.texts), load_scorer(members[0]).predict_proba(test.texts), rtol=1e-6)
+    np.testing.assert_allclose(
+        load_scorer(moved).predict_proba(test.texts), load_scorer(members[0]).predict_proba(test.texts), rtol=1e-6
+    )
 
 
 def test_saved_predictions_are_aligned_by_publication_number_and_label(members, tiny_dataset, tmp_path):
@@ -105,7 +116,10 @@ def test_saved_predictions_are_aligned_by_publication_number_and_label(members, 
     member = tmp_path / "gpu-member"
     shutil.copytree(members[0], member)
     expected = saved_predictions(members[0], val)
-    rows, cols = np.random.default_rng(0).permutation(len(val)), np.random.default_rng(1).permutation(len(val.vocabulary))
+    rows, cols = (
+        np.random.default_rng(0).permutation(len(val)),
+        np.random.default_rng(1).permutation(len(val.vocabulary)),
+    )
     np.save(member / "predictions" / "validation.npy", expected[np.ix_(rows, cols)].astype(np.float16))
     index = json.loads((member / "predictions" / "index.json").read_text())
     index["labels"] = [val.vocabulary[j] for j in cols]
@@ -130,4 +144,6 @@ def test_cli_and_bad_members(members, tiny_dataset, tmp_path):
     assert json.loads((out / "train_config.json").read_text())["grid_step"] == 0.5
     # an ensemble of an ensemble, or weights that do not match the members: one line, exit 1
     assert main(base + ["--out", str(tmp_path / "x"), "--member", str(out)]) == 1
-    assert main(base + ["--out", str(tmp_path / "y"), "--member", str(members[0]), "--weight", "1", "--weight", "2"]) == 1
+    assert (
+        main(base + ["--out", str(tmp_path / "y"), "--member", str(members[0]), "--weight", "1", "--weight", "2"]) == 1
+    )

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from cpc_models import registry as base
-from cpc_models.registry import write_model_config
-from spaces.cli import main
 from cpc_models.data import label_matrix, load_split, load_vocabulary
+from cpc_models.registry import write_model_config
 from cpc_models.scoring.metrics import compute_metrics
 from cpc_models.scoring.thresholds import Thresholds
+from spaces.cli import main
 from tests.conftest import make_rows, write_raw_csv
 
 JSON_KEYS = {
@@ -50,7 +50,9 @@ def load(model_dir: Path, backend: str = "native") -> HashScorer:
 
 @pytest.fixture(autouse=True)
 def hash_model_type(monkeypatch):
-    monkeypatch.setitem(base.KINDS, "test-hash", base.Kind("test-hash", __name__, "test scorer", {"native": base.Needs("space")}))
+    monkeypatch.setitem(
+        base.KINDS, "test-hash", base.Kind("test-hash", __name__, "test scorer", {"native": base.Needs("space")})
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,9 @@ def dataset_dir(tmp_path_factory) -> Path:
     write_raw_csv(raw / "patent_details_1.csv", make_rows(150))
     write_raw_csv(raw / "patent_details_2.csv", make_rows(60, start=150))
     out = tmp_path_factory.mktemp("ds") / "patent-cpc-test"
-    assert main(["-q", "data", "build", "--raw", str(raw), "--out", str(out), "--min-label-freq", "0.05", "--json"]) == 0
+    assert (
+        main(["-q", "data", "build", "--raw", str(raw), "--out", str(out), "--min-label-freq", "0.05", "--json"]) == 0
+    )
     return out
 
 
@@ -119,7 +123,10 @@ def test_evaluate_a_raw_csv_skips_and_counts_bad_rows(capsys, tmp_path, model_di
     dup = dict(rows[2], cpc_codes="['G06F40/30']")  # same patent found twice: merged, codes united
     path = write_raw_csv(tmp_path / "scrape.csv", rows + bad + [dup])
     result = run_json(capsys, "--model", str(model_dir), "--data", str(path))
-    assert result["rows_skipped"] == 2 and result["rows_skipped_reasons"] == {"malformed code list": 1, "no abstract": 1}
+    assert result["rows_skipped"] == 2 and result["rows_skipped_reasons"] == {
+        "malformed code list": 1,
+        "no abstract": 1,
+    }
     assert result["duplicates_merged"] == 1 and result["n_docs_read"] == 40
 
     from cpc_dataset.raw import parse_code_list

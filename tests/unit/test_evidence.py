@@ -18,10 +18,14 @@ from spaces.evidence_view import evidence_html, highlight
 from tests.conftest import DATASET, REPO
 
 MODEL = REPO / "hub" / "models" / "cpc-default"
-AI = ("Deep neural network training. A convolutional neural network is trained on labelled images using "
-      "backpropagation to classify objects in camera frames.")
-PHARMA = ("Pharmaceutical composition. A pharmaceutical composition comprising a compound of formula (I) or a "
-          "pharmaceutically acceptable salt thereof and an excipient, for the oral treatment of hypertension in tablets.")
+AI = (
+    "Deep neural network training. A convolutional neural network is trained on labelled images using "
+    "backpropagation to classify objects in camera frames."
+)
+PHARMA = (
+    "Pharmaceutical composition. A pharmaceutical composition comprising a compound of formula (I) or a "
+    "pharmaceutically acceptable salt thereof and an excipient, for the oral treatment of hypertension in tablets."
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,7 @@ def test_a_large_batch_is_predicted_in_chunks_like_text_by_text(predictor):
 
     texts = load_split(DATASET, "validation").texts[: CHUNK + 40]
     together = [p.to_dict() for p in predictor.predict(texts)]
-    pieces = [p.to_dict() for t in (texts[:7], texts[7:CHUNK + 1], texts[CHUNK + 1:]) for p in predictor.predict(t)]
+    pieces = [p.to_dict() for t in (texts[:7], texts[7 : CHUNK + 1], texts[CHUNK + 1 :]) for p in predictor.predict(t)]
     assert together == pieces
     assert [p.to_dict() for p in predictor.predict(texts[-3:])] == together[-3:]
 
@@ -68,10 +72,14 @@ def test_explanation_terms_are_in_the_input_and_removing_them_lowers_the_score(p
         terms = [t["term"] for t in p.explanations[c.code]["terms"]]
         assert terms and all(w["weight"] > 0 for w in p.explanations[c.code]["terms"])
         for term in terms:
-            assert re.search(r"(?<!\w)" + r"\W+".join(map(re.escape, term.split())) + r"(?!\w)", AI, re.IGNORECASE), term
+            assert re.search(r"(?<!\w)" + r"\W+".join(map(re.escape, term.split())) + r"(?!\w)", AI, re.IGNORECASE), (
+                term
+            )
         stripped = AI
         for term in terms:
-            stripped = re.sub(r"(?<!\w)" + r"\W+".join(map(re.escape, term.split())) + r"(?!\w)", " ", stripped, flags=re.IGNORECASE)
+            stripped = re.sub(
+                r"(?<!\w)" + r"\W+".join(map(re.escape, term.split())) + r"(?!\w)", " ", stripped, flags=re.IGNORECASE
+            )
         j = predictor.labels.index(c.code)
         assert predictor.scores([stripped])[0, j] < predictor.scores([AI])[0, j]
         assert all(n["publication_number"] for n in p.explanations[c.code]["neighbours"])
@@ -97,7 +105,10 @@ def test_calibration_lowers_validation_ece_and_keeps_f1():
     assert f1(cal) >= f1(raw) - 1e-9
     # the saved calibration is the one the predictor applies
     saved = Calibration.load(MODEL)
-    assert saved is not None and np.allclose(saved.apply(raw[:5], val.vocabulary), CpcPredictor.from_pretrained(MODEL).calibration.apply(raw[:5], val.vocabulary))
+    assert saved is not None and np.allclose(
+        saved.apply(raw[:5], val.vocabulary),
+        CpcPredictor.from_pretrained(MODEL).calibration.apply(raw[:5], val.vocabulary),
+    )
 
 
 def test_calibration_json_round_trips_without_pickle(tmp_path):
@@ -157,10 +168,38 @@ def test_batch_outputs_carry_the_out_of_scope_flag(tmp_path):
 
     rows = pd.DataFrame({"publication_number": ["P1", "A1"], "title": ["", ""], "abstract": [PHARMA, AI]})
     rows.to_csv(tmp_path / "in.csv", index=False)
-    assert main(["-q", "predict", "--model", str(MODEL), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "predict",
+                "--model",
+                str(MODEL),
+                "--input",
+                str(tmp_path / "in.csv"),
+                "--output",
+                str(tmp_path / "out.csv"),
+            ]
+        )
+        == 0
+    )
     assert list(pd.read_csv(tmp_path / "out.csv")["out_of_scope"]) == [True, False]
     rows.to_parquet(tmp_path / "in.parquet")
-    assert main(["-q", "predict", "--model", str(MODEL), "--input", str(tmp_path / "in.parquet"), "--output", str(tmp_path / "corpus")]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "predict",
+                "--model",
+                str(MODEL),
+                "--input",
+                str(tmp_path / "in.parquet"),
+                "--output",
+                str(tmp_path / "corpus"),
+            ]
+        )
+        == 0
+    )
     [shard] = (tmp_path / "corpus").glob("*.parquet")
     assert pq.read_table(shard).column("out_of_scope").to_pylist() == [True, False]
 
@@ -186,11 +225,27 @@ def test_titles_are_shown_where_known_and_absent_otherwise(tmp_path, predictor):
 
 
 def test_evidence_html_escapes_input_and_titles():
-    p = Prediction([CodeScore("G06N3/08", 0.9)], calibrated=True, titles={"G06N3/08": "<script>alert(1)</script>"},
-                   levels={"subgroup": [CodeScore("G06N3/08", 0.9)], "main_group": [CodeScore("G06N3/00", 0.95)], "subclass": [], "section": []},
-                   neighbours=[{"publication_number": "US1<b>", "title": "<img src=x onerror=alert(1)>", "codes": ["G06N3/08"],
-                                "similarity": 0.5, "url": "https://patents.google.com/patent/US1\"><script>"}],
-                   explanations={"G06N3/08": {"terms": [{"term": "neural network", "weight": 0.4}], "neighbours": []}})
+    p = Prediction(
+        [CodeScore("G06N3/08", 0.9)],
+        calibrated=True,
+        titles={"G06N3/08": "<script>alert(1)</script>"},
+        levels={
+            "subgroup": [CodeScore("G06N3/08", 0.9)],
+            "main_group": [CodeScore("G06N3/00", 0.95)],
+            "subclass": [],
+            "section": [],
+        },
+        neighbours=[
+            {
+                "publication_number": "US1<b>",
+                "title": "<img src=x onerror=alert(1)>",
+                "codes": ["G06N3/08"],
+                "similarity": 0.5,
+                "url": 'https://patents.google.com/patent/US1"><script>',
+            }
+        ],
+        explanations={"G06N3/08": {"terms": [{"term": "neural network", "weight": 0.4}], "neighbours": []}},
+    )
     text = "<script>alert(2)</script> A Neural-Network learns."
     page = evidence_html(text, p)
     assert "<script>" not in page and "<img" not in page and "<b>" not in page
@@ -200,7 +255,10 @@ def test_evidence_html_escapes_input_and_titles():
 
 
 def test_cpc_evaluate_reports_ece_below_the_uncalibrated_one_and_draws_the_diagram(tmp_path, capsys):
-    assert main(["evaluate", "--model", str(MODEL), "--data", str(DATASET), "--json", "--report", str(tmp_path / "r")]) == 0
+    assert (
+        main(["evaluate", "--model", str(MODEL), "--data", str(DATASET), "--json", "--report", str(tmp_path / "r")])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["calibrated"] is True and out["ece"] < out["ece_uncalibrated"]
     assert out["superseded_labels"] == []

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from cpc_dataset.errors import CpcError
-from spaces.cli import main
 from cpc_models.data import load_split
 from cpc_models.onnx.export import export_onnx
 from cpc_models.predict.predictor import CpcPredictor
 from cpc_models.scoring.thresholds import Thresholds
+from spaces.cli import main
 from tests.conftest import DATASET
 from tests.fixtures.tiny_models import tiny_bert_folder
 
@@ -60,8 +60,12 @@ def test_test_split_report_puts_fp32_and_int8_side_by_side(exported):
     from cpc_models.onnx.runtime import OnnxScorer
 
     texts = [t for t, k in zip(test.texts, keep) if k]
-    decided = {key: Thresholds.load(folder).apply(OnnxScorer.from_folder(folder, folder / rel).predict_proba(texts), predictor.labels)
-               for key, rel in report["files"].items()}
+    decided = {
+        key: Thresholds.load(folder).apply(
+            OnnxScorer.from_folder(folder, folder / rel).predict_proba(texts), predictor.labels
+        )
+        for key, rel in report["files"].items()
+    }
     same = decided["int8"] == decided["fp32"]
     assert out["int8_vs_fp32_code_set_agreement"] == round(float(same.all(axis=1).mean()), 4)
     assert out["int8_vs_fp32_decision_agreement"] == round(float(same.mean()), 6)
@@ -74,7 +78,9 @@ def test_default_int8_is_round_to_nearest_and_gptq_an_option(exported, tmp_path)
     assert report["quantization"]["method"] == "int8-rtn" and report["quantization"]["algorithm"] == "round-to-nearest"
     assert "calibration" not in report["quantization"]
     copy = shutil.copytree(folder, tmp_path / "gptq")
-    gptq = export_onnx(copy, "int8-gptq", parity_texts=texts[:16], calibration_texts=load_split(DATASET, "train").texts[:32])
+    gptq = export_onnx(
+        copy, "int8-gptq", parity_texts=texts[:16], calibration_texts=load_split(DATASET, "train").texts[:32]
+    )
     assert gptq["quantization"]["algorithm"] == "gptq" and gptq["quantization"]["calibration"]["docs"] == 32
     with pytest.raises(CpcError, match="int8-gptq needs calibration abstracts"):
         export_onnx(copy, "int8-gptq")
@@ -133,9 +139,31 @@ def test_cli_predict_text_and_csv(exported, tmp_path, capsys):
     folder, _, texts = exported
     assert main(["predict", "--model", str(folder), "--json", texts[0]]) == 0
     assert json.loads(capsys.readouterr().out)["codes"]
-    rows = pd.DataFrame({"title": ["t1", "t2", "t3", "t4", "t5"], "abstract": [texts[1], "", texts[2], "  ", texts[3]], "keep": list("abcde")})
+    rows = pd.DataFrame(
+        {
+            "title": ["t1", "t2", "t3", "t4", "t5"],
+            "abstract": [texts[1], "", texts[2], "  ", texts[3]],
+            "keep": list("abcde"),
+        }
+    )
     rows.to_csv(tmp_path / "in.csv", index=False)
-    assert main(["-q", "predict", "--model", str(folder), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv"), "--chunk-size", "2"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "predict",
+                "--model",
+                str(folder),
+                "--input",
+                str(tmp_path / "in.csv"),
+                "--output",
+                str(tmp_path / "out.csv"),
+                "--chunk-size",
+                "2",
+            ]
+        )
+        == 0
+    )
     out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
     assert list(out["keep"]) == list("abcde")
     assert [bool(c) for c in out["cpc_codes"]] == [True, False, True, False, True]
@@ -145,5 +173,18 @@ def test_cli_predict_text_and_csv(exported, tmp_path, capsys):
 def test_cli_predict_bad_csv_is_a_clear_error(exported, tmp_path, capsys):
     folder = exported[0]
     (tmp_path / "in.csv").write_text("text\nhello\n")
-    assert main(["predict", "--model", str(folder), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o.csv")]) == 1
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(folder),
+                "--input",
+                str(tmp_path / "in.csv"),
+                "--output",
+                str(tmp_path / "o.csv"),
+            ]
+        )
+        == 1
+    )
     assert "no 'abstract' column" in capsys.readouterr().err

@@ -60,7 +60,8 @@ def test_matmulnbits_node_computes_the_dequantized_product(layer):
 
     weight, calibration, held_out = layer
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="dense/MatMul")], "g",
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="dense/MatMul")],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 48])],
         [numpy_helper.from_array(weight, "w")],
@@ -68,7 +69,9 @@ def test_matmulnbits_node_computes_the_dequantized_product(layer):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     hessian = calibration.T @ calibration
     replace_matmuls(model, ["dense/MatMul"], {"x": hessian}, block_size=16)
-    assert [n.op_type for n in model.graph.node] == ["MatMulNBits"] and "w" not in {t.name for t in model.graph.initializer}
+    assert [n.op_type for n in model.graph.node] == ["MatMulNBits"] and "w" not in {
+        t.name for t in model.graph.initializer
+    }
     onnx.checker.check_model(model)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     x = held_out[:32].astype(np.float32)

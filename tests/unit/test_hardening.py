@@ -13,14 +13,14 @@ import pytest
 
 from cpc_dataset.errors import InputError
 from cpc_models.predict.batch import predict_csv
+from spaces import settings as serving_settings
 from spaces.batcher import MicroBatcher
 from spaces.client import CpcClient
-from spaces import settings as serving_settings
 from spaces.settings import load_settings
 from tests.fixtures.processes import free_port
-from tests.unit.test_serving import TEXT, api, predictor, settings  # noqa: F401: fixtures
+from tests.unit.test_serving import TEXT, api, predictor, settings  # noqa: F401 - fixtures
 
-FORMULAS = ["=HYPERLINK(\"http://x.invalid\",\"y\")", "=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+FORMULAS = ['=HYPERLINK("http://x.invalid","y")', "=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
 
 
 # -- 1. formula injection ---------------------------------------------------------------------------------
@@ -133,7 +133,9 @@ def test_a_client_disconnect_is_one_info_line(predictor, settings, caplog):
     from spaces.server import create_app
 
     app = create_app(predictor, settings)
-    messages = iter([{"type": "http.request", "body": b'{"inputs": "a neur', "more_body": True}, {"type": "http.disconnect"}])
+    messages = iter(
+        [{"type": "http.request", "body": b'{"inputs": "a neur', "more_body": True}, {"type": "http.disconnect"}]
+    )
     sent = []
 
     async def receive():
@@ -142,9 +144,20 @@ def test_a_client_disconnect_is_one_info_line(predictor, settings, caplog):
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/", "raw_path": b"/", "root_path": "", "query_string": b"", "client": ("127.0.0.1", 1),
-             "server": ("127.0.0.1", 2), "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "root_path": "",
+        "query_string": b"",
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+    }
     with caplog.at_level(logging.DEBUG):
         asyncio.run(app(scope, receive, send))
     records = [r for r in caplog.records if "disconnect" in r.getMessage()]
@@ -278,8 +291,14 @@ def _space_fn(predictor, settings, name):
 
 @pytest.mark.parametrize(
     "text, top_k, threshold, words",
-    [(12345, 5, 0, "text"), ({"a": "neural network"}, 5, 0, "text"), (TEXT, 5, float("nan"), "threshold"),
-     (TEXT, "abc", 0, "top_k"), (TEXT, 5, 7, "threshold"), ("😀🚀", 5, 0, "word")],
+    [
+        (12345, 5, 0, "text"),
+        ({"a": "neural network"}, 5, 0, "text"),
+        (TEXT, 5, float("nan"), "threshold"),
+        (TEXT, "abc", 0, "top_k"),
+        (TEXT, 5, 7, "threshold"),
+        ("😀🚀", 5, 0, "word"),
+    ],
 )
 def test_space_refuses_odd_inputs_with_a_message(predictor, settings, text, top_k, threshold, words):
     import gradio as gr
@@ -307,7 +326,11 @@ def test_space_events_get_the_raw_values(predictor, settings):
     from spaces.app import build_demo
 
     demo = build_demo(predictor, settings, examples=[])
-    raw = {fn.api_name: fn.preprocess for fn in demo.fns.values() if fn.api_name in ("predict", "predict_details", "evidence", "predict_csv")}
+    raw = {
+        fn.api_name: fn.preprocess
+        for fn in demo.fns.values()
+        if fn.api_name in ("predict", "predict_details", "evidence", "predict_csv")
+    }
     assert raw and not any(raw.values())  # gradio would turn 12345 or a dict into a string before our check
 
 
@@ -357,4 +380,4 @@ def test_space_batch_output_neutralises_formulas(predictor, settings, tmp_path):
     out, _ = _space(predictor, settings, tmp_path).predict_csv(str(source))
     with open(out, newline="") as f:
         [row] = list(csv.DictReader(f))
-    assert row["title"] == "'=HYPERLINK(\"http://x.invalid\")" and row["abstract"] == "'@SUM(A1) a neural network"
+    assert row["title"] == '\'=HYPERLINK("http://x.invalid")' and row["abstract"] == "'@SUM(A1) a neural network"

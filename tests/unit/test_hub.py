@@ -41,7 +41,9 @@ def test_committed_dataset_card_is_read_without_warnings_and_matches_its_parquet
     meta = _yaml((DATASET / "README.md").read_text())
     assert _datasets_warnings(meta["dataset_info"]) == []
     names = [s["name"] for s in meta["dataset_info"]["splits"]]
-    assert {k: meta["dataset_info"][k] for k in ("splits", "download_size", "dataset_size")} == split_infos(DATASET, names)
+    assert {k: meta["dataset_info"][k] for k in ("splits", "download_size", "dataset_size")} == split_infos(
+        DATASET, names
+    )
 
 
 def test_built_card_records_split_sizes_as_datasets_counts_them(raw_dir, tmp_path):
@@ -54,46 +56,84 @@ def test_built_card_records_split_sizes_as_datasets_counts_them(raw_dir, tmp_pat
     assert _datasets_warnings(meta["dataset_info"]) == []
     loaded = load_dataset(str(tmp_path / "ds"), cache_dir=str(tmp_path / "cache"))
     recorded = {s["name"]: (s["num_bytes"], s["num_examples"]) for s in meta["dataset_info"]["splits"]}
-    assert recorded == {name: (split.num_bytes, split.num_examples) for name, split in loaded["train"].info.splits.items()}
+    assert recorded == {
+        name: (split.num_bytes, split.num_examples) for name, split in loaded["train"].info.splits.items()
+    }
 
 
 def test_model_push_leaves_out_predictions_and_the_dataset_push_takes_what_load_dataset_needs():
     model_files = chosen_files(DEFAULT_MODEL, None, MODEL_IGNORE)
     assert "config.json" in model_files and "members/tfidf-knn/knn_bank.npz" in model_files
     assert not [f for f in model_files if "predictions" in f]
-    assert {p.relative_to(DEFAULT_MODEL).as_posix() for p in DEFAULT_MODEL.rglob("*") if p.is_file()} - set(model_files) == {
-        p.relative_to(DEFAULT_MODEL).as_posix() for p in DEFAULT_MODEL.rglob("predictions/*")}
+    assert {p.relative_to(DEFAULT_MODEL).as_posix() for p in DEFAULT_MODEL.rglob("*") if p.is_file()} - set(
+        model_files
+    ) == {p.relative_to(DEFAULT_MODEL).as_posix() for p in DEFAULT_MODEL.rglob("predictions/*")}
     data_files = chosen_files(DATASET, DATASET_ALLOW)
     assert "README.md" in data_files and "labels.json" in data_files
-    assert sorted(f for f in data_files if f.endswith(".parquet")) == sorted(p.relative_to(DATASET).as_posix() for p in DATASET.glob("data/*.parquet"))
+    assert sorted(f for f in data_files if f.endswith(".parquet")) == sorted(
+        p.relative_to(DATASET).as_posix() for p in DATASET.glob("data/*.parquet")
+    )
 
 
 def test_int8_twin_takes_the_quantized_file_and_what_reads_it(tmp_path):
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors", "thresholds.json", "README.md"):
+    for name in (
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "model.safetensors",
+        "thresholds.json",
+        "README.md",
+    ):
         (tmp_path / name).write_text("{}")
     (tmp_path / "onnx").mkdir()
     for name in ("model.onnx", "model_quantized.onnx", "export_config.json"):
         (tmp_path / "onnx" / name).write_text("x")
     assert set(chosen_files(tmp_path, INT8_ALLOW, MODEL_IGNORE)) == {
-        "config.json", "tokenizer.json", "tokenizer_config.json", "thresholds.json", "README.md", "onnx/model_quantized.onnx", "onnx/export_config.json"}
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "thresholds.json",
+        "README.md",
+        "onnx/model_quantized.onnx",
+        "onnx/export_config.json",
+    }
 
 
 def test_cards_get_a_usage_snippet_for_the_repo_id_and_int8_metrics():
     card = (DEFAULT_MODEL / "README.md").read_text()
     config = json.loads((DEFAULT_MODEL / "config.json").read_text())
     pushed = card_for_repo(card, "alice/cpc-default", config, None)
-    assert 'CpcPredictor.from_pretrained("alice/cpc-default")' in pushed and "hub/models/cpc-default" not in pushed.split("## Usage")[1].split("```")[1]
+    assert (
+        'CpcPredictor.from_pretrained("alice/cpc-default")' in pushed
+        and "hub/models/cpc-default" not in pushed.split("## Usage")[1].split("```")[1]
+    )
     assert _yaml(pushed) == _yaml(card)  # the YAML is untouched
-    transformer = card_for_repo(card, "alice/tf", {"cpc_model_type": "transformer"}, "onnx/model_quantized.onnx", calibrated=True)
+    transformer = card_for_repo(
+        card, "alice/tf", {"cpc_model_type": "transformer"}, "onnx/model_quantized.onnx", calibrated=True
+    )
     assert 'pipeline("text-classification", model="alice/tf", top_k=None)' in transformer
-    assert 'hf_hub_download("alice/tf", "calibration.json")' in transformer and '"onnx/model_quantized.onnx"' in transformer
+    assert (
+        'hf_hub_download("alice/tf", "calibration.json")' in transformer
+        and '"onnx/model_quantized.onnx"' in transformer
+    )
     twin = _yaml(int8_card(card, {"test_metrics": {"int8": {"micro_f1": 0.4306, "macro_f1": 0.3463}}}))
     [result] = twin["model-index"][0]["results"]
-    assert [(m["name"], m["value"]) for m in result["metrics"]] == [("micro-F1 (int8 ONNX)", 0.4306), ("macro-F1 (int8 ONNX)", 0.3463)]
+    assert [(m["name"], m["value"]) for m in result["metrics"]] == [
+        ("micro-F1 (int8 ONNX)", 0.4306),
+        ("macro-F1 (int8 ONNX)", 0.3463),
+    ]
 
 
-@pytest.mark.parametrize("value, expected", [("alice/model", True), ("hub/models/cpc-default", False), ("model", False),
-                                             ("alice/model/extra", False), ("./alice", False)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("alice/model", True),
+        ("hub/models/cpc-default", False),
+        ("model", False),
+        ("alice/model/extra", False),
+        ("./alice", False),
+    ],
+)
 def test_repo_ids_are_told_from_folders(value, expected):
     assert is_repo_id(value) is expected
 
@@ -101,7 +141,11 @@ def test_repo_ids_are_told_from_folders(value, expected):
 def test_default_model_card_says_how_its_arrays_are_laid_out():
     card = (DEFAULT_MODEL / "README.md").read_text()
     layout = card.split("array layout")[1]
-    described = {f.name for f in DEFAULT_MODEL.rglob("*") if f.is_file() and "predictions" not in f.parts and f.name != "README.md"}
+    described = {
+        f.name
+        for f in DEFAULT_MODEL.rglob("*")
+        if f.is_file() and "predictions" not in f.parts and f.name != "README.md"
+    }
     assert described and not [name for name in described if f"`{name}`" not in layout]
 
 

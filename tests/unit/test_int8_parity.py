@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 
 from cpc_models.checkpoints import resolve_base  # noqa: E402
 from cpc_models.data import load_split  # noqa: E402
+from cpc_models.kinds.transformer.train import load_transformer  # noqa: E402
 from cpc_models.onnx.export import export_onnx  # noqa: E402
 from cpc_models.scoring.thresholds import Thresholds, tune_thresholds  # noqa: E402
-from cpc_models.kinds.transformer.train import load_transformer  # noqa: E402
 from tests.conftest import DATASET  # noqa: E402
 
 N_LABELS, N_TRAIN, N_CALIBRATE, N_TUNE, N_PARITY, MAX_LENGTH = 24, 600, 256, 200, 300, 128
@@ -28,7 +28,9 @@ def _pooled(model, tokenizer, texts: list[str]) -> np.ndarray:
     out = []
     with torch.no_grad():
         for start in range(0, len(texts), 64):
-            enc = tokenizer(texts[start : start + 64], truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt")
+            enc = tokenizer(
+                texts[start : start + 64], truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt"
+            )
             out.append(model.bert(**enc).pooler_output.numpy())
     return np.concatenate(out)
 
@@ -43,8 +45,11 @@ def trained_minilm(tmp_path_factory):
     labels = [train.vocabulary[i] for i in frequent]
     torch.manual_seed(0)
     model = BertForSequenceClassification.from_pretrained(
-        resolve_base("minilm-l6"), num_labels=N_LABELS, problem_type="multi_label_classification",
-        id2label=dict(enumerate(labels)), label2id={c: i for i, c in enumerate(labels)},
+        resolve_base("minilm-l6"),
+        num_labels=N_LABELS,
+        problem_type="multi_label_classification",
+        id2label=dict(enumerate(labels)),
+        label2id={c: i for i, c in enumerate(labels)},
     ).eval()
     tokenizer = AutoTokenizer.from_pretrained(resolve_base("minilm-l6"), model_max_length=MAX_LENGTH)
 

@@ -11,9 +11,11 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from cpc_models.registry import load_scorer  # noqa: E402
 from cpc_models.kinds import tfidf_knn, tfidf_svm  # noqa: E402
-from cpc_models.registry import KINDS  # noqa: E402
+from cpc_models.registry import (
+    KINDS,  # noqa: E402
+    load_scorer,  # noqa: E402
+)
 from tests.fixtures.tiny_models import assert_metrics_reproduce  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +63,15 @@ def test_train_save_load_gives_identical_predictions(tiny_dataset, tmp_path, cla
     metrics = KINDS[kind].train(config)
     assert_metrics_reproduce(out, tiny_dataset, metrics)
     weights = "knn_bank.npz" if classifier == "knn" else "linear.npz"
-    for name in ("config.json", "vectorizers.json", "idf.npz", weights, "thresholds.json", "metrics.json", "train_config.json"):
+    for name in (
+        "config.json",
+        "vectorizers.json",
+        "idf.npz",
+        weights,
+        "thresholds.json",
+        "metrics.json",
+        "train_config.json",
+    ):
         assert (out / name).exists(), name
     assert not list(out.glob("*.pkl")) and not list(out.glob("*.joblib"))
     config_json = json.loads((out / "config.json").read_text())
@@ -83,7 +93,11 @@ def test_train_save_load_gives_identical_predictions(tiny_dataset, tmp_path, cla
 
 def test_title_block_and_pruning_are_saved(tiny_dataset, tmp_path):
     out = tmp_path / "model"
-    tfidf_svm.train(tfidf_svm.Config(dataset_dir=str(tiny_dataset), output_dir=str(out), min_df=1, title_weight=0.7, min_weight=0.05))
+    tfidf_svm.train(
+        tfidf_svm.Config(
+            dataset_dir=str(tiny_dataset), output_dir=str(out), min_df=1, title_weight=0.7, min_weight=0.05
+        )
+    )
     specs = json.loads((out / "vectorizers.json").read_text())
     assert [s["name"] for s in specs] == ["word", "title"] and specs[1]["weight"] == 0.7
     scorer = load_scorer(out)
@@ -121,7 +135,9 @@ def test_old_linear_folders_load_as_their_kind(tiny_dataset, tmp_path):
         np.testing.assert_array_equal(load_scorer(out).predict_proba(texts), expected)
 
 
-@pytest.mark.parametrize("command, kind", [(["tfidf-svm"], "tfidf-svm"), (["linear", "--classifier", "knn"], "tfidf-knn")])
+@pytest.mark.parametrize(
+    "command, kind", [(["tfidf-svm"], "tfidf-svm"), (["linear", "--classifier", "knn"], "tfidf-knn")]
+)
 def test_cli_trains_a_tfidf_model(tiny_dataset, tmp_path, command, kind):
     """`cpc train <kind>`, and the old `cpc train linear [--classifier knn]`, which says what to type instead."""
     from click.testing import CliRunner
@@ -130,7 +146,9 @@ def test_cli_trains_a_tfidf_model(tiny_dataset, tmp_path, command, kind):
 
     out = tmp_path / "cli-model"
     extra = ["--k", "7"] if kind == "tfidf-knn" else ["--C", "0.5"]
-    result = CliRunner().invoke(cli, ["train", *command, "--dataset", str(tiny_dataset), "--out", str(out), "--min-df", "1", *extra])
+    result = CliRunner().invoke(
+        cli, ["train", *command, "--dataset", str(tiny_dataset), "--out", str(out), "--min-df", "1", *extra]
+    )
     assert result.exit_code == 0, result.output
     assert "micro-F1" in result.output
     saved = json.loads((out / "train_config.json").read_text())
@@ -146,7 +164,24 @@ def test_cli_config_file_and_unknown_key(tiny_dataset, tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"dataset_dir": str(tiny_dataset), "min_df": 1, "C": 0.2, "typo": 1}))
 
-    proc = subprocess.run([sys.executable, "-m", "spaces.cli", "train", "tfidf-svm", "--config", str(config), "--out", str(tmp_path / "m")],
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spaces.cli",
+            "train",
+            "tfidf-svm",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == ["Bad input: unknown config key 'typo'; known: " + ", ".join(f.name for f in dataclasses.fields(tfidf_svm.Config))]
+    assert proc.stderr.strip().splitlines() == [
+        "Bad input: unknown config key 'typo'; known: "
+        + ", ".join(f.name for f in dataclasses.fields(tfidf_svm.Config))
+    ]

@@ -7,7 +7,15 @@ from hypothesis import strategies as st
 from sklearn.metrics import f1_score, label_ranking_average_precision_score, precision_score, recall_score
 
 from cpc_dataset.codes import code_level
-from cpc_models.scoring.metrics import ROLLUP_LEVELS, TOP_K, compute_metrics, level_metrics, per_label_f1, precision_at_k, rollup
+from cpc_models.scoring.metrics import (
+    ROLLUP_LEVELS,
+    TOP_K,
+    compute_metrics,
+    level_metrics,
+    per_label_f1,
+    precision_at_k,
+    rollup,
+)
 
 LABELS = ["G06N3/08", "G06N3/045", "G06N20/00", "G06F40/30", "G06F16/35", "G06V10/82", "H04L9/40", "A61B5/7267"]
 
@@ -88,7 +96,11 @@ def test_rollup_on_hand_made_codes():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(LABELS), min_size=1, max_size=len(LABELS), unique=True), st.integers(0, 2**31), st.sampled_from(ROLLUP_LEVELS))
+@given(
+    st.lists(st.sampled_from(LABELS), min_size=1, max_size=len(LABELS), unique=True),
+    st.integers(0, 2**31),
+    st.sampled_from(ROLLUP_LEVELS),
+)
 def test_rollup_is_any_child_true(labels, seed, level):
     rng = np.random.default_rng(seed)
     y = (rng.random((6, len(labels))) < 0.3).astype(np.float32)

@@ -12,10 +12,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("sklearn")
 
-from cpc_models.registry import load_scorer  # noqa: E402
 from cpc_models.kinds import minilm_knn, minilm_logreg  # noqa: E402
 from cpc_models.kinds.minilm import SentenceEncoder, cached_embeddings, embedding_cache_key  # noqa: E402
 from cpc_models.kinds.minilm_knn import KnnHead  # noqa: E402
+from cpc_models.registry import load_scorer  # noqa: E402
 from tests.fixtures.tiny_models import assert_metrics_reproduce  # noqa: E402
 from tests.unit.test_linear import make_tiny_dataset  # noqa: E402
 
@@ -47,7 +47,11 @@ def cache_in_tmp(tmp_path_factory):
 
 
 def test_embeddings_are_normalised_and_cached(tiny_encoder, cache_in_tmp, monkeypatch):
-    texts = ["A neural network is trained on images.", "A short one.", "Method for ranking search results by relevance."]
+    texts = [
+        "A neural network is trained on images.",
+        "A short one.",
+        "Method for ranking search results by relevance.",
+    ]
     encoder = SentenceEncoder(str(tiny_encoder), max_length=64, batch_size=2)
     first = cached_embeddings(texts, str(tiny_encoder), 64, encoder)
     assert first.shape == (3, 32)

@@ -32,8 +32,17 @@ def tiny_settings(kind: str, encoder: Path, members: list[Path]) -> dict:
         "tfidf-knn": {"min_df": 1, "k": 5},
         "minilm-knn": {"base": str(encoder), "max_length": 64, "k": 5},
         "minilm-logreg": {"base": str(encoder), "max_length": 64},
-        "transformer": {"base": str(encoder), "max_length": 64, "batch_size": 16, "epochs_frozen": 1, "epochs_unfrozen": 1,
-                        "lr": 1e-2, "lr_unfrozen": 3e-3, "device": "cpu", "progress": False},
+        "transformer": {
+            "base": str(encoder),
+            "max_length": 64,
+            "batch_size": 16,
+            "epochs_frozen": 1,
+            "epochs_unfrozen": 1,
+            "lr": 1e-2,
+            "lr_unfrozen": 3e-3,
+            "device": "cpu",
+            "progress": False,
+        },
         "ensemble": {"members": [str(m) for m in members]},
     }.get(kind, {})
 
@@ -54,7 +63,9 @@ def trained(tmp_path_factory) -> dict[str, Path]:
             config_class = kind.config_class()
             out = root / "models" / name
             members = [folders[k] for k in ("tfidf-svm", "minilm-knn") if k in folders]
-            config = config_class.from_dict({"dataset_dir": str(dataset), "output_dir": str(out), **tiny_settings(name, encoder, members)})
+            config = config_class.from_dict(
+                {"dataset_dir": str(dataset), "output_dir": str(out), **tiny_settings(name, encoder, members)}
+            )
             metrics = kind.train(config)
             assert_metrics_reproduce(out, dataset, metrics)
             folders[name] = out
@@ -160,7 +171,10 @@ def test_a_missing_library_is_one_line_naming_the_extra(trained, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a))
     with pytest.raises(MisconfiguredError) as info:
         load_scorer(trained["tfidf-knn"])
-    assert str(info.value) == "Misconfigured: a 'tfidf-knn' model (native) needs scikit-learn: pip install 'patent-cpc[space]'"
+    assert (
+        str(info.value)
+        == "Misconfigured: a 'tfidf-knn' model (native) needs scikit-learn: pip install 'patent-cpc[space]'"
+    )
     # an ensemble names what its member needs; the CLI prints that one line and exits 1
     assert main(["predict", "--model", str(trained["ensemble"]), "a neural network"]) == 1
 

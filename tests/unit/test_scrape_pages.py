@@ -22,7 +22,11 @@ def test_saved_page_gives_the_corpus_row(number):
     expected = json.loads(_page(f"{number}.expected.json"))
     page = parse_patent_page(_page(f"{number}.html"))
     assert [page.publication_number, page.title, page.abstract, page.cpc_codes] == [
-        expected["publication_number"], expected["title"], expected["abstract"], expected["cpc_codes"]]
+        expected["publication_number"],
+        expected["title"],
+        expected["abstract"],
+        expected["cpc_codes"],
+    ]
 
 
 def test_page_number_is_the_pages_own_not_a_citations():
@@ -37,7 +41,9 @@ def test_leaves_of_cpc_paths_only_and_every_cpc_title():
     assert IPC_PATH[0] not in page.cpc_codes and IPC_PATH[0] not in page.code_titles  # the IPC path is not CPC
     assert page.code_titles["G06N3/084"] == "Backpropagation, e.g. using gradient descent"
     assert page.code_titles["G"] == "PHYSICS"
-    assert page.code_titles["G06F16/2255"] == 'Subject matter of G06F16/2255 & its "variants" <e.g. systems>'  # entities decoded
+    assert (
+        page.code_titles["G06F16/2255"] == 'Subject matter of G06F16/2255 & its "variants" <e.g. systems>'
+    )  # entities decoded
     assert set(page.cpc_codes) <= set(page.code_titles)
     assert all(page.code_titles[c] == code_title(c) for c in page.code_titles)
 

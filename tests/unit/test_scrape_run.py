@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cpc_dataset.errors import InputError
-from cpc_dataset.raw import RAW_COLUMNS, read_raw_file, RawReadStats
+from cpc_dataset.raw import RAW_COLUMNS, RawReadStats, read_raw_file
 from cpc_dataset.scrape.http import Response
 from cpc_dataset.scrape.output import codes_path, failures_path, journal_path
 from cpc_dataset.scrape.retry import FetchError, RateLimiter, RetryPolicy, parse_retry_after
@@ -21,12 +21,18 @@ from cpc_dataset.scrape.urls import patent_key, read_search_csv, read_urls
 from tests.conftest import REPO
 from tests.fixtures.patent_pages import changed_layout_page, code_title, expected_row, patent_page
 
-SEARCH_SAMPLE = REPO / "tests" / "fixtures" / "pages" / "gp-search-sample.csv"  # first 5 rows of a real export (query 4)
+SEARCH_SAMPLE = (
+    REPO / "tests" / "fixtures" / "pages" / "gp-search-sample.csv"
+)  # first 5 rows of a real export (query 4)
 
 
 def _row(i: int, codes=None) -> dict:
-    return {"publication_number": f"US{1000 + i}B2", "title": f"Widget  number {i} & <co>",
-            "abstract": f"A widget {i} that learns.\n  It  works.", "cpc_codes": codes or ["G06N3/08", f"G06F{16 + i}/10"]}
+    return {
+        "publication_number": f"US{1000 + i}B2",
+        "title": f"Widget  number {i} & <co>",
+        "abstract": f"A widget {i} that learns.\n  It  works.",
+        "cpc_codes": codes or ["G06N3/08", f"G06F{16 + i}/10"],
+    }
 
 
 class FakeSite:
@@ -78,14 +84,21 @@ def _failures(out: Path) -> dict[str, str]:
 
 # -- URL sources -----------------------------------------------------------------------------------------
 
+
 def test_search_export_read_with_and_without_its_search_url_line(tmp_path):
     original = SEARCH_SAMPLE
     links = read_search_csv(original)
-    assert links == ["https://patents.google.com/patent/US12299796B2/en", "https://patents.google.com/patent/US12412340B2/en",
-                     "https://patents.google.com/patent/US20230377099A1/en", "https://patents.google.com/patent/CN117876249A/en",
-                     "https://patents.google.com/patent/US20250063136A1/en"]
+    assert links == [
+        "https://patents.google.com/patent/US12299796B2/en",
+        "https://patents.google.com/patent/US12412340B2/en",
+        "https://patents.google.com/patent/US20230377099A1/en",
+        "https://patents.google.com/patent/CN117876249A/en",
+        "https://patents.google.com/patent/US20250063136A1/en",
+    ]
     prefixed = tmp_path / "gp-search.csv"
-    prefixed.write_text("search URL:,https://patents.google.com/?q=(diffusion)\n" + original.read_text(encoding="utf-8"))
+    prefixed.write_text(
+        "search URL:,https://patents.google.com/?q=(diffusion)\n" + original.read_text(encoding="utf-8")
+    )
     assert read_search_csv(prefixed) == links
 
 
@@ -93,7 +106,11 @@ def test_url_sources_are_merged_each_patent_once(tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("https://x.example/patent/US1A/en\nhttps://x.example/patent/US2A/en\n")
     b.write_text("# again, another spelling\nhttps://x.example/patent/us1a\nhttps://x.example/patent/US3A/en\n")
-    assert read_urls([a, b]) == ["https://x.example/patent/US1A/en", "https://x.example/patent/US2A/en", "https://x.example/patent/US3A/en"]
+    assert read_urls([a, b]) == [
+        "https://x.example/patent/US1A/en",
+        "https://x.example/patent/US2A/en",
+        "https://x.example/patent/US3A/en",
+    ]
     assert patent_key("https://patents.google.com/patent/US11532378B2/en") == "US11532378B2"
 
 
@@ -111,6 +128,7 @@ def test_bad_url_sources_are_clear_errors(tmp_path):
 
 
 # -- retries and rate ------------------------------------------------------------------------------------
+
 
 def test_retry_after_as_seconds_or_date():
     assert parse_retry_after("7") == 7.0
@@ -152,14 +170,17 @@ def _outcome(site, url, retries=3):
 def test_which_failures_are_retried():
     rows = [_row(i) for i in range(6)]
     urls = [f"https://patents.example/patent/{r['publication_number']}/en" for r in rows]
-    site = FakeSite(rows, {
-        urls[0]: [Response(404, "gone")],
-        urls[1]: [Response(429, "slow down", {"retry-after": "7"})],
-        urls[2]: [Response(500, "oops"), Response(503, "oops")],
-        urls[3]: [FetchError("timeout")] * 10,
-        urls[4]: [Response(200, patent_page(rows[4], abstract=False))],
-        urls[5]: [Response(200, changed_layout_page(rows[5]))],
-    })
+    site = FakeSite(
+        rows,
+        {
+            urls[0]: [Response(404, "gone")],
+            urls[1]: [Response(429, "slow down", {"retry-after": "7"})],
+            urls[2]: [Response(500, "oops"), Response(503, "oops")],
+            urls[3]: [FetchError("timeout")] * 10,
+            urls[4]: [Response(200, patent_page(rows[4], abstract=False))],
+            urls[5]: [Response(200, changed_layout_page(rows[5]))],
+        },
+    )
     outcome, slept = _outcome(site, urls[0])
     assert (outcome.reason, outcome.attempts, slept) == ("HTTP 404 not found", 1, [])
     outcome, slept = _outcome(site, urls[1])
@@ -179,11 +200,13 @@ def test_browser_backend_reads_status_and_headers_from_the_performance_log():
     def entry(method, **params):
         return {"message": json.dumps({"message": {"method": method, "params": params}})}
 
-    log = [entry("Network.requestWillBeSent", type="Document"),
-           entry("Network.responseReceived", type="Document", response={"status": 301, "headers": {}}),
-           entry("Network.responseReceived", type="Script", response={"status": 200, "headers": {}}),
-           entry("Network.responseReceived", type="Document", response={"status": 429, "headers": {"Retry-After": "3"}}),
-           {"message": "not json"}]
+    log = [
+        entry("Network.requestWillBeSent", type="Document"),
+        entry("Network.responseReceived", type="Document", response={"status": 301, "headers": {}}),
+        entry("Network.responseReceived", type="Script", response={"status": 200, "headers": {}}),
+        entry("Network.responseReceived", type="Document", response={"status": 429, "headers": {"Retry-After": "3"}}),
+        {"message": "not json"},
+    ]
     assert document_response(log) == (429, {"retry-after": "3"})
     with pytest.raises(FetchError, match="no response"):
         document_response(log[2:3])
@@ -191,9 +214,18 @@ def test_browser_backend_reads_status_and_headers_from_the_performance_log():
 
 # -- a whole run: output files and resume ----------------------------------------------------------------
 
+
 def _config(tmp_path, urls, **kwargs) -> ScrapeConfig:
-    return ScrapeConfig(urls=[_write_urls(tmp_path, urls)], out=str(tmp_path / "raw" / "scraped.csv"), workers=3,
-                        timeout=5, retries=2, backoff=0.0, progress=False, **kwargs)
+    return ScrapeConfig(
+        urls=[_write_urls(tmp_path, urls)],
+        out=str(tmp_path / "raw" / "scraped.csv"),
+        workers=3,
+        timeout=5,
+        retries=2,
+        backoff=0.0,
+        progress=False,
+        **kwargs,
+    )
 
 
 def test_run_writes_the_raw_format_failures_and_code_titles(tmp_path):
@@ -204,7 +236,11 @@ def test_run_writes_the_raw_format_failures_and_code_titles(tmp_path):
     config = _config(tmp_path, site.urls)
     summary = scrape_patents(config, fetcher=site)
     out = Path(config.out)
-    assert (summary.done, summary.skipped, dict(summary.failed)) == (6, 0, {"HTTP 404 not found": 1, "connection error (ConnectError)": 1})
+    assert (summary.done, summary.skipped, dict(summary.failed)) == (
+        6,
+        0,
+        {"HTTP 404 not found": 1, "connection error (ConnectError)": 1},
+    )
     written = _rows(out)
     assert sorted(written, key=lambda r: r["publication_number"]) == [expected_row(r) for r in rows[2:]]
     assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(RAW_COLUMNS)
@@ -232,7 +268,9 @@ def test_resume_repairs_a_partial_row_and_never_duplicates(tmp_path):
     # a run killed mid-write: a journal line whose row never made it, and half a row
     lost = rows[3]
     with journal_path(out).open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"url": site.urls[3], "publication_number": lost["publication_number"], "titles": {}}) + "\n")
+        fh.write(
+            json.dumps({"url": site.urls[3], "publication_number": lost["publication_number"], "titles": {}}) + "\n"
+        )
     with out.open("a", encoding="utf-8") as fh:
         fh.write(f'{rows[4]["publication_number"]},"Widget number 4')
     summary = scrape_patents(_config(tmp_path, site.urls), fetcher=site)

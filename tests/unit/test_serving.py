@@ -19,8 +19,8 @@ from cpc_models.scoring.thresholds import Thresholds
 from spaces.batcher import MicroBatcher
 from spaces.client import BackendError, CpcClient
 from spaces.formatting import check_text, code_levels, code_table, label_value, ranked_to_api, read_examples
-from tests.fixtures.processes import free_port
 from spaces.settings import ServingSettings, load_settings
+from tests.fixtures.processes import free_port
 
 LABELS = ["G06N3/08", "G06N3/045", "G06F40/30", "H04L9/40", "A61B5/7267"]
 TEXT = "A neural network is trained on labelled images and then classifies new images."
@@ -51,7 +51,9 @@ def predictor() -> CpcPredictor:
 
 @pytest.fixture
 def settings(tmp_path) -> ServingSettings:
-    return ServingSettings(model_dir=tmp_path / "model", dataset_dir=tmp_path / "no-dataset", max_chars=2000, max_batch=4)
+    return ServingSettings(
+        model_dir=tmp_path / "model", dataset_dir=tmp_path / "no-dataset", max_chars=2000, max_batch=4
+    )
 
 
 # -- input checks and shapes -------------------------------------------------------------------------
@@ -59,8 +61,16 @@ def settings(tmp_path) -> ServingSettings:
 
 @pytest.mark.parametrize(
     "bad, words",
-    [("", "empty"), ("   \n\t ", "empty"), ("x" * 2001, "limit is 2,000"), ("abc\x00def", "binary"),
-     ("\x01\x02\x03\x04 text", "binary"), (b"bytes", "binary"), (None, "expected a text"), (["a list"], "expected a text")],
+    [
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+        ("x" * 2001, "limit is 2,000"),
+        ("abc\x00def", "binary"),
+        ("\x01\x02\x03\x04 text", "binary"),
+        (b"bytes", "binary"),
+        (None, "expected a text"),
+        (["a list"], "expected a text"),
+    ],
 )
 def test_check_text_refuses_with_a_message(bad, words):
     with pytest.raises(InputError, match=words):
@@ -90,7 +100,12 @@ def test_settings_come_from_the_environment_then_overrides(monkeypatch, tmp_path
     monkeypatch.setenv("CPC_SERVE_PORT", "9123")
     monkeypatch.setenv("CPC_BACKEND_KIND", "space")
     settings = load_settings(serve_port=None, serve_host="127.0.0.2")
-    assert (settings.model_dir, settings.serve_port, settings.backend_kind, settings.serve_host) == (tmp_path / "m", 9123, "space", "127.0.0.2")
+    assert (settings.model_dir, settings.serve_port, settings.backend_kind, settings.serve_host) == (
+        tmp_path / "m",
+        9123,
+        "space",
+        "127.0.0.2",
+    )
 
 
 def test_importing_the_space_loads_nothing_heavy():
@@ -261,7 +276,9 @@ def test_webapp_shows_codes_as_bars(webapp):
     assert html.count('class="code-row"') >= 1 and 'class="bar" style="width:' in html
 
 
-@pytest.mark.parametrize("payload", ["<script>alert('xss')</script>", '"><img src=x onerror=alert(1)>', "{{ 7*7 }} </textarea><b>bold</b>"])
+@pytest.mark.parametrize(
+    "payload", ["<script>alert('xss')</script>", '"><img src=x onerror=alert(1)>', "{{ 7*7 }} </textarea><b>bold</b>"]
+)
 def test_webapp_escapes_every_output(webapp, payload):
     html = webapp.post("/", data={"text": payload}).get_data(as_text=True)
     assert payload not in html

@@ -42,7 +42,13 @@ def test_predict_from_another_directory_uses_the_checkout_model(tmp_path):
     if not (REPO / "hub" / "models" / "cpc-default" / "config.json").exists():
         pytest.fail("the committed default model is missing")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "spaces.cli", "predict", "A neural network is trained on images."],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "spaces.cli", "predict", "A neural network is trained on images."],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert any(line.startswith("subclasses: G06N") for line in proc.stdout.splitlines()), proc.stdout

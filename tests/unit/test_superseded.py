@@ -23,8 +23,14 @@ def _rows(n: int) -> list[dict]:
         if i % 2 == 0:
             codes.append("G10L2015/223")  # an indexing code, always beside G10L15/22
             codes.append("G10L15/22")
-        rows.append({"publication_number": f"US{2000000 + i}B2", "title": f"Title {i}",
-                     "abstract": f"A distinct abstract number {i} about model {i * 3}.", "cpc_codes": repr(codes)})
+        rows.append(
+            {
+                "publication_number": f"US{2000000 + i}B2",
+                "title": f"Title {i}",
+                "abstract": f"A distinct abstract number {i} about model {i * 3}.",
+                "cpc_codes": repr(codes),
+            }
+        )
     return rows
 
 

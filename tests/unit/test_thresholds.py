@@ -15,7 +15,9 @@ def calibrated_case(seed: int, n: int = 300, n_labels: int = 6):
     rng = np.random.default_rng(seed)
     y = (rng.random((n, n_labels)) < rng.uniform(0.05, 0.4, n_labels)).astype(np.uint8)
     offset = rng.uniform(-0.35, 0.35, n_labels)
-    scores = np.clip(0.5 + offset + 0.25 * (y - 0.5) + 0.12 * rng.standard_normal((n, n_labels)), 0, 1).astype(np.float32)
+    scores = np.clip(0.5 + offset + 0.25 * (y - 0.5) + 0.12 * rng.standard_normal((n, n_labels)), 0, 1).astype(
+        np.float32
+    )
     return y, scores, [f"G06N3/{10 + j}" for j in range(n_labels)]
 
 

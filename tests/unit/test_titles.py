@@ -16,14 +16,28 @@ from tests.conftest import make_rows, write_raw_csv
 def test_build_puts_saved_titles_in_labels_json_and_the_card(tmp_path):
     raw = tmp_path / "raw"
     write_raw_csv(raw / "scraped.csv", make_rows(120))
-    (raw / "scraped.csv.codes.json").write_text(json.dumps({"G06N3/08": "Learning methods", "G06N 3/045": "Combinations | of networks",
-                                                            "G06N": "Computing arrangements", "H04L9/40": "  Network   security "}))
-    (raw / "scraped.csv.failures.csv").write_text("url,reason,attempts,time\nhttps://x/patent/US1/en,HTTP 404 not found,1,\n")
+    (raw / "scraped.csv.codes.json").write_text(
+        json.dumps(
+            {
+                "G06N3/08": "Learning methods",
+                "G06N 3/045": "Combinations | of networks",
+                "G06N": "Computing arrangements",
+                "H04L9/40": "  Network   security ",
+            }
+        )
+    )
+    (raw / "scraped.csv.failures.csv").write_text(
+        "url,reason,attempts,time\nhttps://x/patent/US1/en,HTTP 404 not found,1,\n"
+    )
     report = build_dataset(BuildConfig(raw=str(raw), out=str(tmp_path / "ds"), progress=False))
     assert report.read.files == 1  # the failures file is not a raw CSV
     labels = json.loads((tmp_path / "ds" / "labels.json").read_text())
     assert "G06N3/08" in labels["labels"] and "G06F40/30" in labels["labels"]
-    assert labels["titles"] == {"G06N3/045": "Combinations | of networks", "G06N3/08": "Learning methods", "H04L9/40": "Network security"}
+    assert labels["titles"] == {
+        "G06N3/045": "Combinations | of networks",
+        "G06N3/08": "Learning methods",
+        "H04L9/40": "Network security",
+    }
     card = (tmp_path / "ds" / "README.md").read_text()
     assert "| code | training documents | share | title |" in card
     assert "Combinations \\| of networks |" in card
@@ -50,7 +64,9 @@ def test_space_code_table_adds_titles_when_known():
 
     codes = [Code("G06N3/08", 0.91), Code("H04L9/40", 0.42)]
     assert code_table(codes, {"G06N3/08": "Learning methods"}) == [
-        ["G06N3/08", 0.91, "G", "G06", "G06N", "Learning methods"], ["H04L9/40", 0.42, "H", "H04", "H04L", ""]]
+        ["G06N3/08", 0.91, "G", "G06", "G06N", "Learning methods"],
+        ["H04L9/40", 0.42, "H", "H04", "H04L", ""],
+    ]
     assert code_table(codes, {}) == code_table(codes)
 
 
@@ -76,7 +92,9 @@ def test_space_shows_the_dataset_titles(tmp_path):
 
     dataset = tmp_path / "dataset"
     dataset.mkdir()
-    (dataset / "labels.json").write_text(json.dumps({"labels": LABELS, "titles": {code: f"Title of {code}" for code in LABELS}}))
+    (dataset / "labels.json").write_text(
+        json.dumps({"labels": LABELS, "titles": {code: f"Title of {code}" for code in LABELS}})
+    )
     settings = ServingSettings(model_dir=tmp_path / "model", dataset_dir=dataset, max_chars=2000, max_batch=4)
     demo = build_demo(CpcPredictor(FixedScorer(), Thresholds(0.5, mode="global")), settings, examples=[])
     table = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "code-table")

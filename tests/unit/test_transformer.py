@@ -81,8 +81,12 @@ def roberta_tokenizer(texts: list[str]):
     from transformers import RobertaTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False)
-    bpe._tokenizer.post_processor = RobertaProcessing(("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>")))
+    bpe.train_from_iterator(
+        texts, vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False
+    )
+    bpe._tokenizer.post_processor = RobertaProcessing(
+        ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>"))
+    )
     return RobertaTokenizerFast(tokenizer_object=bpe._tokenizer)
 
 
@@ -93,10 +97,18 @@ def tiny_config(arch: str, vocab_size: int):
         return BertConfig(vocab_size=vocab_size, max_position_embeddings=128, **TINY)
     if arch in ("roberta", "distilroberta"):  # distilroberta-base is a RoBERTa with fewer layers
         layers = 1 if arch == "distilroberta" else 2
-        return RobertaConfig(vocab_size=vocab_size, max_position_embeddings=130, pad_token_id=1, bos_token_id=0, eos_token_id=2,
-                             **{**TINY, "num_hidden_layers": layers})
+        return RobertaConfig(
+            vocab_size=vocab_size,
+            max_position_embeddings=130,
+            pad_token_id=1,
+            bos_token_id=0,
+            eos_token_id=2,
+            **{**TINY, "num_hidden_layers": layers},
+        )
     if arch == "distilbert":
-        return DistilBertConfig(vocab_size=vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128)
+        return DistilBertConfig(
+            vocab_size=vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
+        )
     if arch == "mpnet":
         return MPNetConfig(vocab_size=vocab_size, max_position_embeddings=130, **TINY)
     raise ValueError(arch)
@@ -123,8 +135,19 @@ def test_fine_tune_save_and_load(tiny_dataset, tmp_path, arch, fp16_weights, pri
     base = tiny_base(tmp_path / "base", arch, _texts(tiny_dataset))
     out = tmp_path / "model"
     config = TransformerTrainConfig(
-        base=str(base), dataset_dir=str(tiny_dataset), output_dir=str(out), max_length=64, batch_size=16, epochs_frozen=1,
-        epochs_unfrozen=3, lr=1e-2, lr_unfrozen=3e-3, lr_mult=10, fp16_weights=fp16_weights, prior_bias=prior_bias, device="cpu",
+        base=str(base),
+        dataset_dir=str(tiny_dataset),
+        output_dir=str(out),
+        max_length=64,
+        batch_size=16,
+        epochs_frozen=1,
+        epochs_unfrozen=3,
+        lr=1e-2,
+        lr_unfrozen=3e-3,
+        lr_mult=10,
+        fp16_weights=fp16_weights,
+        prior_bias=prior_bias,
+        device="cpu",
         progress=False,
     )
     if via_cli:
@@ -146,7 +169,14 @@ def test_fine_tune_save_and_load(tiny_dataset, tmp_path, arch, fp16_weights, pri
     assert hf_config["problem_type"] == "multi_label_classification"
     labels = json.loads((tiny_dataset / "labels.json").read_text())["labels"]
     assert [hf_config["id2label"][str(i)] for i in range(N_LABELS)] == labels
-    for name in ("model.safetensors", "thresholds.json", "metrics.json", "train_config.json", "README.md", "predictions/test.npy"):
+    for name in (
+        "model.safetensors",
+        "thresholds.json",
+        "metrics.json",
+        "train_config.json",
+        "README.md",
+        "predictions/test.npy",
+    ):
         assert (out / name).exists(), name
     assert json.loads((out / "train_config.json").read_text())["base"] == str(base)
     assert not list(out.glob("*.pth")) and not list(out.glob("*.bin"))
@@ -188,11 +218,13 @@ def test_batches_are_padded_to_their_longest_text():
     from cpc_models.kinds.transformer.glue import TokenizedTexts, collate
 
     tokenizer = bert_tokenizer(["a neural network", "a model trained on data with labels"] * 5)
-    ds = TokenizedTexts(tokenizer, ["a neural network", "a model trained on data with labels " * 20], np.eye(2), max_length=16)
+    ds = TokenizedTexts(
+        tokenizer, ["a neural network", "a model trained on data with labels " * 20], np.eye(2), max_length=16
+    )
     assert ds.lengths().tolist()[1] == 16
     x, y = collate(ds.pad_id)([ds[0], ds[1]])
     assert x["input_ids"].shape == (2, 16) and x["attention_mask"][0].sum() == ds.lengths()[0]
-    assert (x["input_ids"][0, ds.lengths()[0]:] == tokenizer.pad_token_id).all()
+    assert (x["input_ids"][0, ds.lengths()[0] :] == tokenizer.pad_token_id).all()
     assert y.dtype == torch.float32 and y.tolist() == [[1, 0], [0, 1]]
 
 

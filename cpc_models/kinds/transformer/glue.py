@@ -28,6 +28,7 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
+
 class TokenizedTexts(torch.utils.data.Dataset):
     """Texts tokenized once; items are (token ids, target row)."""
 
@@ -66,17 +67,30 @@ def collate(pad_id: int):
     return create_batch
 
 
-def text_dataloader(ds: TokenizedTexts, batch_size: int, shuffle: bool, device=None, num_workers: int = 0) -> DataLoader:
+def text_dataloader(
+    ds: TokenizedTexts, batch_size: int, shuffle: bool, device=None, num_workers: int = 0
+) -> DataLoader:
     dl = DataLoader(
-        ds, bs=batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=num_workers, device=device, create_batch=collate(ds.pad_id)
+        ds,
+        bs=batch_size,
+        shuffle=shuffle,
+        drop_last=shuffle,
+        num_workers=num_workers,
+        device=device,
+        create_batch=collate(ds.pad_id),
     )
     dl.n_inp = 1
     return dl
 
 
 def text_dataloaders(
-    tokenizer, train: tuple[list[str], np.ndarray], valid: tuple[list[str], np.ndarray], max_length: int, batch_size: int,
-    device=None, num_workers: int = 0,
+    tokenizer,
+    train: tuple[list[str], np.ndarray],
+    valid: tuple[list[str], np.ndarray],
+    max_length: int,
+    batch_size: int,
+    device=None,
+    num_workers: int = 0,
 ) -> DataLoaders:
     """Training (shuffled) and validation (in order) loaders of tokenized, dynamically padded batches."""
     train_ds = TokenizedTexts(tokenizer, train[0], train[1], max_length)
@@ -182,7 +196,9 @@ class EpochHistory(Callback):
             return
         recorder = self.learn.recorder
         row = {k: v for k, v in zip(recorder.metric_names, recorder.log) if k != "time"}
-        row = {k: (float(v) if isinstance(v, (float, np.floating, int)) and k != "epoch" else v) for k, v in row.items()}
+        row = {
+            k: (float(v) if isinstance(v, (float, np.floating, int)) and k != "epoch" else v) for k, v in row.items()
+        }
         row.update(stage=self.stage, seconds=round(time.perf_counter() - self._t0, 2))
         self.rows.append(row)
         log.info("%s", row)

@@ -30,7 +30,9 @@ HISTORY_FILE = "train_history.json"
 @dataclass
 class TransformerTrainConfig(KindConfig):
     output_dir: str = option("hub/models/transformer", flags=("--out",), help="Model folder to write.")
-    base: str = option("roberta-base", help="Hub id, local checkpoint folder, or a short name of cpc_models.checkpoints (minilm-l6).")
+    base: str = option(
+        "roberta-base", help="Hub id, local checkpoint folder, or a short name of cpc_models.checkpoints (minilm-l6)."
+    )
     max_length: int = option(256, help="Tokens per text (title + abstract).")
     batch_size: int = option(32)
     epochs_frozen: int = option(1, help="Stage 0 epochs: the head only.")
@@ -41,14 +43,21 @@ class TransformerTrainConfig(KindConfig):
     weight_decay: float = option(0.01)
     prior_bias: bool = option(True, help="Start the output biases at the labels' log-odds in the training split.")
     lr_find: bool = option(False, help="Use fastai's lr_find suggestion (valley) at each stage.")
-    monitor: str = option("micro_f1_tuned", choices=("micro_f1_tuned", "micro_f1", "valid_loss"),
-                          help="Validation value that picks the best epoch.")
+    monitor: str = option(
+        "micro_f1_tuned",
+        choices=("micro_f1_tuned", "micro_f1", "valid_loss"),
+        help="Validation value that picks the best epoch.",
+    )
     mixed_precision: str = option("auto", choices=("auto", "fp16", "bf16", "no"), help="On CUDA (auto: fp16).")
-    fp16_weights: bool = option(False, flags=("--fp16-weights/--fp32-weights",), help="Save the weights in float16 (half the size).")
+    fp16_weights: bool = option(
+        False, flags=("--fp16-weights/--fp32-weights",), help="Save the weights in float16 (half the size)."
+    )
     seed: int = option(42)
     max_train_docs: int | None = option(None, help="Smoke runs: train on a random subset.")
     max_valid_docs: int | None = option(None, help="Smoke runs: validate each epoch on a subset (thresholds use all).")
-    save_predictions: bool = option(True, help="Keep validation/test scores (predictions/*.npy, float16) for ensembles.")
+    save_predictions: bool = option(
+        True, help="Keep validation/test scores (predictions/*.npy, float16) for ensembles."
+    )
     device: str | None = option(None, help="cuda or cpu. [cuda if available]")
     num_workers: int = option(0, help="Data loader workers.")
     progress: bool = option(True, help="Progress bars (else one logged row per epoch).")
@@ -85,7 +94,11 @@ class TransformerScorer:
             for start in range(0, len(texts), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 enc = self.tokenize(
-                    [texts[i] for i in rows], truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
+                    [texts[i] for i in rows],
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
                 ).to(self.device)
                 out[rows] = torch.sigmoid(self.model(**enc).logits.float()).cpu().numpy()
         return out
@@ -116,7 +129,9 @@ def load_transformer(model_dir: str | Path, backend: str = "auto", device: str |
     labels = labels_from_config(read_model_config(model_dir))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
-    max_length = min(int(tokenizer.model_max_length or 512), int(getattr(model.config, "max_position_embeddings", 512) or 512), 4096)
+    max_length = min(
+        int(tokenizer.model_max_length or 512), int(getattr(model.config, "max_position_embeddings", 512) or 512), 4096
+    )
     return TransformerScorer(model, tokenizer, labels, max_length, _device(device))
 
 
@@ -132,7 +147,9 @@ def init_prior_bias(model, y: np.ndarray) -> None:
     import torch
     from torch import nn
 
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == y.shape[1] and m.bias is not None]
+    linears = [
+        m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == y.shape[1] and m.bias is not None
+    ]
     if not linears:
         return
     p = np.clip(y.mean(axis=0), 1e-4, 1 - 1e-4)
@@ -157,9 +174,19 @@ def build_learner(config: TransformerTrainConfig, model, tokenizer, train, valid
     from fastai.learner import Learner
     from fastai.optimizer import Adam
 
-    from cpc_models.kinds.transformer.glue import EpochHistory, HFClassifier, MicroF1, bce_loss, text_dataloaders, training_callbacks, transformer_splitter
+    from cpc_models.kinds.transformer.glue import (
+        EpochHistory,
+        HFClassifier,
+        MicroF1,
+        bce_loss,
+        text_dataloaders,
+        training_callbacks,
+        transformer_splitter,
+    )
 
-    dls = text_dataloaders(tokenizer, train, valid, config.max_length, config.batch_size, device=device, num_workers=config.num_workers)
+    dls = text_dataloaders(
+        tokenizer, train, valid, config.max_length, config.batch_size, device=device, num_workers=config.num_workers
+    )
     history = EpochHistory()
     learn = Learner(
         dls,
@@ -168,7 +195,10 @@ def build_learner(config: TransformerTrainConfig, model, tokenizer, train, valid
         opt_func=Adam,
         splitter=transformer_splitter,
         metrics=[MicroF1(0.5), MicroF1(None)],
-        cbs=[history, *training_callbacks(config.monitor, config.mixed_precision if device.startswith("cuda") else "no")],
+        cbs=[
+            history,
+            *training_callbacks(config.monitor, config.mixed_precision if device.startswith("cuda") else "no"),
+        ],
         wd=config.weight_decay,
         path=workdir,
         model_dir="checkpoints",
@@ -231,7 +261,14 @@ def train_transformer(config: TransformerTrainConfig) -> dict:
         raise InputError(f"{config.dataset_dir}: empty train or validation split")
     train = _subset(train_split, config.max_train_docs, config.seed)
     valid = _subset(val_split, config.max_valid_docs, config.seed)
-    log.info("fine-tuning %s on %d documents (%d labels), %s, device %s", base, len(train[0]), len(labels), config.max_length, device)
+    log.info(
+        "fine-tuning %s on %d documents (%d labels), %s, device %s",
+        base,
+        len(train[0]),
+        len(labels),
+        config.max_length,
+        device,
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -255,7 +292,9 @@ def train_transformer(config: TransformerTrainConfig) -> dict:
     del model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    (out / HISTORY_FILE).write_text(json.dumps({"seconds": round(seconds, 1), "epochs": history.rows}, indent=2, default=str) + "\n")
+    (out / HISTORY_FILE).write_text(
+        json.dumps({"seconds": round(seconds, 1), "epochs": history.rows}, indent=2, default=str) + "\n"
+    )
 
     scorer = load_transformer(out, device=device)
     description = config.description or (
@@ -263,7 +302,12 @@ def train_transformer(config: TransformerTrainConfig) -> dict:
         f"abstract, {config.max_length} tokens; the best epoch by validation {config.monitor} is kept."
     )
     metrics = finalize_model_folder(
-        out, config.dataset_dir, {**config.to_dict(), "kind": "transformer"}, scorer=scorer, description=description,
-        predictions_dtype=np.float16, save_scores=config.save_predictions,
+        out,
+        config.dataset_dir,
+        {**config.to_dict(), "kind": "transformer"},
+        scorer=scorer,
+        description=description,
+        predictions_dtype=np.float16,
+        save_scores=config.save_predictions,
     )
     return {"metrics": metrics, "history": history.rows, "seconds": seconds}
