@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 SPACE_STAMP := $(VENV)/.installed-space
 BROWSER_TESTS := tests/integration/test_space.py tests/integration/test_webapp.py
 
-.PHONY: venv demo space dataset test test-unit browser clean
+.PHONY: venv demo space dataset test test-unit lint browser clean
 
 venv: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): setup.cfg setup.py pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip wheel setuptools
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[train,export,space,serve,scale,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[train,export,space,serve,scale,data,dev]'
 	$(BIN)/pip install -q -c constraints.txt --no-deps fastai==2.8.12
 	$(BIN)/pip uninstall -q -y torchvision 2>/dev/null || true
 	touch $(STAMP) $(SPACE_STAMP)
@@ -38,8 +38,12 @@ space: $(SPACE_STAMP)
 dataset: venv
 	$(BIN)/cpc data build --raw $(RAW) --out $(DATASET)
 
-test: venv browser
+test: venv browser lint
 	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Debian's chromium + chromium-driver for the browser tests: installed when run as root, else one line saying what is skipped
 browser:
