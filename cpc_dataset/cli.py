@@ -40,3 +40,12 @@ def build_command(ctx: click.Context, raw: str, out: str, min_label_freq: float,
     click.echo(f"Dataset written to {out}")
     for key, value in summary.items():
         click.echo(f"  {key.replace('_', ' ')}: {value}")
+
+
+def _add_refresh() -> None:
+    from cpc_dataset.refresh_cli import refresh_command
+
+    data_group.add_command(refresh_command)
+
+
+_add_refresh()
