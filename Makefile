@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 SPACE_STAMP := $(VENV)/.installed-space
 BROWSER_TESTS := tests/integration/test_space.py tests/integration/test_webapp.py
 
-.PHONY: venv demo space dataset test test-unit lint browser clean
+.PHONY: venv demo space dataset refresh test test-unit lint browser clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,13 @@ space: $(SPACE_STAMP)
 
 dataset: venv
 	$(BIN)/cpc data build --raw $(RAW) --out $(DATASET)
+
+# the corpus' 20 queries (cpc_dataset/queries.py) searched again on Google Patents, new pages scraped, the dataset
+# rebuilt; resumable (run it again after a stop) and incremental (a later run fetches only new patents)
+REFRESH_RAW ?= raw
+REFRESH_RATE ?= 2
+refresh: venv
+	$(BIN)/cpc data refresh --out $(DATASET) --raw $(REFRESH_RAW) --max-rate $(REFRESH_RATE)
 
 test: venv browser lint
 	$(BIN)/python -m pytest -q
