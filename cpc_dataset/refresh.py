@@ -19,12 +19,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from cpc_dataset.errors import CpcError
 from cpc_dataset.scrape.search_config import EXPORT_CAP, SearchConfig, SearchSummary
 
 log = logging.getLogger(__name__)
 
 SEARCH_FOLDER = "search"
 PAGES_FILE = "patents.csv"
+
+
+class RefreshIncomplete(CpcError):
+    prefix = "Refresh incomplete"
 
 
 @dataclass
@@ -119,16 +124,23 @@ class RefreshReport:
         }
 
 
-def build_from_raw(raw: Path, out: Path, min_label_freq: float | None, progress: bool) -> None:
-    """The dataset build, through its public function (the one place refresh depends on it)."""
-    from cpc_dataset.build import CONFIG_FILE, BuildConfig, build_dataset
+def build_config(raw: Path, out: Path, min_label_freq: float | None, progress: bool):
+    """The dataset build's config (``min_label_freq`` None: what ``out`` was built with, else the build's default)."""
+    from cpc_dataset.build import CONFIG_FILE, BuildConfig
 
     if min_label_freq is None:
         try:
-            min_label_freq = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))["min_label_freq"]
+            min_label_freq = float(json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))["min_label_freq"])
         except (OSError, ValueError, KeyError, TypeError):
             min_label_freq = BuildConfig.min_label_freq
-    build_dataset(BuildConfig(raw=str(raw), out=str(out), min_label_freq=min_label_freq, progress=progress))
+    return BuildConfig(raw=str(raw), out=str(out), min_label_freq=min_label_freq, progress=progress)
+
+
+def build_from_raw(raw: Path, out: Path, min_label_freq: float | None, progress: bool) -> None:
+    """The dataset build, through its public function (the one place refresh depends on it)."""
+    from cpc_dataset.build import build_dataset
+
+    build_dataset(build_config(raw, out, min_label_freq, progress))
 
 
 def refresh_dataset(config: RefreshConfig) -> RefreshReport:
@@ -138,6 +150,7 @@ def refresh_dataset(config: RefreshConfig) -> RefreshReport:
 
     raw, out = Path(config.raw), Path(config.out)
     search_config = config.search_config()  # bad options are reported before anything is fetched
+    build_config(raw, out, config.min_label_freq, config.progress)
     pages_config = ScrapeConfig(
         urls=[],
         out=str(raw / PAGES_FILE),
@@ -154,8 +167,9 @@ def refresh_dataset(config: RefreshConfig) -> RefreshReport:
         pages_config.urls = exports
         report.pages = scrape_patents(pages_config).as_dict()
     if report.search.failed:
+        failed = ", ".join(report.search.failed)
         report.notes.append(
-            f"{len(report.search.failed)} queries failed: the dataset was not rebuilt; run the same command again"
+            f"the search of {failed} failed, so the dataset was not rebuilt; run the same command again to resume"
         )
         return report
     build_from_raw(raw, out, config.min_label_freq, config.progress)

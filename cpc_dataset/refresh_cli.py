@@ -42,7 +42,7 @@ def refresh_command(ctx: click.Context, queries_file: str | None, as_json: bool,
     reports what changed (new patents, new labels, split sizes).
     """
     from cpc_dataset.queries import QUERIES
-    from cpc_dataset.refresh import RefreshConfig, refresh_dataset
+    from cpc_dataset.refresh import RefreshConfig, RefreshIncomplete, refresh_dataset
     from cpc_dataset.scrape.search_config import read_queries
 
     queries = read_queries(queries_file) if queries_file else list(QUERIES)
@@ -52,7 +52,7 @@ def refresh_command(ctx: click.Context, queries_file: str | None, as_json: bool,
     else:
         echo_refresh_report(report)
     if report.failed:
-        ctx.exit(1)
+        raise RefreshIncomplete(" ".join(report.notes))
 
 
 def echo_refresh_report(report) -> None:
@@ -65,8 +65,6 @@ def echo_refresh_report(report) -> None:
         )
         for reason, n in sorted(p["failed_by_reason"].items()):
             click.echo(f"  failed: {reason}: {n} (tried again by the next run)")
-    for note in report.notes:
-        click.echo(note, err=True)
     if not report.built:
         return
     c = report.changes()

@@ -47,8 +47,8 @@ def fetch_export(
 ) -> Export:
     """One export, tried up to ``policy.retries + 1`` times; SliceFailed with the reason when it cannot be had.
 
-    Timeouts, connection errors, 429 and 5xx are retried (``Retry-After`` honoured); any other status, or a 200
-    that is not an export (a block or consent page), is not.
+    Timeouts, connection errors, 429 and 5xx are retried (``Retry-After`` honoured); any other status, a fetch
+    error the fetcher calls final, or a 200 that is not an export (a block or consent page), is not.
     """
     attempts = 0
     while True:
@@ -58,7 +58,12 @@ def fetch_export(
         try:
             response = fetcher.fetch(url)
         except FetchError as exc:
+            if not getattr(exc, "retryable", True):  # what the same request would get again
+                raise SliceFailed(exc.reason) from None
             reason = exc.reason
+        except Exception as exc:  # noqa: BLE001 - a fault no one foresaw fails this query, never the run
+            log.warning("%s: unexpected fetch error: %s: %s", url, type(exc).__name__, str(exc)[:200])
+            raise SliceFailed(f"unexpected fetch error ({type(exc).__name__})") from None
         else:
             if response.status == 200:
                 try:

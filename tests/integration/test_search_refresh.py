@@ -187,3 +187,17 @@ def test_refresh_end_to_end_then_a_later_refresh_fetches_only_new_patents(tmp_pa
     changes = later["changes"]
     assert changes["documents"]["before"] == first["changes"]["documents"]["after"] < changes["documents"]["after"]
     assert {s: v["before"] for s, v in changes["split_sizes"].items()} == {s: v["after"] for s, v in sizes.items()}
+
+
+def test_a_failed_search_leaves_the_dataset_alone_and_says_so(tmp_path):
+    queries = tmp_path / "queries.txt"
+    queries.write_text("Edge AI\n")
+    nowhere = f"http://{LOCALHOST}:{free_port()}"  # nothing listens there
+    args = ["data", "refresh", str(queries), "--out", str(tmp_path / "dataset"), "--raw", str(tmp_path / "raw")]
+    args += ["--base-url", nowhere, "--retries", "0", "--timeout", "5", "--json"]
+    result = subprocess.run(cpc_command("-q", *args), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Refresh incomplete: the search of Edge AI failed" in result.stderr
+    report = json.loads(result.stdout)
+    assert not report["built"] and "connection error" in report["search"]["Edge AI"]["failed"]
+    assert not (tmp_path / "dataset").exists()

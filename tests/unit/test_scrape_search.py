@@ -188,6 +188,8 @@ def test_fetch_export_retries_what_is_worth_retrying_and_honours_retry_after():
     for status in (404, 403):
         with pytest.raises(SliceFailed, match=f"HTTP {status}"):
             fetch_export("u", Script(Response(status, "")), RetryPolicy(retries=3), RateLimiter(None), waits.append)
+    with pytest.raises(SliceFailed, match="unexpected fetch error \\(KeyError\\)"):
+        fetch_export("u", Script(KeyError("x")), RetryPolicy(retries=3), RateLimiter(None), waits.append)
     with pytest.raises(SliceFailed, match=r"HTTP 503 \(3 attempts\)"):
         fetch_export("u", Script(Response(503, "")), RetryPolicy(retries=2, backoff=0), RateLimiter(None), waits.append)
 
