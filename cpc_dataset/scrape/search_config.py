@@ -62,8 +62,6 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if not self.queries:
             raise MisconfiguredError("no queries to search")
-        for query in self.queries:
-            query_file_name(query)
         names = [query_file_name(q) for q in self.queries]
         clash = sorted({n for n in names if names.count(n) > 1})
         if clash:
