@@ -201,3 +201,45 @@ def test_a_failed_search_leaves_the_dataset_alone_and_says_so(tmp_path):
     report = json.loads(result.stdout)
     assert not report["built"] and "connection error" in report["search"]["Edge AI"]["failed"]
     assert not (tmp_path / "dataset").exists()
+
+
+def test_a_refresh_killed_among_the_pages_resumes_to_the_same_dataset(tmp_path):
+    import csv
+
+    queries_file = tmp_path / "queries.txt"
+    queries_file.write_text("method\n")
+    dataset, raw = tmp_path / "dataset", tmp_path / "raw"
+    args = ["data", "refresh", str(queries_file), "--out", str(dataset), "--raw", str(raw), "--export-cap", "50"]
+    args += ["--timeout", "1", "--retries", "2", "--backoff", "0.05", "--min-label-freq", "2", "--json"]
+    site, server = _site_process(tmp_path, 300, "--cap", "50", "--slow-s", "2", "--latency-ms", "20")
+    pages = raw / "patents.csv"
+    with server:
+        process = subprocess.Popen(
+            cpc_command("-q", *args, "--base-url", site.base_url, "--max-rate", "40"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and process.poll() is None:
+                if pages.exists() and pages.read_text(encoding="utf-8").count("\n") > 30:
+                    break
+                time.sleep(0.05)
+            assert process.poll() is None, (
+                f"the refresh ended before it could be killed: {process.stderr.read()[-2000:]}"
+            )
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+            process.stderr.close()
+        assert not dataset.exists()
+        report = _cpc(*args, "--base-url", site.base_url, "--max-rate", "1000")
+    assert report["built"] and report["pages"]["skipped"] > 0
+    with pages.open(encoding="utf-8", newline="") as fh:
+        numbers = [row["publication_number"] for row in csv.DictReader(fh)]
+    assert len(numbers) == len(set(numbers)) == len(_expected_numbers(site, ["method"], with_codes=False))
+    assert _dataset_numbers(dataset) == _expected_numbers(site, ["method"])
