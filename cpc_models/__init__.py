@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # setup.cfg reads it (attr:), and cpc_models.endpoint pins it in requirements.txt
 __all__ = ["CpcPredictor", "Prediction", "CodeScore"]
 
 

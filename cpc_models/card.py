@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cpc_models.endpoint import CARD_SECTION as ENDPOINT_SECTION
+
 DATASET_ID = "patent-cpc-ai"
 CARD_METRICS = (
     ("micro_f1", "f1", "micro-F1"),
@@ -130,6 +132,7 @@ ONNX model) on a random split with the same patents in train and validation and 
 {usage}
 ```
 
+{ENDPOINT_SECTION}
 ## Training configuration
 
 ```json
@@ -165,6 +168,8 @@ No pickle: JSON and NumPy `.npz` files only (`numpy.load`; sparse matrices as Sc
   `scope.json`: a text is flagged out of scope when the similarity-weighted share of its `k` nearest training patents
   (knn bank) that carry any label is below `min_labelled_share`. `knn_docs.json`: the knn bank's publication numbers, row by row.
 - `metrics.json`, `train_config.json`: the test/validation metrics of the card and the training settings (for people).
+- `handler.py`, `requirements.txt`: the Inference Endpoints custom handler (it runs this project's predictor) and
+  what it imports (see Inference Endpoints above).
 """
 
 

@@ -118,12 +118,14 @@ def finalize_model_folder(
     predictions_dtype=np.float32,
     save_scores: bool = True,
 ) -> dict:
-    """Tune and save thresholds on validation, score the test split once, write metrics, config and card.
+    """Tune and save thresholds on validation, score the test split once, write metrics, config, card and the
+    Inference Endpoints files.
 
     Pass ``scorer`` (anything with ``labels`` and ``predict_proba``) or precomputed ``val_scores`` and
     ``test_scores`` over the dataset's label vocabulary. Returns the test metrics.
     """
     from cpc_models.card import write_model_card
+    from cpc_models.endpoint import write_endpoint_files
 
     model_dir = Path(model_dir)
     val = load_split(dataset_dir, "validation")
@@ -169,6 +171,7 @@ def finalize_model_folder(
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     (model_dir / TRAIN_CONFIG_FILE).write_text(json.dumps(train_config, indent=2, default=str) + "\n")
     write_model_card(model_dir, train_config, metrics, description)
+    write_endpoint_files(model_dir)  # handler.py + requirements.txt: the folder deploys as an Inference Endpoint
     t = metrics["test"]
     log.info(
         "%s: test micro-F1 %.3f, macro-F1 %.3f, P@1 %.3f", model_dir, t["micro_f1"], t["macro_f1"], t["precision_at_1"]

@@ -172,7 +172,8 @@ def push_model(
     what: str | None = None,
     variant: str = "all",
 ) -> PushResult:
-    """Push a model folder (weights, tokenizer, ONNX files, thresholds, metrics, card), not its training leftovers.
+    """Push a model folder (weights, tokenizer, ONNX files, thresholds, metrics, card), not its training leftovers,
+    with the Inference Endpoints files (``handler.py``, ``requirements.txt``) written for it now.
 
     ``variant``: "all" (everything), "fp32" (without the int8 file) or "int8" (the int8 ONNX file and what reads it,
     with the int8 file's test metrics in the card): the fp32 model and its quantized twin as two repos.
@@ -204,6 +205,9 @@ def push_model(
             card, repo_id, config, onnx_file, (folder / "calibration.json").exists(), torch_weights=variant != "int8"
         )
         replace["README.md"] = card.encode("utf-8")
+    from cpc_models.endpoint import endpoint_files
+
+    replace.update({name: text.encode("utf-8") for name, text in endpoint_files(folder).items()})  # always current
     kind = config.get("cpc_model_type", "transformer")
     label = {"all": "", "fp32": " fp32", "int8": " int8 ONNX"}[variant]
     what = (

@@ -67,6 +67,12 @@ def ranked_to_api(ranked: list[list]) -> list[list[dict]]:
     return [[{"label": c.code, "score": float(c.score)} for c in row] for row in ranked]
 
 
+def details_to_api(ranked: list[list], predictions: list) -> list[dict]:
+    """``parameters.details``: per text the Inference-API list (``ranked``, CpcPredictor.ranked output) and the full
+    prediction (calibrated codes, titles, CPC levels, neighbours, out-of-scope flag)."""
+    return [{"ranked": r, "prediction": p.to_dict()} for r, p in zip(ranked_to_api(ranked), predictions)]
+
+
 def error_message(exc: BaseException) -> str:
     """What a person sees: the message of our own errors, a generic line (and a log entry) for the rest."""
     if isinstance(exc, CpcError):

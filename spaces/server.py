@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect
 
 from cpc_dataset.errors import CpcError, InputError
 from spaces.batcher import MicroBatcher
-from spaces.formatting import check_text, ranked_to_api
+from spaces.formatting import check_text, details_to_api, ranked_to_api
 from spaces.settings import ServingSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ def create_app(predictor, settings: ServingSettings | None = None):
         except Exception:  # noqa: BLE001 - logged by the batcher; the client gets a message, not a traceback
             return error("the model failed on this request (see the server log)", 500)
         if details:
-            return [{"ranked": r, "prediction": p.to_dict()} for r, p in zip(ranked_to_api(ranked), predictions)]
+            return details_to_api(ranked, predictions)
         return JSONResponse(ranked_to_api(ranked))  # plain lists and floats: no jsonable_encoder pass per request
 
     return app

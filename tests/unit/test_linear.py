@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
+from cpc_models.endpoint import handler_text  # noqa: E402
 from cpc_models.kinds import tfidf_knn, tfidf_svm  # noqa: E402
 from cpc_models.registry import (
     KINDS,  # noqa: E402
@@ -153,6 +154,7 @@ def test_cli_trains_a_tfidf_model(tiny_dataset, tmp_path, command, kind):
     assert "micro-F1" in result.output
     saved = json.loads((out / "train_config.json").read_text())
     assert saved["kind"] == kind and (saved["k"] == 7 if kind == "tfidf-knn" else saved["C"] == 0.5)
+    assert (out / "handler.py").read_text() == handler_text() and (out / "requirements.txt").exists()
     if command[0] == "linear":
         assert "cpc train tfidf-knn" in result.output
 
