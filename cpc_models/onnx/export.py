@@ -308,6 +308,9 @@ def export_onnx(
     if dataset_dir is not None:
         report["test_metrics"] = test_metrics_by_file(model_dir, dataset_dir, files)
     (model_dir / ONNX_DIR / EXPORT_CONFIG).write_text(json.dumps(report, indent=2) + "\n")
+    from cpc_models.endpoint import write_endpoint_files
+
+    write_endpoint_files(model_dir)  # the Endpoint now loads it with onnxruntime: [onnx] instead of torch
     return report
 
 

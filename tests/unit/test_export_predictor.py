@@ -32,6 +32,7 @@ def test_onnx_files_follow_optimum_layout_with_config(exported):
     assert (folder / "onnx" / "model.onnx").exists() and (folder / "onnx" / "model_quantized.onnx").exists()
     saved = json.loads((folder / "onnx" / "export_config.json").read_text())
     assert saved["files"] == report["files"] and saved["opset"] == report["opset"]
+    assert "patent-cpc[serve,onnx]==" in (folder / "requirements.txt").read_text()  # an Endpoint runs it on onnx
 
 
 def test_fp32_and_int8_agree_with_torch(exported):
