@@ -5,13 +5,15 @@ handler: ``handler.py`` with ``class EndpointHandler`` (``__init__(self, path=""
 the packages it imports in ``requirements.txt``. The handler written here is one template: it subclasses
 ``spaces.endpoint.CpcEndpointHandler`` (the same request checks and answer as ``cpc serve``), so the logic lives in
 the package, is tested there, and ``requirements.txt`` installs it: ``patent-cpc[serve]`` at this version (plus the
-extra the model's kind needs to load) and every library it pulls in, pinned at the versions the folder was written
-with. ``cpc train`` (``cpc_models.folder``) and ``cpc push model`` (``cpc_models.hub``) both call ``endpoint_files``.
+extra the model's kind needs to load) and every library the package requires, pinned at the versions the folder was
+written with. ``cpc train`` (``cpc_models.folder``), ``cpc export`` (the backend changes) and ``cpc push model``
+(``cpc_models.hub``, always current in the repo) write them.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from cpc_models import __version__
@@ -75,23 +77,21 @@ def pinned_requirements(extras: list[str]) -> list[str]:
     the package's metadata is not installed (a source checkout) or a library is missing."""
     from importlib import metadata
 
-    from packaging.requirements import Requirement
-
     try:
         requires = metadata.requires(DISTRIBUTION) or []
     except metadata.PackageNotFoundError:
         log.warning("%s is not installed: %s lists only %s itself", DISTRIBUTION, REQUIREMENTS_FILE, DISTRIBUTION)
         return []
     pins = {}
-    for line in requires:
-        requirement = Requirement(line)
-        marker = requirement.marker
-        if marker is not None and not any(marker.evaluate({"extra": e}) for e in ["", *extras]):
+    for line in requires:  # e.g. 'scikit-learn>=1.5; extra == "serve"' (setup.cfg's lines, markers: extras only)
+        name = re.match(r"[A-Za-z0-9._-]+", line).group(0)
+        extra = re.search(r"""extra\s*==\s*['"]([^'"]+)['"]""", line)
+        if extra is not None and extra.group(1) not in extras:
             continue
         try:
-            pins[requirement.name.lower()] = f"{requirement.name}=={metadata.version(requirement.name)}"
+            pins[name.lower()] = f"{name}=={metadata.version(name)}"
         except metadata.PackageNotFoundError:
-            log.warning("%s is not installed: left out of %s", requirement.name, REQUIREMENTS_FILE)
+            log.warning("%s is not installed: left out of %s", name, REQUIREMENTS_FILE)
     return [pins[name] for name in sorted(pins)]
 
 
