@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cpc_models.files import CONFIG_FILE
+
 DATASET_ID = "patent-cpc-ai"
 CARD_METRICS = (
     ("micro_f1", "f1", "micro-F1"),
@@ -174,7 +176,7 @@ def write_model_card(model_dir: str | Path, train_config: dict, metrics: dict, d
     model_dir = Path(model_dir)
     from cpc_models.registry import kind_of
 
-    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
+    config = json.loads((model_dir / CONFIG_FILE).read_text()) if (model_dir / CONFIG_FILE).exists() else {}
     library = "transformers" if kind_of(model_dir, config) == "transformer" else "patent-cpc"
     name = model_dir.name
     header = yaml.safe_dump(card_metadata(name, metrics, library), sort_keys=False, allow_unicode=True)

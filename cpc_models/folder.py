@@ -10,15 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from cpc_models.data import load_split
+from cpc_models.files import METRICS_FILE, PREDICTIONS_DIR, TRAIN_CONFIG_FILE
+from cpc_models.files import PREDICTIONS_INDEX_FILE as INDEX_FILE
 from cpc_models.scoring.metrics import compute_metrics
 from cpc_models.scoring.thresholds import tune_thresholds
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"
-PREDICTIONS_DIR = "predictions"
-INDEX_FILE = "index.json"
-TRAIN_CONFIG_FILE = "train_config.json"
 PROTOCOL = "test split, documents with at least one code in the label vocabulary; thresholds tuned on validation only"
 
 

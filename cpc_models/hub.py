@@ -14,13 +14,28 @@ from pathlib import Path
 
 from cpc_dataset.errors import InputError
 from cpc_dataset.hub import PushResult, push_folder, resolve_repo
+from cpc_models.files import (
+    CALIBRATION_FILE,
+    CARD_FILE,
+    CONFIG_FILE,
+    LEVELS_FILE,
+    METRICS_FILE,
+    ONNX_DIR,
+    ONNX_EXPORT_CONFIG_FILE,
+    ONNX_FP32_FILE,
+    ONNX_INT8_FILE,
+    PREDICTIONS_DIR,
+    SCOPE_FILE,
+    THRESHOLDS_FILE,
+    TRAIN_CONFIG_FILE,
+)
 
 log = logging.getLogger(__name__)
 
 # Training leftovers that a user of the model does not need (and pickles, which are never published).
 MODEL_IGNORE = [
-    "predictions/*",
-    "*/predictions/*",
+    f"{PREDICTIONS_DIR}/*",
+    f"*/{PREDICTIONS_DIR}/*",
     "history.json",
     "*/history.json",
     "report/*",
@@ -37,17 +52,19 @@ MODEL_IGNORE = [
 ]
 VARIANTS = ("all", "fp32", "int8")
 # int8 twin: the quantized ONNX file with what reads it (tokenizer, labels, thresholds), no fp32 weights.
+INT8_FILE = f"{ONNX_DIR}/{ONNX_INT8_FILE}"
+FP32_FILE = f"{ONNX_DIR}/{ONNX_FP32_FILE}"
 INT8_ALLOW = [
-    "README.md",
-    "config.json",
-    "thresholds.json",
-    "calibration.json",
-    "levels.json",
-    "scope.json",
-    "metrics.json",
-    "train_config.json",
-    "onnx/model_quantized.onnx",
-    "onnx/export_config.json",
+    CARD_FILE,
+    CONFIG_FILE,
+    THRESHOLDS_FILE,
+    CALIBRATION_FILE,
+    LEVELS_FILE,
+    SCOPE_FILE,
+    METRICS_FILE,
+    TRAIN_CONFIG_FILE,
+    INT8_FILE,
+    f"{ONNX_DIR}/{ONNX_EXPORT_CONFIG_FILE}",
     "tokenizer*",
     "vocab*",
     "merges.txt",
@@ -79,11 +96,11 @@ def usage_snippet(
         lines += [
             "import json, math",
             "from huggingface_hub import hf_hub_download",
-            f'thresholds = json.load(open(hf_hub_download("{repo_id}", "thresholds.json")))',
+            f'thresholds = json.load(open(hf_hub_download("{repo_id}", "{THRESHOLDS_FILE}")))',
         ]
         if calibrated:
             lines += [
-                f'calibration = json.load(open(hf_hub_download("{repo_id}", "calibration.json")))',
+                f'calibration = json.load(open(hf_hub_download("{repo_id}", "{CALIBRATION_FILE}")))',
                 "def calibrate(code, p):  # Platt per code (the thresholds were tuned on calibrated scores)",
                 '    a, b = calibration["per_label"].get(code, calibration["global"])',
                 "    p = min(max(p, 1e-6), 1 - 1e-6)",
@@ -117,7 +134,7 @@ def usage_snippet(
             "names = {i.name for i in session.get_inputs()}",
             "logits = session.run(None, {k: v for k, v in enc.items() if k in names})[0]",
             "probs = 1 / (1 + np.exp(-logits))  # (texts, codes); column j is config.json's id2label[str(j)]",
-            f'id2label = json.load(open(hf_hub_download("{repo_id}", "config.json")))["id2label"]',
+            f'id2label = json.load(open(hf_hub_download("{repo_id}", "{CONFIG_FILE}")))["id2label"]',
             "print(decide({id2label[str(j)]: calibrate(id2label[str(j)], float(p)) for j, p in enumerate(probs[0])}))",
             "",
         ]
@@ -180,30 +197,30 @@ def push_model(
     folder = Path(folder)
     if variant not in VARIANTS:
         raise InputError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    from cpc_models.registry import CONFIG_FILE, read_model_config
+    from cpc_models.registry import read_model_config
 
     config = read_model_config(folder)  # one-line errors: no folder, no config.json, invalid JSON
     if not config.get("id2label"):
         raise InputError(f"{folder / CONFIG_FILE} has no id2label: not a CPC model folder")
     replace, allow, ignore = {}, None, list(MODEL_IGNORE)
-    has_int8 = (folder / "onnx" / "model_quantized.onnx").exists()
+    has_int8 = (folder / INT8_FILE).exists()
     if variant == "int8":
         if not has_int8:
-            raise InputError(f"{folder} has no onnx/model_quantized.onnx: run `cpc export --model {folder}` first")
+            raise InputError(f"{folder} has no {INT8_FILE}: run `cpc export --model {folder}` first")
         allow = INT8_ALLOW
     elif variant == "fp32":
-        ignore.append("onnx/model_quantized.onnx")
-    onnx_file = "onnx/model_quantized.onnx" if has_int8 and variant != "fp32" else "onnx/model.onnx"
+        ignore.append(INT8_FILE)
+    onnx_file = INT8_FILE if has_int8 and variant != "fp32" else FP32_FILE
     onnx_file = onnx_file if (folder / onnx_file).exists() else None
-    if (folder / "README.md").exists():
-        card = (folder / "README.md").read_text(encoding="utf-8")
+    if (folder / CARD_FILE).exists():
+        card = (folder / CARD_FILE).read_text(encoding="utf-8")
         if variant == "int8":
-            export_path = folder / "onnx" / "export_config.json"
+            export_path = folder / ONNX_DIR / ONNX_EXPORT_CONFIG_FILE
             card = int8_card(card, json.loads(export_path.read_text()) if export_path.exists() else {})
         card = card_for_repo(
-            card, repo_id, config, onnx_file, (folder / "calibration.json").exists(), torch_weights=variant != "int8"
+            card, repo_id, config, onnx_file, (folder / CALIBRATION_FILE).exists(), torch_weights=variant != "int8"
         )
-        replace["README.md"] = card.encode("utf-8")
+        replace[CARD_FILE] = card.encode("utf-8")
     kind = config.get("cpc_model_type", "transformer")
     label = {"all": "", "fp32": " fp32", "int8": " int8 ONNX"}[variant]
     what = (

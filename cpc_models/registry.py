@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cpc_dataset.errors import InputError, MisconfiguredError
 from cpc_models.extras import require
+from cpc_models.files import CONFIG_FILE, ENCODER_FILE, KNN_BANK_FILE
 
 if TYPE_CHECKING:
     import numpy as np
 
-CONFIG_FILE = "config.json"
 BACKENDS = ("auto", "onnx", "torch", "native")  # what a caller may ask for; "auto" lets the kind choose
 
 
@@ -143,7 +143,7 @@ KINDS: dict[str, Kind] = {
 
 # folder types written before the kinds had their own names: (model_dir, config) -> kind
 LEGACY_TYPES = {
-    "linear": lambda d, c: "tfidf-knn" if (d / "knn_bank.npz").exists() else "tfidf-svm",
+    "linear": lambda d, c: "tfidf-knn" if (d / KNN_BANK_FILE).exists() else "tfidf-svm",
     "embedding": lambda d, c: "minilm-knn" if _embedding_head(d, c) == "knn" else "minilm-logreg",
 }
 
@@ -151,7 +151,7 @@ LEGACY_TYPES = {
 def _embedding_head(model_dir: Path, config: dict) -> str:
     if "head" in config:
         return config["head"]
-    path = model_dir / "encoder.json"
+    path = model_dir / ENCODER_FILE
     return json.loads(path.read_text()).get("head", "knn") if path.exists() else "knn"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import KNN_BANK_FILE, KNN_DOCS_FILE
 from cpc_models.kinds.common import neighbour_vote, top_indices
 from cpc_models.kinds.config import option
 from cpc_models.kinds.tfidf import (
@@ -30,9 +31,7 @@ from cpc_models.kinds.tfidf import (
 
 log = logging.getLogger(__name__)
 
-KNN_BANK_FILE = "knn_bank.npz"
 CACHED_TEXTS = 256  # the last batch up to this size keeps its dot products (at most ~256 x bank rows floats)
-KNN_DOCS_FILE = "knn_docs.json"  # publication number, title and codes of each bank row (similar patents)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import MisconfiguredError
+from cpc_models.files import TORCH_WEIGHTS_FILES
 from cpc_models.onnx import EXPORT_CONFIG, FP32_FILE, INT8_FILE, ONNX_DIR
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,8 @@ def _require_transformer(model_dir: Path) -> dict:
     kind = kind_of(model_dir)
     if kind != "transformer":
         raise MisconfiguredError(f"{model_dir}: only transformer models export to ONNX (this is a {kind!r} model)")
-    if not any((model_dir / f).exists() for f in ("model.safetensors", "pytorch_model.bin")):
-        raise MisconfiguredError(f"{model_dir}: no weights (model.safetensors) to export")
+    if not any((model_dir / f).exists() for f in TORCH_WEIGHTS_FILES):
+        raise MisconfiguredError(f"{model_dir}: no weights ({TORCH_WEIGHTS_FILES[0]}) to export")
     return config
 
 
