@@ -242,3 +242,24 @@ def test_search_export_with_real_chromium(tmp_path):
     assert (
         len(_rows(out)) == 9
     )  # 12 pages but the 404, the one without abstract and the changed layout (slow is within 10 s)
+
+
+def test_a_failed_search_export_exits_non_zero(tmp_path):
+    """A results page without a "Download CSV" link: the query is reported FAILED and `cpc` exits 1 (ctx.exit)."""
+    chrome().quit()
+    page = tmp_path / "page"
+    page.mkdir()
+    (page / "index.html").write_text("<html><body><p>No results, and no download link.</p></body></html>")
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", LOCALHOST, "--directory", str(page)]
+    with running_server("page", command, f"http://{LOCALHOST}:{port}", tmp_path / "page.log"):
+        result = subprocess.run(
+            cpc_command("-q", "scrape", "search", "Edge AI", "--out", str(tmp_path / "search"))
+            + ["--base-url", f"http://{LOCALHOST}:{port}", "--timeout", "3"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Edge AI: FAILED" in result.stderr
+    assert not list((tmp_path / "search").glob("*.csv"))
