@@ -22,7 +22,6 @@ SCOPE_FILE = "scope.json"
 METRICS_FILE = "metrics.json"
 TRAIN_CONFIG_FILE = "train_config.json"
 CARD_FILE = "README.md"
-LABELS_FILE = "labels.json"  # optional: CPC titles of the codes (as a dataset folder holds them)
 
 # validation/test scores kept for ensembles (a training leftover, not published)
 PREDICTIONS_DIR = "predictions"

@@ -91,9 +91,9 @@ def write_scope(
     from dataclasses import asdict
 
     from cpc_models.predict.evidence import build_neighbour_index, find_index, fit_scope
-    from cpc_models.registry import kind_of, load_scorer
+    from cpc_models.registry import folder_kind, load_scorer
 
-    if scorer is None and kind_of(model_dir) in ("ensemble", "tfidf-knn"):
+    if scorer is None and folder_kind(model_dir).neighbour_bank:
         scorer = load_scorer(model_dir)  # its members may hold a neighbour index; other kinds only a shipped one
     index = find_index(scorer, model_dir)
     if index is None and dataset_dir is not None:

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cpc_dataset.errors import InputError
 from cpc_dataset.hub import PushResult, push_folder, resolve_repo
@@ -29,6 +30,9 @@ from cpc_models.files import (
     THRESHOLDS_FILE,
     TRAIN_CONFIG_FILE,
 )
+
+if TYPE_CHECKING:
+    from cpc_models.registry import Kind
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +90,12 @@ def resolve_model(path_or_repo_id: str | Path, revision: str | None = None) -> P
 
 
 def usage_snippet(
-    repo_id: str, config: dict, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True
+    repo_id: str, kind: Kind, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True
 ) -> str:
     """Python that loads the model by ``repo_id`` as published: stock tools first where they work, deciding codes
     as the project does (Platt calibration per code where ``calibration.json`` exists, then ``thresholds.json``)."""
     lines = []
-    transformer = config.get("cpc_model_type", "transformer") == "transformer"
+    transformer = kind.stock_pipeline  # the stock tools (pipeline, onnxruntime + AutoTokenizer) read the folder
     if transformer and (torch_weights or onnx_file):
         lines += [
             "import json, math",
@@ -147,10 +151,10 @@ def usage_snippet(
 
 
 def card_for_repo(
-    card: str, repo_id: str, config: dict, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True
+    card: str, repo_id: str, kind: Kind, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True
 ) -> str:
     """The model card with its usage snippet written for ``repo_id`` (cards are written before a repo id is known)."""
-    snippet = usage_snippet(repo_id, config, onnx_file, calibrated, torch_weights)
+    snippet = usage_snippet(repo_id, kind, onnx_file, calibrated, torch_weights)
     if USAGE.search(card):
         return USAGE.sub(lambda m: m.group(1) + snippet + m.group(3), card, count=1)
     return card.rstrip("\n") + f"\n\n## Usage\n\n```python\n{snippet}\n```\n"
@@ -197,11 +201,12 @@ def push_model(
     folder = Path(folder)
     if variant not in VARIANTS:
         raise InputError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    from cpc_models.registry import read_model_config
+    from cpc_models.registry import folder_kind, read_model_config
 
     config = read_model_config(folder)  # one-line errors: no folder, no config.json, invalid JSON
     if not config.get("id2label"):
         raise InputError(f"{folder / CONFIG_FILE} has no id2label: not a CPC model folder")
+    kind = folder_kind(folder, config)
     replace, allow, ignore = {}, None, list(MODEL_IGNORE)
     has_int8 = (folder / INT8_FILE).exists()
     if variant == "int8":
@@ -218,14 +223,13 @@ def push_model(
             export_path = folder / ONNX_DIR / ONNX_EXPORT_CONFIG_FILE
             card = int8_card(card, json.loads(export_path.read_text()) if export_path.exists() else {})
         card = card_for_repo(
-            card, repo_id, config, onnx_file, (folder / CALIBRATION_FILE).exists(), torch_weights=variant != "int8"
+            card, repo_id, kind, onnx_file, (folder / CALIBRATION_FILE).exists(), torch_weights=variant != "int8"
         )
         replace[CARD_FILE] = card.encode("utf-8")
-    kind = config.get("cpc_model_type", "transformer")
     label = {"all": "", "fp32": " fp32", "int8": " int8 ONNX"}[variant]
     what = (
         what
-        or f"{kind}{label} model ({len(config['id2label'])} CPC codes{', ONNX' if onnx_file else ''}) with thresholds, metrics and card"
+        or f"{kind.name}{label} model ({len(config['id2label'])} CPC codes{', ONNX' if onnx_file else ''}) with thresholds, metrics and card"
     )
     return push_folder(
         folder,

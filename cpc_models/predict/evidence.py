@@ -202,7 +202,7 @@ def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path) -> Pat
     """A TF-IDF neighbour index of the training split in ``<model_dir>/neighbour_index`` (for models without one)."""
     from cpc_models.data import load_split
     from cpc_models.kinds.tfidf import fit_features, make_blocks
-    from cpc_models.kinds.tfidf_knn import Config, TfidfKnnScorer, bank_docs
+    from cpc_models.kinds.tfidf_knn import KIND, Config, TfidfKnnScorer, bank_docs
     from cpc_models.registry import write_model_config
 
     train = load_split(dataset_dir, "train")
@@ -213,5 +213,5 @@ def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path) -> Pat
     index.docs = bank_docs(dataset_dir, train)
     out = Path(model_dir) / INDEX_DIR
     index.save(out)
-    write_model_config(out, "tfidf-knn", train.vocabulary, purpose="neighbour index")
+    write_model_config(out, KIND, train.vocabulary, purpose="neighbour index")
     return out
