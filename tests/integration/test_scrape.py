@@ -16,9 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED_RAW
+from tests.fixtures.ci import require_data
 from tests.fixtures.patent_site import FAULTS, site_from_corpus
 from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, running_server
 from tests.fixtures.serving import chrome
+
+pytest.importorskip("selenium")
+pytest.importorskip("selectolax")
+pytest.importorskip("httpx")
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +36,7 @@ FAILING = {  # fault -> reason in the failures file (429 and 500 pages succeed o
 
 
 def _need_corpus() -> None:
-    if not SHARED_RAW.is_dir():
-        pytest.fail(f"the fixture site builds its pages from the shared raw corpus, missing at {SHARED_RAW}")
+    require_data(SHARED_RAW, "the shared raw corpus (the fixture site builds its pages from it)")
 
 
 def _site_process(tmp_path: Path, rows: int, *args: str):
