@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cpc_models.predict.corpus import CorpusJob, predict_corpus  # noqa: E402
+from cpc_models.scoring.report import portable_path  # noqa: E402
 from cpc_models.settings import DATASET_DIR, default_model_dir  # noqa: E402
 
 WORKER_TAG = "ShardClassifier"  # in the process title of Ray's actors: ray::MapWorker(MapBatches(ShardClassifier))
@@ -191,7 +192,7 @@ def main() -> None:
         "rows": args.rows,
         "shards": args.shards,
         "batch_size": args.batch_size,
-        "model": args.model,
+        "model": portable_path(args.model, REPO),
         "cpus": args.cpus,
         "os_cpu_count": os.cpu_count(),
         "ray_cluster_start_seconds": round(cluster_start, 1),
