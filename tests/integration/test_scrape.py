@@ -248,9 +248,12 @@ def test_search_export_with_real_chromium(tmp_path):
     )  # 12 pages but the 404, the one without abstract and the changed layout (slow is within 10 s)
 
 
-def test_a_failed_search_export_exits_non_zero(tmp_path):
-    """A results page without a "Download CSV" link: the query is reported FAILED and `cpc` exits 1 (ctx.exit)."""
-    chrome().quit()
+@pytest.mark.parametrize("backend", ["browser", "http"])
+def test_a_failed_search_export_exits_non_zero(tmp_path, backend):
+    """A page without a "Download CSV" link (browser) or without the export endpoint (http): the query is reported
+    FAILED and `cpc` exits 1 (the command's ctx.exit)."""
+    if backend == "browser":
+        chrome().quit()
     page = tmp_path / "page"
     page.mkdir()
     (page / "index.html").write_text("<html><body><p>No results, and no download link.</p></body></html>")
@@ -259,7 +262,7 @@ def test_a_failed_search_export_exits_non_zero(tmp_path):
     with running_server("page", command, f"http://{LOCALHOST}:{port}", tmp_path / "page.log"):
         result = subprocess.run(
             cpc_command("-q", "scrape", "search", "Edge AI", "--out", str(tmp_path / "search"))
-            + ["--base-url", f"http://{LOCALHOST}:{port}", "--timeout", "3"],
+            + ["--backend", backend, "--base-url", f"http://{LOCALHOST}:{port}", "--timeout", "3", "--retries", "0"],
             capture_output=True,
             text=True,
             timeout=300,
