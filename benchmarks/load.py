@@ -28,8 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
+from cpc_models.scoring.report import portable_path  # noqa: E402
 from cpc_models.settings import DATASET_DIR, default_model_dir  # noqa: E402
 from spaces.formatting import read_examples  # noqa: E402
 from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, running_server  # noqa: E402
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             phases[name]["server_cpu_s"] = round(rss.cpu_used, 1)  # load-independent: the server's own CPU time
     alone, mixed = phases["small alone"], phases["small + 1 maximal/s"]
     report = {
-        "model": str(args.model),
+        "model": portable_path(args.model, REPO),
         "cpus": os.cpu_count(),
         "load_average_before": load_before,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],

@@ -20,7 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cpc_models.registry import kind_of  # noqa: E402
+from cpc_models.files import ONNX_DIR, TORCH_WEIGHTS_FILES  # noqa: E402
+from cpc_models.registry import folder_kind  # noqa: E402
 from cpc_models.scoring.report import markdown_table, write_benchmark_report  # noqa: E402
 from cpc_models.settings import DATASET_DIR, MODELS_DIR  # noqa: E402
 
@@ -84,9 +85,12 @@ def model_row(model_dir: Path, texts: list[str]) -> list[str]:
     test = metrics.get("test", metrics)
     train_config = json.loads((model_dir / "train_config.json").read_text())
     config_path = model_dir / "config.json"
-    model_type = kind_of(model_dir) if config_path.exists() else "?"
-    weightless = model_type == "transformer" and not any(
-        (model_dir / f).exists() for f in ("model.safetensors", "onnx")
+    kind = folder_kind(model_dir) if config_path.exists() else None
+    model_type = kind.name if kind else "?"
+    weightless = (
+        kind is not None
+        and kind.stock_pipeline
+        and not any((model_dir / f).exists() for f in (*TORCH_WEIGHTS_FILES, ONNX_DIR))
     )
     try:
         speed = "no weights here" if weightless else _f(throughput(model_dir, texts), 1) if texts else "–"

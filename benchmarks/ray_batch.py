@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cpc_models.predict.corpus import CorpusJob, predict_corpus  # noqa: E402
+from cpc_models.scoring.report import portable_path  # noqa: E402
 from cpc_models.settings import DATASET_DIR, default_model_dir  # noqa: E402
 
 WORKER_TAG = "ShardClassifier"  # in the process title of Ray's actors: ray::MapWorker(MapBatches(ShardClassifier))
@@ -146,7 +147,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--model", default=str(default_model_dir()))
-    parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray cluster (this machine has 2)")
+    parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray cluster.")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "ray_batch"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -191,7 +192,7 @@ def main() -> None:
         "rows": args.rows,
         "shards": args.shards,
         "batch_size": args.batch_size,
-        "model": args.model,
+        "model": portable_path(args.model, REPO),
         "cpus": args.cpus,
         "os_cpu_count": os.cpu_count(),
         "ray_cluster_start_seconds": round(cluster_start, 1),
@@ -233,8 +234,8 @@ def render(s: dict) -> str:
         "",
         'Rows/s include each pipeline\'s start (loading the model; for Ray, actors starting); "after start" counts from the',
         "first classified rows. Rows per CPU-second: rows / CPU time of the classifying processes (this process for",
-        "local, the actors for Ray; model loading included), which other jobs on the machine disturb less than rows/s;",
-        "cores it got: those CPU-seconds / total seconds (at most 2 here; less when other jobs hold the cores). Driver CPU:",
+        "local, the actors for Ray; model loading included), which CPU contention disturbs less than rows/s;",
+        "cores it got: those CPU-seconds / total seconds (at most 2 here; less when the cores are contended). Driver CPU:",
         "this process during a Ray run (reading results back, writing shards), not counted in rows per CPU-second.",
         "The local engine's peak RSS is this benchmark's whole process; Ray's are the classifier actors only.",
         "",

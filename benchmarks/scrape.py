@@ -135,8 +135,8 @@ def main() -> None:
         lines.append(f"| {name} | {r['pages']} ({r['ok']} ok) | {r['pages_per_second']} | {r['x_original']}× |")
     note = (
         f"\nFixture site on 127.0.0.1, {args.latency_ms:g} ms added to every page; one run on one machine "
-        f"({os.cpu_count()} CPUs, load average {load:.1f} at the start, Python {platform.python_version()}), shared with "
-        "other jobs. Browser start-up counted.\n"
+        f"({os.cpu_count()} CPUs, load average {load:.1f} at the start, Python {platform.python_version()}). "
+        "Browser start-up counted.\n"
     )
     report = "\n".join(lines) + "\n" + note
     print(report)

@@ -1,12 +1,12 @@
 """The default model before and after issue 14 (superseded symbols dropped, retrained, calibrated), side by side.
 
 Before: the previous `hub/models/cpc-default` (131 labels, 4 of them superseded CPC symbols), as committed in
-2300129: ``git archive 2300129 hub/models/cpc-default | tar -x -C /tmp/before``. After: the committed folder (127 labels).
+2300129: ``mkdir -p before && git archive 2300129 hub/models/cpc-default | tar -x -C before``. After: the committed folder (127 labels).
 Both are scored on the committed dataset's test split (documents with at least one label), from their saved
 test scores; the latency is ``CpcPredictor.predict`` on one abstract (median of ``--n`` calls each, same texts,
 one process, alternating), with and without the evidence. Not part of the test run.
 
-Run: ``python benchmarks/trust.py --before /tmp/before/hub/models/cpc-default [--n 300]``
+Run: ``python benchmarks/trust.py --before before/hub/models/cpc-default [--n 300]``
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def main() -> None:
 ECE: expected calibration error over every (document, code) pair, 15 bins. "Before" with the superseded columns
 dropped is scored on the 127-label vocabulary, so it compares directly with "after".
 
-## Latency (one abstract, 2 CPU cores shared with other jobs: compare the ratios)
+## Latency (one abstract, median of alternating calls in one process: compare the ratios)
 
 {speed}
 """

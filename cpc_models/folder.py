@@ -10,15 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from cpc_models.data import load_split
+from cpc_models.files import METRICS_FILE, PREDICTIONS_DIR, TRAIN_CONFIG_FILE
+from cpc_models.files import PREDICTIONS_INDEX_FILE as INDEX_FILE
 from cpc_models.scoring.metrics import compute_metrics
 from cpc_models.scoring.thresholds import tune_thresholds
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"
-PREDICTIONS_DIR = "predictions"
-INDEX_FILE = "index.json"
-TRAIN_CONFIG_FILE = "train_config.json"
 PROTOCOL = "test split, documents with at least one code in the label vocabulary; thresholds tuned on validation only"
 
 
@@ -93,9 +91,9 @@ def write_scope(
     from dataclasses import asdict
 
     from cpc_models.predict.evidence import build_neighbour_index, find_index, fit_scope
-    from cpc_models.registry import kind_of, load_scorer
+    from cpc_models.registry import folder_kind, load_scorer
 
-    if scorer is None and kind_of(model_dir) in ("ensemble", "tfidf-knn"):
+    if scorer is None and folder_kind(model_dir).neighbour_bank:
         scorer = load_scorer(model_dir)  # its members may hold a neighbour index; other kinds only a shipped one
     index = find_index(scorer, model_dir)
     if index is None and dataset_dir is not None:

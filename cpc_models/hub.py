@@ -11,16 +11,35 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cpc_dataset.errors import InputError
 from cpc_dataset.hub import PushResult, push_folder, resolve_repo
+from cpc_models.files import (
+    CALIBRATION_FILE,
+    CARD_FILE,
+    CONFIG_FILE,
+    LEVELS_FILE,
+    METRICS_FILE,
+    ONNX_DIR,
+    ONNX_EXPORT_CONFIG_FILE,
+    ONNX_FP32_FILE,
+    ONNX_INT8_FILE,
+    PREDICTIONS_DIR,
+    SCOPE_FILE,
+    THRESHOLDS_FILE,
+    TRAIN_CONFIG_FILE,
+)
+
+if TYPE_CHECKING:
+    from cpc_models.registry import Kind
 
 log = logging.getLogger(__name__)
 
 # Training leftovers that a user of the model does not need (and pickles, which are never published).
 MODEL_IGNORE = [
-    "predictions/*",
-    "*/predictions/*",
+    f"{PREDICTIONS_DIR}/*",
+    f"*/{PREDICTIONS_DIR}/*",
     "history.json",
     "*/history.json",
     "report/*",
@@ -37,17 +56,19 @@ MODEL_IGNORE = [
 ]
 VARIANTS = ("all", "fp32", "int8")
 # int8 twin: the quantized ONNX file with what reads it (tokenizer, labels, thresholds), no fp32 weights.
+INT8_FILE = f"{ONNX_DIR}/{ONNX_INT8_FILE}"
+FP32_FILE = f"{ONNX_DIR}/{ONNX_FP32_FILE}"
 INT8_ALLOW = [
-    "README.md",
-    "config.json",
-    "thresholds.json",
-    "calibration.json",
-    "levels.json",
-    "scope.json",
-    "metrics.json",
-    "train_config.json",
-    "onnx/model_quantized.onnx",
-    "onnx/export_config.json",
+    CARD_FILE,
+    CONFIG_FILE,
+    THRESHOLDS_FILE,
+    CALIBRATION_FILE,
+    LEVELS_FILE,
+    SCOPE_FILE,
+    METRICS_FILE,
+    TRAIN_CONFIG_FILE,
+    INT8_FILE,
+    f"{ONNX_DIR}/{ONNX_EXPORT_CONFIG_FILE}",
     "tokenizer*",
     "vocab*",
     "merges.txt",
@@ -69,21 +90,21 @@ def resolve_model(path_or_repo_id: str | Path, revision: str | None = None) -> P
 
 
 def usage_snippet(
-    repo_id: str, config: dict, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True
+    repo_id: str, kind: Kind, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True
 ) -> str:
     """Python that loads the model by ``repo_id`` as published: stock tools first where they work, deciding codes
     as the project does (Platt calibration per code where ``calibration.json`` exists, then ``thresholds.json``)."""
     lines = []
-    transformer = config.get("cpc_model_type", "transformer") == "transformer"
+    transformer = kind.stock_pipeline  # the stock tools (pipeline, onnxruntime + AutoTokenizer) read the folder
     if transformer and (torch_weights or onnx_file):
         lines += [
             "import json, math",
             "from huggingface_hub import hf_hub_download",
-            f'thresholds = json.load(open(hf_hub_download("{repo_id}", "thresholds.json")))',
+            f'thresholds = json.load(open(hf_hub_download("{repo_id}", "{THRESHOLDS_FILE}")))',
         ]
         if calibrated:
             lines += [
-                f'calibration = json.load(open(hf_hub_download("{repo_id}", "calibration.json")))',
+                f'calibration = json.load(open(hf_hub_download("{repo_id}", "{CALIBRATION_FILE}")))',
                 "def calibrate(code, p):  # Platt per code (the thresholds were tuned on calibrated scores)",
                 '    a, b = calibration["per_label"].get(code, calibration["global"])',
                 "    p = min(max(p, 1e-6), 1 - 1e-6)",
@@ -117,7 +138,7 @@ def usage_snippet(
             "names = {i.name for i in session.get_inputs()}",
             "logits = session.run(None, {k: v for k, v in enc.items() if k in names})[0]",
             "probs = 1 / (1 + np.exp(-logits))  # (texts, codes); column j is config.json's id2label[str(j)]",
-            f'id2label = json.load(open(hf_hub_download("{repo_id}", "config.json")))["id2label"]',
+            f'id2label = json.load(open(hf_hub_download("{repo_id}", "{CONFIG_FILE}")))["id2label"]',
             "print(decide({id2label[str(j)]: calibrate(id2label[str(j)], float(p)) for j, p in enumerate(probs[0])}))",
             "",
         ]
@@ -130,10 +151,10 @@ def usage_snippet(
 
 
 def card_for_repo(
-    card: str, repo_id: str, config: dict, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True
+    card: str, repo_id: str, kind: Kind, onnx_file: str | None, calibrated: bool = False, torch_weights: bool = True
 ) -> str:
     """The model card with its usage snippet written for ``repo_id`` (cards are written before a repo id is known)."""
-    snippet = usage_snippet(repo_id, config, onnx_file, calibrated, torch_weights)
+    snippet = usage_snippet(repo_id, kind, onnx_file, calibrated, torch_weights)
     if USAGE.search(card):
         return USAGE.sub(lambda m: m.group(1) + snippet + m.group(3), card, count=1)
     return card.rstrip("\n") + f"\n\n## Usage\n\n```python\n{snippet}\n```\n"
@@ -181,38 +202,38 @@ def push_model(
     folder = Path(folder)
     if variant not in VARIANTS:
         raise InputError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    from cpc_models.registry import CONFIG_FILE, read_model_config
+    from cpc_models.registry import folder_kind, read_model_config
 
     config = read_model_config(folder)  # one-line errors: no folder, no config.json, invalid JSON
     if not config.get("id2label"):
         raise InputError(f"{folder / CONFIG_FILE} has no id2label: not a CPC model folder")
+    kind = folder_kind(folder, config)
     replace, allow, ignore = {}, None, list(MODEL_IGNORE)
-    has_int8 = (folder / "onnx" / "model_quantized.onnx").exists()
+    has_int8 = (folder / INT8_FILE).exists()
     if variant == "int8":
         if not has_int8:
-            raise InputError(f"{folder} has no onnx/model_quantized.onnx: run `cpc export --model {folder}` first")
+            raise InputError(f"{folder} has no {INT8_FILE}: run `cpc export --model {folder}` first")
         allow = INT8_ALLOW
     elif variant == "fp32":
-        ignore.append("onnx/model_quantized.onnx")
-    onnx_file = "onnx/model_quantized.onnx" if has_int8 and variant != "fp32" else "onnx/model.onnx"
+        ignore.append(INT8_FILE)
+    onnx_file = INT8_FILE if has_int8 and variant != "fp32" else FP32_FILE
     onnx_file = onnx_file if (folder / onnx_file).exists() else None
-    if (folder / "README.md").exists():
-        card = (folder / "README.md").read_text(encoding="utf-8")
+    if (folder / CARD_FILE).exists():
+        card = (folder / CARD_FILE).read_text(encoding="utf-8")
         if variant == "int8":
-            export_path = folder / "onnx" / "export_config.json"
+            export_path = folder / ONNX_DIR / ONNX_EXPORT_CONFIG_FILE
             card = int8_card(card, json.loads(export_path.read_text()) if export_path.exists() else {})
         card = card_for_repo(
-            card, repo_id, config, onnx_file, (folder / "calibration.json").exists(), torch_weights=variant != "int8"
+            card, repo_id, kind, onnx_file, (folder / CALIBRATION_FILE).exists(), torch_weights=variant != "int8"
         )
-        replace["README.md"] = card.encode("utf-8")
+        replace[CARD_FILE] = card.encode("utf-8")
     from cpc_models.endpoint import endpoint_files
 
     replace.update({name: text.encode("utf-8") for name, text in endpoint_files(folder).items()})  # always current
-    kind = config.get("cpc_model_type", "transformer")
     label = {"all": "", "fp32": " fp32", "int8": " int8 ONNX"}[variant]
     what = (
         what
-        or f"{kind}{label} model ({len(config['id2label'])} CPC codes{', ONNX' if onnx_file else ''}) with thresholds, metrics and card"
+        or f"{kind.name}{label} model ({len(config['id2label'])} CPC codes{', ONNX' if onnx_file else ''}) with thresholds, metrics and card"
     )
     return push_folder(
         folder,

@@ -1,18 +1,13 @@
 """Model kinds, each registered once, and what every model folder shares.
 
-A model folder (``hub/models/<name>/``) is laid out like a Hub model repo:
-
-- ``config.json``: ``cpc_model_type`` (the kind's name), ``id2label``, ``label2id``,
-  ``problem_type: multi_label_classification`` (for transformers, the stock HF config plus these keys)
-- ``thresholds.json``: written by ``cpc_models.scoring.thresholds``
-- ``train_config.json`` (the kind's config, ``kind`` and what the run recorded), ``metrics.json`` (test
-  metrics), ``README.md`` (model card)
-- the weights, in a format with no pickle (safetensors, .npz/.npy arrays, ONNX)
+A model folder (``hub/models/<name>/``) is laid out like a Hub model repo; its file names are
+``cpc_models.files``. The weights are in a format with no pickle (safetensors, .npz/.npy arrays, ONNX).
 
 A kind is one module defining ``Config`` (a ``cpc_models.kinds.config.KindConfig``), ``train(config) -> test
 metrics`` and ``load(model_dir, backend) -> Scorer`` (and, for kinds with several backends, ``auto_backend``),
-plus one line in ``KINDS`` saying which backends it serves and which optional libraries (and extra) each needs.
-``cpc train <kind>`` is generated from it (``cpc_models.cli.train``).
+plus one line in ``KINDS`` saying which backends it serves, which optional libraries (and extra) each needs, and
+its capabilities (what other modules ask of a kind instead of testing its name). ``cpc train <kind>`` is generated
+from it (``cpc_models.cli.train``). DEVELOPERS.md's checklist, ``tests/unit/test_kind_checklist.py``, checks it.
 """
 
 from __future__ import annotations
@@ -25,11 +20,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cpc_dataset.errors import InputError, MisconfiguredError
 from cpc_models.extras import require
+from cpc_models.files import CONFIG_FILE, ENCODER_FILE, KNN_BANK_FILE
 
 if TYPE_CHECKING:
     import numpy as np
 
-CONFIG_FILE = "config.json"
 BACKENDS = ("auto", "onnx", "torch", "native")  # what a caller may ask for; "auto" lets the kind choose
 
 
@@ -65,6 +60,23 @@ class Kind:
     backends: dict[str, Needs]  # backend -> what it needs to load; "auto" takes the first unless auto_choice
     train_needs: Needs = field(default_factory=lambda: Needs("train"))
     auto_choice: bool = False  # the module's auto_backend(model_dir) picks the backend for "auto"
+    # capabilities: what other modules ask of a kind instead of testing its name
+    stock_pipeline: bool = False  # a transformer folder in the stock Hub layout: `transformers.pipeline` loads it
+    neighbour_bank: bool = False  # its loaded scorer (or one of its members) may hold a neighbour bank with documents
+
+    @property
+    def exports_onnx(self) -> bool:
+        """``cpc export`` writes ONNX files for it (it has an ``onnx`` backend to read them)."""
+        return "onnx" in self.backends
+
+    def needs_torch(self, backend: str) -> bool:
+        """Whether loading it with ``backend`` (one of its own, not "auto") imports torch."""
+        return "torch" in self.backends[backend].modules
+
+    @property
+    def library_name(self) -> str:
+        """The model card's ``library_name``: what loads the folder."""
+        return "transformers" if self.stock_pipeline else "patent-cpc"
 
     def code(self):
         return importlib.import_module(self.module)
@@ -105,6 +117,7 @@ KINDS: dict[str, Kind] = {
             "TF-IDF with a similarity-weighted vote of the most similar training patents; saved without pickle.",
             {"native": NATIVE_SKLEARN},
             TRAIN_SKLEARN,
+            neighbour_bank=True,
         ),
         Kind(
             "minilm-knn",
@@ -130,6 +143,7 @@ KINDS: dict[str, Kind] = {
             },
             Needs("train", ("torch", "transformers", "fastai", "sklearn")),
             auto_choice=True,
+            stock_pipeline=True,
         ),
         Kind(
             "ensemble",
@@ -137,21 +151,30 @@ KINDS: dict[str, Kind] = {
             "Weighted mean of model folders; weights and thresholds tuned on validation.",
             {"native": Needs("space")},
             Needs("space"),
+            neighbour_bank=True,
         ),
     )
 }
 
 # folder types written before the kinds had their own names: (model_dir, config) -> kind
 LEGACY_TYPES = {
-    "linear": lambda d, c: "tfidf-knn" if (d / "knn_bank.npz").exists() else "tfidf-svm",
+    "linear": lambda d, c: "tfidf-knn" if (d / KNN_BANK_FILE).exists() else "tfidf-svm",
     "embedding": lambda d, c: "minilm-knn" if _embedding_head(d, c) == "knn" else "minilm-logreg",
+}
+
+# `cpc train` commands from before the kinds had their own names -> the kind each runs now
+LEGACY_COMMANDS = {
+    "linear": "tfidf-svm",
+    "linear --classifier knn": "tfidf-knn",
+    "embedding": "minilm-logreg",
+    "knn": "minilm-knn",
 }
 
 
 def _embedding_head(model_dir: Path, config: dict) -> str:
     if "head" in config:
         return config["head"]
-    path = model_dir / "encoder.json"
+    path = model_dir / ENCODER_FILE
     return json.loads(path.read_text()).get("head", "knn") if path.exists() else "knn"
 
 
@@ -168,6 +191,11 @@ def kind_of(model_dir: str | Path, config: dict | None = None) -> str:
     if name not in KINDS:
         raise MisconfiguredError(f"{model_dir}: unknown model kind {name!r}; known: {', '.join(KINDS)}")
     return name
+
+
+def folder_kind(model_dir: str | Path, config: dict | None = None) -> Kind:
+    """The ``Kind`` of a model folder (``kind_of``), to ask it for its capabilities."""
+    return KINDS[kind_of(model_dir, config)]
 
 
 def get_kind(name: str) -> Kind:

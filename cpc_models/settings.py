@@ -14,6 +14,8 @@ import site
 import sys
 from pathlib import Path
 
+from cpc_models.files import CONFIG_FILE
+
 CHECKOUT = Path(__file__).resolve().parents[1]  # the source tree, when the package runs from one
 DEFAULT_MODEL_NAME = "cpc-default"
 DATASET_NAME = "patent-cpc-ai"
@@ -45,7 +47,7 @@ def default_model_dir() -> Path:
         return Path(os.environ["CPC_MODEL"])
     candidates = _model_candidates()
     for folder in candidates:
-        if (folder / "config.json").exists():
+        if (folder / CONFIG_FILE).exists():
             return folder
     from cpc_dataset.errors import MisconfiguredError
 

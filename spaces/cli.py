@@ -205,9 +205,11 @@ _add_commands()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors print one line and exit 1, never a traceback."""
+    """Entry point: the exit status of the command that ran (``ctx.exit(n)`` gives n); user errors print one line
+    and exit 1, never a traceback."""
     try:
-        cli.main(args=argv, prog_name="cpc", standalone_mode=False)
+        # without standalone mode click returns what ended the command: ctx.exit's code, else the callback's value
+        status = cli.main(args=argv, prog_name="cpc", standalone_mode=False)
     except CpcError as exc:
         click.echo(str(exc), err=True)
         return 1
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
-    return 0
+    return status if type(status) is int else 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 One Python process uses about one core (the GIL). With ``CPC_WORKERS=2`` (or ``--workers 2``) each worker runs
 its own event loop and micro-batcher on the shared listening socket (the kernel spreads the connections), and
 the model's memory is shared copy-on-write (about +180 MB PSS per extra worker for the default model). The
-default is ``min(2, cores)``: on the quiet 2-core machine of ``benchmarks/results/load.md`` two workers keep the
+default is ``min(2, cores)``: on the 2 idle cores of ``benchmarks/results/load.md`` two workers keep the
 small requests at 950/s, p99 137 ms with a maximal request each second in the mix (one worker: 545/s, p99 202 ms). Forking after torch or onnxruntime started their thread pools is not tested.
 
 If a worker dies, the others are stopped and ``cpc serve`` exits with status 1, for a supervisor to restart it;

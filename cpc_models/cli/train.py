@@ -12,8 +12,7 @@ from pathlib import Path
 
 import click
 
-# old command -> (new kind, its default model folder when the old one differed)
-DEPRECATED = {"linear": "tfidf-svm", "embedding": "minilm-logreg", "knn": "minilm-knn"}
+from cpc_models.registry import LEGACY_COMMANDS as DEPRECATED
 
 
 def _type_and_shape(hint) -> tuple[object, dict]:
@@ -98,8 +97,8 @@ def deprecated_command(old: str) -> click.Command:
         target = DEPRECATED[old]
         if old == "linear":
             classifier = _pop_option(args, "--classifier") or "svc"
-            if classifier == "knn":
-                target = "tfidf-knn"
+            if f"{old} --classifier {classifier}" in DEPRECATED:
+                target = DEPRECATED[f"{old} --classifier {classifier}"]
             else:
                 args += ["--classifier", classifier]
             if not any(a.split("=")[0] in ("--out", "--output-dir") for a in args):

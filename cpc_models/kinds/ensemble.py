@@ -25,13 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import InputError, MisconfiguredError
-from cpc_models.folder import INDEX_FILE, PREDICTIONS_DIR
+from cpc_models.files import ENSEMBLE_FILE, MEMBERS_DIR, PREDICTIONS_DIR
+from cpc_models.files import PREDICTIONS_INDEX_FILE as INDEX_FILE
 from cpc_models.kinds.config import KindConfig, option
 from cpc_models.scoring.thresholds import best_global_micro_f1
 
 log = logging.getLogger(__name__)
-
-ENSEMBLE_FILE = "ensemble.json"
 
 
 @dataclass
@@ -191,11 +190,11 @@ def train(config: Config) -> dict:
     entries = []
     for m, w in zip(members, weights):
         if config.copy_members and w:
-            target = out / "members" / m.name
+            target = out / MEMBERS_DIR / m.name
             if target.resolve() != m.resolve():
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.copytree(m, target)
-            rel = Path("members") / m.name
+            rel = Path(MEMBERS_DIR) / m.name
         else:
             rel = Path(os.path.relpath(m.resolve(), out.resolve()))
         entries.append({"name": m.name, "path": rel.as_posix(), "weight": w, "type": _member_type(m)})

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from cpc_models.checkpoints import resolve_base
+from cpc_models.files import ENCODER_FILE
 from cpc_models.kinds.config import KindConfig, option
 from cpc_models.settings import cache_dir
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2"
-ENCODER_FILE = "encoder.json"
 
 
 class SentenceEncoder:

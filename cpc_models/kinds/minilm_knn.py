@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import KNN_EMBEDDINGS_FILE as KNN_EMBEDDINGS
+from cpc_models.files import KNN_LABELS_FILE as KNN_LABELS
 from cpc_models.kinds.common import neighbour_vote
 from cpc_models.kinds.config import option
 from cpc_models.kinds.minilm import MiniLMConfig, load_embedding_scorer, train_head
-
-KNN_EMBEDDINGS = "train_embeddings.npy"
-KNN_LABELS = "train_labels.npy"
 
 
 @dataclass

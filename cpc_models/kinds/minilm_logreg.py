@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import HEAD_FILE
 from cpc_models.kinds.common import fit_per_label, sigmoid
 from cpc_models.kinds.config import option
 from cpc_models.kinds.minilm import MiniLMConfig, load_embedding_scorer, train_head
-
-HEAD_FILE = "head.npz"
 
 
 @dataclass

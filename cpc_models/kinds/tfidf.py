@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import IDF_FILE, VECTORIZERS_FILE
 from cpc_models.kinds.common import no_truncation
 from cpc_models.kinds.config import KindConfig, option
 
-VECTORIZERS_FILE = "vectorizers.json"
-IDF_FILE = "idf.npz"
 # TfidfVectorizer parameters that decide what transform() returns (everything else is fit-time only)
 TRANSFORM_PARAMS = (
     "analyzer",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import KNN_BANK_FILE, KNN_DOCS_FILE
 from cpc_models.kinds.common import neighbour_vote, top_indices
 from cpc_models.kinds.config import option
 from cpc_models.kinds.tfidf import (
@@ -30,9 +31,8 @@ from cpc_models.kinds.tfidf import (
 
 log = logging.getLogger(__name__)
 
-KNN_BANK_FILE = "knn_bank.npz"
+KIND = "tfidf-knn"
 CACHED_TEXTS = 256  # the last batch up to this size keeps its dot products (at most ~256 x bank rows floats)
-KNN_DOCS_FILE = "knn_docs.json"  # publication number, title and codes of each bank row (similar patents)
 
 
 @dataclass
@@ -179,7 +179,7 @@ def train(config: Config) -> dict:
     scorer.docs = bank_docs(config.dataset_dir, train_split)
     seconds = time.perf_counter() - t0
     scorer.save(out)
-    write_model_config(out, "tfidf-knn", train_split.vocabulary, features=[b.name for b in blocks])
+    write_model_config(out, KIND, train_split.vocabulary, features=[b.name for b in blocks])
     run = {"train_seconds": round(seconds, 1), "n_features": int(x.shape[1]), "bank_nonzeros": int(x.nnz)}
     description = (
         f"TF-IDF ({describe_blocks(blocks)} blocks) with a similarity-weighted vote of the {config.k} most similar "
@@ -188,7 +188,7 @@ def train(config: Config) -> dict:
     return finalize_model_folder(
         out,
         config.dataset_dir,
-        {**config.to_dict(), "kind": "tfidf-knn", "run": run},
+        {**config.to_dict(), "kind": KIND, "run": run},
         scorer=scorer,
         description=description,
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import LINEAR_WEIGHTS_FILE as WEIGHTS_FILE
 from cpc_models.kinds.common import fit_per_label, fit_platt, sigmoid
 from cpc_models.kinds.config import option
 from cpc_models.kinds.tfidf import (
@@ -29,8 +30,6 @@ from cpc_models.kinds.tfidf import (
 )
 
 log = logging.getLogger(__name__)
-
-WEIGHTS_FILE = "linear.npz"
 
 
 @dataclass

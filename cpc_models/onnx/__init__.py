@@ -1,8 +1,10 @@
-"""ONNX export and runtime of transformer model folders; the file names both use, in optimum's layout."""
+"""ONNX export and runtime of transformer model folders, in optimum's layout (file names: ``cpc_models.files``)."""
 
-ONNX_DIR = "onnx"
-FP32_FILE = "model.onnx"
-INT8_FILE = "model_quantized.onnx"
-EXPORT_CONFIG = "export_config.json"
+from cpc_models import files
+
+ONNX_DIR = files.ONNX_DIR
+FP32_FILE = files.ONNX_FP32_FILE
+INT8_FILE = files.ONNX_INT8_FILE
+EXPORT_CONFIG = files.ONNX_EXPORT_CONFIG_FILE
 # what the runtime loads, in order of preference
 FILES = {"int8": INT8_FILE, "fp32": FP32_FILE}

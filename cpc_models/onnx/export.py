@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import MisconfiguredError
+from cpc_models.files import TORCH_WEIGHTS_FILES
 from cpc_models.onnx import EXPORT_CONFIG, FP32_FILE, INT8_FILE, ONNX_DIR
 
 log = logging.getLogger(__name__)
@@ -23,14 +24,15 @@ PARITY_DOCS = 500  # validation abstracts on which ONNX files are compared with 
 
 
 def _require_transformer(model_dir: Path) -> dict:
-    from cpc_models.registry import kind_of, read_model_config
+    from cpc_models.registry import KINDS, folder_kind, read_model_config
 
     config = read_model_config(model_dir)
-    kind = kind_of(model_dir)
-    if kind != "transformer":
-        raise MisconfiguredError(f"{model_dir}: only transformer models export to ONNX (this is a {kind!r} model)")
-    if not any((model_dir / f).exists() for f in ("model.safetensors", "pytorch_model.bin")):
-        raise MisconfiguredError(f"{model_dir}: no weights (model.safetensors) to export")
+    kind = folder_kind(model_dir, config)
+    if not kind.exports_onnx:
+        exporting = " or ".join(k.name for k in KINDS.values() if k.exports_onnx)
+        raise MisconfiguredError(f"{model_dir}: only {exporting} models export to ONNX (this is a {kind.name!r} model)")
+    if not any((model_dir / f).exists() for f in TORCH_WEIGHTS_FILES):
+        raise MisconfiguredError(f"{model_dir}: no weights ({TORCH_WEIGHTS_FILES[0]}) to export")
     return config
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cpc_dataset.errors import InputError
+from cpc_models.files import CONFIG_FILE, THRESHOLDS_FILE
 from cpc_models.predict.batch import mark_wordless, texts_to_classify
 from cpc_models.predict.shards import (
     Shard,
@@ -50,7 +51,7 @@ class CorpusJob:
         import hashlib
 
         model, digest = Path(self.model), hashlib.sha256()
-        for name in ("config.json", "thresholds.json"):
+        for name in (CONFIG_FILE, THRESHOLDS_FILE):
             if (model / name).is_file():
                 digest.update((model / name).read_bytes())
         return {

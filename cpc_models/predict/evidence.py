@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import KNN_BANK_FILE, SCOPE_FILE
+from cpc_models.files import NEIGHBOUR_INDEX_DIR as INDEX_DIR
 from cpc_models.kinds.common import neighbour_vote, top_indices
 
 log = logging.getLogger(__name__)
 
-SCOPE_FILE = "scope.json"
-INDEX_DIR = "neighbour_index"
 PATENT_URL = "https://patents.google.com/patent/{}"
 SCOPE_K = 20  # neighbours whose codes decide the labelled share
 MIN_FLAG_PRECISION = 0.8  # on validation, this share of flagged texts has none of its codes among the model's labels
@@ -80,7 +80,7 @@ def find_index(scorer, model_dir: str | Path | None):
     for member, weight in _members(scorer):
         if hasattr(member, "similarities") and getattr(member, "docs", None):
             return member
-    if model_dir is not None and (Path(model_dir) / INDEX_DIR / "knn_bank.npz").exists():
+    if model_dir is not None and (Path(model_dir) / INDEX_DIR / KNN_BANK_FILE).exists():
         from cpc_models.kinds.tfidf_knn import load
 
         return load(Path(model_dir) / INDEX_DIR)
@@ -202,7 +202,7 @@ def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path) -> Pat
     """A TF-IDF neighbour index of the training split in ``<model_dir>/neighbour_index`` (for models without one)."""
     from cpc_models.data import load_split
     from cpc_models.kinds.tfidf import fit_features, make_blocks
-    from cpc_models.kinds.tfidf_knn import Config, TfidfKnnScorer, bank_docs
+    from cpc_models.kinds.tfidf_knn import KIND, Config, TfidfKnnScorer, bank_docs
     from cpc_models.registry import write_model_config
 
     train = load_split(dataset_dir, "train")
@@ -213,5 +213,5 @@ def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path) -> Pat
     index.docs = bank_docs(dataset_dir, train)
     out = Path(model_dir) / INDEX_DIR
     index.save(out)
-    write_model_config(out, "tfidf-knn", train.vocabulary, purpose="neighbour index")
+    write_model_config(out, KIND, train.vocabulary, purpose="neighbour index")
     return out

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-LEVELS_FILE = "levels.json"
+from cpc_models.files import LEVELS_FILE
+
 LEVELS = ("subgroup", "main_group", "subclass", "section")
 GROUP_LEVELS = LEVELS[1:]
 LEVEL_NAMES = {"subgroup": "subgroup", "main_group": "main group", "subclass": "subclass", "section": "section"}

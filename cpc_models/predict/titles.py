@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cpc_models.files import TRAIN_CONFIG_FILE
+
 
 def _titles_in(path: Path) -> dict[str, str]:
     from cpc_dataset.titles import read_label_titles
@@ -22,7 +24,7 @@ def load_code_titles(model_dir: str | Path | None) -> dict[str, str]:
     if titles:
         return titles
     try:
-        dataset = json.loads((model_dir / "train_config.json").read_text()).get("dataset_dir")
+        dataset = json.loads((model_dir / TRAIN_CONFIG_FILE).read_text()).get("dataset_dir")
     except (OSError, json.JSONDecodeError, AttributeError):
         dataset = None
     if not isinstance(dataset, str):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import CALIBRATION_FILE
 from cpc_models.kinds.common import fit_platt, sigmoid
 
-CALIBRATION_FILE = "calibration.json"
 EPS = 1e-6
 N_BINS = 15
 

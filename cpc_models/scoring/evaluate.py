@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import InputError
+from cpc_models.files import TRAIN_CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def load_eval_data(data_path: str | Path) -> EvalData:
 
 def _training_counts(model_dir: Path) -> dict[str, int] | None:
     """The training frequencies of the model's labels, from the dataset its train_config names (if any)."""
-    path = model_dir / "train_config.json"
+    path = model_dir / TRAIN_CONFIG_FILE
     if not path.exists():
         return None
     try:

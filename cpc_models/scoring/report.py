@@ -82,6 +82,16 @@ def write_benchmark_report(path: Path, title: str, script: str, setting: str, bo
     return text
 
 
+def portable_path(path: str | Path, root: str | Path) -> str:
+    """``path`` as a benchmark result records it: relative to ``root`` (the checkout) when inside it, else as given
+    when relative, else its name: never an absolute path of the machine that ran it."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return path.name if path.is_absolute() else path.as_posix()
+
+
 def per_label_table(
     y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], train_counts: dict[str, int] | None
 ) -> list[dict]:

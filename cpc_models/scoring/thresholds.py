@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-THRESHOLDS_FILE = "thresholds.json"
+from cpc_models.files import THRESHOLDS_FILE
+
 GRID = np.round(np.arange(0.02, 0.96, 0.01), 2)
 
 

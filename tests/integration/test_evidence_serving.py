@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from spaces.client import CpcClient
-from tests.fixtures.processes import stop_server
+from tests.fixtures.processes import group_alive, stop_server
 from tests.fixtures.serving import ABSTRACT, server_env, start_cpc
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("sklearn")
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +26,8 @@ def server(model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve-evidence")
     process = start_cpc("serve", tmp, server_env(model, tmp), ready_path="/health")
     yield process
-    assert stop_server(process) is not None
+    stop_server(process)
+    assert not group_alive(process.pid)  # stopped by PID, with every process it started
 
 
 def test_details_parameter_adds_evidence_and_the_default_shape_is_unchanged(server):

@@ -9,11 +9,16 @@ import socket
 import subprocess
 import time
 
-import httpx
 import pytest
 
-from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, start_server, stop_server
-from tests.fixtures.serving import ABSTRACT, server_env
+from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, group_alive, start_server, stop_server
+from tests.fixtures.serving import ABSTRACT, server_env, wait_until
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("flask")
+pytest.importorskip("sklearn")
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +38,8 @@ def server(model, tmp_path_factory):
     # one worker: the connection cap (CPC_MAX_CONNECTIONS) is per worker, and which worker accepts a socket is the kernel's choice
     process = _start("serve", tmp, {**server_env(model, tmp), **LIMITS}, "/health", "--workers", "1")
     yield process
-    assert stop_server(process) is not None
+    stop_server(process)
+    assert not group_alive(process.pid)  # stopped by PID, with every process it started
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +48,8 @@ def webapp(tmp_path_factory):
     env = {**LIMITS, "CPC_BACKEND_URL": f"http://user:TOPSECRET@{LOCALHOST}:{free_port()}"}
     process = _start("webapp", tmp, env, "/health")
     yield process
-    assert stop_server(process) is not None
+    stop_server(process)
+    assert not group_alive(process.pid)  # stopped by PID, with every process it started
 
 
 def _connect(url: str) -> socket.socket:
@@ -112,8 +119,12 @@ def test_an_unfinished_body_is_dropped_and_logged_in_one_line(server):
         b'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"inputs"'
     )
     broken.close()
-    time.sleep(0.5)
-    log = server.log_path.read_bytes()[start:].decode(errors="replace")
+
+    def both_logged() -> str:
+        log = server.log_path.read_bytes()[start:].decode(errors="replace")
+        return log if log.count("disconnected") >= 2 else ""
+
+    log = wait_until(both_logged, timeout=10, every=0.05)
     assert "Traceback" not in log and "Exception in ASGI" not in log
     lines = [line for line in log.splitlines() if line.strip()]
     assert len(lines) == 2 and all(line.startswith("INFO ") and "disconnected" in line for line in lines), lines
@@ -127,8 +138,10 @@ def test_connections_over_the_cap_are_refused_and_the_server_recovers(server):
     finally:
         for sock in idle:
             sock.close()
-    time.sleep(0.3)
-    assert httpx.post(server.url + "/", json={"inputs": ABSTRACT}, timeout=10).status_code == 200
+    # it recovers as soon as it has seen the connections close
+    wait_until(
+        lambda: httpx.post(server.url + "/", json={"inputs": ABSTRACT}, timeout=10).status_code == 200, timeout=10
+    )
 
 
 def test_head_health_and_json_404(server):

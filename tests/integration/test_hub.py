@@ -24,6 +24,10 @@ from tests.fixtures.hub import OTHER_TOKEN, running_hub
 from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, start_server, stop_server
 from tests.fixtures.serving import ABSTRACT
 
+pytest.importorskip("httpx")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 DATASET_ID, MODEL_ID, SPACE_ID = "alice/cpc-tiny-data", "alice/cpc-tiny-tfidf", "alice/cpc-tiny-space"
@@ -167,6 +171,7 @@ print(json.dumps([[c.code, c.score] for c in p.predict([%r], top_k=5)[0].codes])
 
 
 def test_space_from_its_own_repo_answers_the_original_client_call(hub, pushed, tmp_path):
+    pytest.importorskip("gradio_client")
     _tmp, env = pushed
     cpc(env, "push", "space", "spaces", "--repo-id", SPACE_ID, "--model", MODEL_ID)
     assert (

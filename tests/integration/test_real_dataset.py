@@ -10,6 +10,7 @@ import pytest
 from cpc_dataset.build import BuildConfig, build_dataset
 from cpc_dataset.text import abstract_key
 from tests.conftest import DATASET, SHARED_RAW
+from tests.fixtures.ci import require_data
 
 pytestmark = pytest.mark.integration
 
@@ -20,8 +21,7 @@ def _split_rows(folder, split):
 
 @pytest.fixture(scope="module")
 def fresh_build(tmp_path_factory):
-    if not SHARED_RAW.is_dir():
-        pytest.fail(f"the shared raw corpus is missing at {SHARED_RAW}")
+    require_data(SHARED_RAW, "the shared raw corpus")
     out = tmp_path_factory.mktemp("real") / "patent-cpc-ai"
     t0 = time.perf_counter()
     report = build_dataset(BuildConfig(raw=str(SHARED_RAW), out=str(out), progress=False))

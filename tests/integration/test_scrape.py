@@ -16,9 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED_RAW
+from tests.fixtures.ci import require_data
 from tests.fixtures.patent_site import FAULTS, site_from_corpus
 from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, running_server
 from tests.fixtures.serving import chrome
+
+pytest.importorskip("selenium")
+pytest.importorskip("selectolax")
+pytest.importorskip("httpx")
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +36,7 @@ FAILING = {  # fault -> reason in the failures file (429 and 500 pages succeed o
 
 
 def _need_corpus() -> None:
-    if not SHARED_RAW.is_dir():
-        pytest.fail(f"the fixture site builds its pages from the shared raw corpus, missing at {SHARED_RAW}")
+    require_data(SHARED_RAW, "the shared raw corpus (the fixture site builds its pages from it)")
 
 
 def _site_process(tmp_path: Path, rows: int, *args: str):
@@ -242,3 +246,27 @@ def test_search_export_with_real_chromium(tmp_path):
     assert (
         len(_rows(out)) == 9
     )  # 12 pages but the 404, the one without abstract and the changed layout (slow is within 10 s)
+
+
+@pytest.mark.parametrize("backend", ["browser", "http"])
+def test_a_failed_search_export_exits_non_zero(tmp_path, backend):
+    """A page without a "Download CSV" link (browser) or without the export endpoint (http): the query is reported
+    FAILED and `cpc` exits 1 (the command's ctx.exit)."""
+    if backend == "browser":
+        chrome().quit()
+    page = tmp_path / "page"
+    page.mkdir()
+    (page / "index.html").write_text("<html><body><p>No results, and no download link.</p></body></html>")
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", LOCALHOST, "--directory", str(page)]
+    with running_server("page", command, f"http://{LOCALHOST}:{port}", tmp_path / "page.log"):
+        result = subprocess.run(
+            cpc_command("-q", "scrape", "search", "Edge AI", "--out", str(tmp_path / "search"))
+            + ["--backend", backend, "--base-url", f"http://{LOCALHOST}:{port}", "--timeout", "3", "--retries", "0"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Edge AI: FAILED" in result.stderr
+    assert not list((tmp_path / "search").glob("*.csv"))

@@ -17,10 +17,14 @@ import pytest
 
 from cpc_dataset.scrape.export import publication_number, read_export
 from tests.conftest import SHARED_RAW
+from tests.fixtures.ci import require_data
 from tests.fixtures.patent_pages import corpus_rows
 from tests.fixtures.patent_site import site_from_corpus
 from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, running_server
 from tests.fixtures.search_export import query_words, row_words
+
+pytest.importorskip("httpx")
+pytest.importorskip("selectolax")
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +32,7 @@ QUERY = "method"
 
 
 def _need_corpus() -> None:
-    if not SHARED_RAW.is_dir():
-        pytest.fail(f"the fixture site builds its pages from the shared raw corpus, missing at {SHARED_RAW}")
+    require_data(SHARED_RAW, "the shared raw corpus (the fixture site builds its pages from it)")
 
 
 def _rows_for(matches: int, query: str = QUERY) -> int:

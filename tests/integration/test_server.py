@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from cpc_dataset.errors import InputError
 from cpc_models.registry import labels_from_config, read_model_config
 from spaces.client import BackendError, CpcClient
-from tests.fixtures.processes import stop_server
+from tests.fixtures.processes import group_alive, stop_server
 from tests.fixtures.serving import ABSTRACT, XSS, server_env, start_cpc
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("sklearn")
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +26,8 @@ def server(model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     process = start_cpc("serve", tmp, server_env(model, tmp), ready_path="/health")
     yield process
-    assert stop_server(process) is not None  # stopped by PID, and it is gone
+    stop_server(process)
+    assert not group_alive(process.pid)  # stopped by PID, with every process it started
 
 
 @pytest.fixture
@@ -124,6 +129,6 @@ def test_cpc_client_reports_a_stopped_server(model, tmp_path):
     client = CpcClient(process.url, timeout=5, retries=1, backoff=0.05)
     assert client.predict(ABSTRACT)[0].codes
     stop_server(process)
-    assert process.process.poll() is not None
+    assert not group_alive(process.pid)
     with pytest.raises(BackendError, match="cannot connect"):
         client.predict(ABSTRACT)

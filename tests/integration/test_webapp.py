@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from tests.fixtures.processes import stop_server
+from tests.fixtures.processes import group_alive, stop_server
 from tests.fixtures.serving import (
     ABSTRACT,
     XSS,
@@ -16,6 +15,13 @@ from tests.fixtures.serving import (
     start_cpc,
     wait_until,
 )
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("flask")
+pytest.importorskip("selenium")
+pytest.importorskip("sklearn")
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +39,9 @@ def webapp(model, tmp_path_factory):
         stop_server(server)
         raise
     yield app
-    assert stop_server(app) is not None and stop_server(server) is not None
+    stop_server(app)
+    stop_server(server)
+    assert not group_alive(app.pid) and not group_alive(server.pid)  # every process each started is gone
 
 
 def test_form_post_returns_codes_with_bars(webapp):

@@ -52,3 +52,36 @@ def test_skipped_browser_test_fails_only_under_ci(tmp_path, ci, missing, code, e
     assert len(header) == (1 if missing else 0)
     if missing:
         assert "apt-get install -y chromium chromium-driver" in header[0]
+
+
+@pytest.mark.parametrize("ci, code, expect", [(None, 0, "1 skipped"), ("true", 1, "1 failed")])
+def test_missing_shared_data_skips_with_a_reason_outside_ci_and_fails_under_ci(tmp_path, ci, code, expect):
+    (tmp_path / "test_data.py").write_text(
+        "from pathlib import Path\nfrom tests.fixtures.ci import require_data\n\n"
+        f"def test_needs_data():\n    require_data(Path({str(tmp_path / 'absent')!r}), 'the shared corpus')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if ci is not None:
+        env["CI"] = ci
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert expect in proc.stdout and "the shared corpus is missing at" in proc.stdout

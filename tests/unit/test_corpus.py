@@ -16,6 +16,9 @@ from cpc_models.predict.shards import find_inputs, plan_shards
 from spaces.cli import main
 from tests.fixtures.corpus import DEFAULT_MODEL, assert_equals_predictor, read_output, write_corpus
 
+pytest.importorskip("sklearn")
+pytest.importorskip("scipy")
+
 
 @pytest.fixture(scope="module")
 def predictor():

@@ -17,6 +17,9 @@ from spaces.cli import main
 from spaces.evidence_view import evidence_html, highlight
 from tests.conftest import DATASET, REPO
 
+pytest.importorskip("sklearn")
+pytest.importorskip("scipy")
+
 MODEL = REPO / "hub" / "models" / "cpc-default"
 AI = (
     "Deep neural network training. A convolutional neural network is trained on labelled images using "

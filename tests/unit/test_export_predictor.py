@@ -16,6 +16,11 @@ from spaces.cli import main
 from tests.conftest import DATASET
 from tests.fixtures.tiny_models import tiny_bert_folder
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):

@@ -7,6 +7,9 @@ import pytest
 
 from cpc_models.onnx.gptq import dequantize, quantize_weight, replace_matmuls
 
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
 
 def _activations(rng, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Two independent samples of correlated inputs with a few outlier channels, like a transformer's hidden states."""

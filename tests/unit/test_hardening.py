@@ -20,6 +20,8 @@ from spaces.settings import load_settings
 from tests.fixtures.processes import free_port
 from tests.unit.test_serving import TEXT, api, predictor, settings  # noqa: F401 - fixtures
 
+pytest.importorskip("httpx")
+
 FORMULAS = ['=HYPERLINK("http://x.invalid","y")', "=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
 
 
@@ -57,6 +59,7 @@ def test_mask_url_hides_passwords_tokens_and_queries():
 
 
 def test_webapp_never_shows_or_logs_the_backend_secret(settings, caplog):
+    pytest.importorskip("flask")
     from spaces.webapp import create_app
 
     url = f"http://user:TOPSECRET@127.0.0.1:{free_port()}/?api_key=TOPSECRET"
@@ -130,6 +133,7 @@ def test_the_batch_output_marks_rows_without_words(predictor, tmp_path):
 
 
 def test_a_client_disconnect_is_one_info_line(predictor, settings, caplog):
+    pytest.importorskip("fastapi")
     from spaces.server import create_app
 
     app = create_app(predictor, settings)
@@ -245,6 +249,7 @@ def test_old_cpc_host_is_ignored_with_a_warning(monkeypatch, caplog):
 
 
 def _space(predictor, settings, tmp_path):
+    pytest.importorskip("gradio")
     from spaces.app import SpaceHandlers
 
     return SpaceHandlers(predictor, settings, work_dir=tmp_path / "work")
@@ -283,6 +288,7 @@ def test_space_batch_leaves_no_temporary_files(predictor, settings, tmp_path):
 
 
 def _space_fn(predictor, settings, name):
+    pytest.importorskip("gradio")
     from spaces.app import build_demo
 
     demo = build_demo(predictor, settings, examples=[])
@@ -301,6 +307,7 @@ def _space_fn(predictor, settings, name):
     ],
 )
 def test_space_refuses_odd_inputs_with_a_message(predictor, settings, text, top_k, threshold, words):
+    pytest.importorskip("gradio")
     import gradio as gr
 
     predict = _space_fn(predictor, settings, "predict_details")
@@ -314,6 +321,7 @@ def test_space_refuses_odd_inputs_with_a_message(predictor, settings, text, top_
 
 
 def test_space_error_messages_are_not_html_escaped(predictor, settings):
+    pytest.importorskip("gradio")
     import gradio as gr
 
     predict_file = _space_fn(predictor, settings, "predict_csv")
@@ -323,6 +331,7 @@ def test_space_error_messages_are_not_html_escaped(predictor, settings):
 
 
 def test_space_events_get_the_raw_values(predictor, settings):
+    pytest.importorskip("gradio")
     from spaces.app import build_demo
 
     demo = build_demo(predictor, settings, examples=[])
@@ -349,7 +358,12 @@ def test_a_big_request_does_not_hold_the_model_for_small_ones():
         batcher = MicroBatcher(rank, max_texts=32, wait_ms=1, max_chars=100)
         await batcher.start()
         big = asyncio.create_task(batcher.ranked([f"big{i:02d}" + "x" * 45 for i in range(8)], 1))
-        await asyncio.sleep(0.005)
+
+        async def big_started() -> None:
+            while not calls:
+                await asyncio.sleep(0.001)
+
+        await asyncio.wait_for(big_started(), timeout=10)  # the big request holds the model before the small one comes
         small = await batcher.ranked(["small"], 1)
         small_done = len(calls)
         answer = await big
@@ -364,6 +378,7 @@ def test_a_big_request_does_not_hold_the_model_for_small_ones():
 
 
 def test_space_batch_refuses_a_path_outside_the_uploads(predictor, settings, tmp_path):
+    pytest.importorskip("gradio")
     import gradio as gr
 
     secret = tmp_path / "outside.csv"

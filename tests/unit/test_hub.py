@@ -12,6 +12,7 @@ from cpc_dataset.card import split_infos
 from cpc_dataset.errors import CpcError
 from cpc_dataset.hub import DATASET_ALLOW, chosen_files, is_repo_id
 from cpc_models.hub import INT8_ALLOW, MODEL_IGNORE, card_for_repo, int8_card, push_model
+from cpc_models.registry import KINDS, folder_kind
 from tests.conftest import DATASET, REPO
 
 DEFAULT_MODEL = REPO / "hub" / "models" / "cpc-default"
@@ -101,16 +102,13 @@ def test_int8_twin_takes_the_quantized_file_and_what_reads_it(tmp_path):
 
 def test_cards_get_a_usage_snippet_for_the_repo_id_and_int8_metrics():
     card = (DEFAULT_MODEL / "README.md").read_text()
-    config = json.loads((DEFAULT_MODEL / "config.json").read_text())
-    pushed = card_for_repo(card, "alice/cpc-default", config, None)
+    pushed = card_for_repo(card, "alice/cpc-default", folder_kind(DEFAULT_MODEL), None)
     assert (
         'CpcPredictor.from_pretrained("alice/cpc-default")' in pushed
         and "hub/models/cpc-default" not in pushed.split("## Usage")[1].split("```")[1]
     )
     assert _yaml(pushed) == _yaml(card)  # the YAML is untouched
-    transformer = card_for_repo(
-        card, "alice/tf", {"cpc_model_type": "transformer"}, "onnx/model_quantized.onnx", calibrated=True
-    )
+    transformer = card_for_repo(card, "alice/tf", KINDS["transformer"], "onnx/model_quantized.onnx", calibrated=True)
     assert 'pipeline("text-classification", model="alice/tf", top_k=None)' in transformer
     assert (
         'hf_hub_download("alice/tf", "calibration.json")' in transformer

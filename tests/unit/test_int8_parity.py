@@ -21,6 +21,11 @@ from cpc_models.onnx.export import export_onnx  # noqa: E402
 from cpc_models.scoring.thresholds import Thresholds, tune_thresholds  # noqa: E402
 from tests.conftest import DATASET  # noqa: E402
 
+pytest.importorskip("transformers")
+pytest.importorskip("sklearn")
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
 N_LABELS, N_TRAIN, N_CALIBRATE, N_TUNE, N_PARITY, MAX_LENGTH = 24, 600, 256, 200, 300, 128
 
 

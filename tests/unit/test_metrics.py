@@ -17,6 +17,8 @@ from cpc_models.scoring.metrics import (
     rollup,
 )
 
+pytest.importorskip("sklearn")
+
 LABELS = ["G06N3/08", "G06N3/045", "G06N20/00", "G06F40/30", "G06F16/35", "G06V10/82", "H04L9/40", "A61B5/7267"]
 
 

@@ -62,7 +62,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
             kind = KINDS[name]
             config_class = kind.config_class()
             out = root / "models" / name
-            members = [folders[k] for k in ("tfidf-svm", "minilm-knn") if k in folders]
+            members = [folders[k] for k in ("tfidf-svm", "tfidf-knn", "minilm-knn") if k in folders]
             config = config_class.from_dict(
                 {"dataset_dir": str(dataset), "output_dir": str(out), **tiny_settings(name, encoder, members)}
             )
@@ -95,6 +95,25 @@ def test_every_kind_trains_saves_loads_and_predicts(trained, kind):
     # every kind gives similar training patents: its own kNN index, or the TF-IDF one shipped in its folder
     train_numbers = set(load_split(dataset, "train").publication_numbers)
     assert all(p.neighbours and {n["publication_number"] for n in p.neighbours} <= train_numbers for p in predictions)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_kind_has_the_capabilities_it_declares(trained, kind):
+    """What other modules ask of a kind (``Kind.neighbour_bank``, ``Kind.stock_pipeline``) is true of its folders."""
+    from cpc_models.files import TORCH_WEIGHTS_FILES
+    from cpc_models.predict.evidence import find_index
+    from cpc_models.registry import load_scorer
+
+    out = trained[kind]
+    # a kind that may hold a neighbour bank does here (the ensemble has a tfidf-knn member); the others never do
+    assert (find_index(load_scorer(out), None) is not None) == KINDS[kind].neighbour_bank
+    if KINDS[kind].stock_pipeline:
+        from transformers import pipeline
+
+        scores = pipeline("text-classification", model=str(out), top_k=None)(["a neural network"])[0]
+        assert sorted(s["label"] for s in scores) == sorted(CpcPredictor.from_pretrained(out).labels)
+    else:
+        assert not any((out / name).exists() for name in TORCH_WEIGHTS_FILES)
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

@@ -10,6 +10,8 @@ import pytest
 from cpc_dataset.scrape.pages import PageError, parse_patent_page, plain_text
 from tests.fixtures.patent_pages import IPC_PATH, code_title
 
+pytest.importorskip("selectolax")
+
 PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pages"
 
 

@@ -21,6 +21,9 @@ from cpc_dataset.scrape.urls import patent_key, read_search_csv, read_urls
 from tests.conftest import REPO
 from tests.fixtures.patent_pages import changed_layout_page, code_title, expected_row, patent_page
 
+pytest.importorskip("selectolax")
+pytest.importorskip("httpx")
+
 SEARCH_SAMPLE = (
     REPO / "tests" / "fixtures" / "pages" / "gp-search-sample.csv"
 )  # first 5 rows of a real export (query 4)

@@ -22,6 +22,8 @@ from spaces.formatting import check_text, code_levels, code_table, label_value, 
 from spaces.settings import ServingSettings, load_settings
 from tests.fixtures.processes import free_port
 
+pytest.importorskip("httpx")
+
 LABELS = ["G06N3/08", "G06N3/045", "G06F40/30", "H04L9/40", "A61B5/7267"]
 TEXT = "A neural network is trained on labelled images and then classifies new images."
 
@@ -155,6 +157,7 @@ def test_micro_batcher_passes_model_errors_to_the_waiting_requests():
 
 @pytest.fixture
 def api(predictor, settings):
+    pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
     from spaces.server import create_app
@@ -205,6 +208,7 @@ def test_server_refuses_a_body_over_the_limit_before_reading_it(api, settings):
 
 
 def test_space_handlers_predict_and_refuse(predictor, settings, tmp_path):
+    pytest.importorskip("gradio")
     from spaces.app import SpaceHandlers
 
     handlers = SpaceHandlers(predictor, settings, work_dir=tmp_path / "work")
@@ -226,15 +230,20 @@ def test_space_handlers_predict_and_refuse(predictor, settings, tmp_path):
 
 
 def test_build_demo_has_named_api_endpoints_and_a_queue(predictor, settings):
+    pytest.importorskip("gradio")
+    import dataclasses
+
     from spaces.app import build_demo
 
+    settings = dataclasses.replace(settings, concurrency=3)  # not gradio's default (1) nor ours (2)
     demo = build_demo(predictor, settings, examples=["An example abstract."])
     names = {fn.api_name for fn in demo.fns.values()}
     assert {"predict", "predict_details", "predict_csv"} <= names
     endpoints = demo.get_api_info()["named_endpoints"]
     assert [p["parameter_name"] for p in endpoints["/predict"]["parameters"]] == ["abstract"]  # the original's keyword
     assert [r["component"] for r in endpoints["/predict"]["returns"]] == ["Label"]
-    assert demo._queue is not None
+    # the queue runs CPC_CONCURRENCY predictions at once and holds a bounded backlog
+    assert (demo._queue.default_concurrency_limit, demo._queue.max_size) == (3, 3 * 64)
 
 
 # -- the client and the web app, in-process ----------------------------------------------------------------
@@ -264,6 +273,7 @@ class FakeClient:
 
 @pytest.fixture
 def webapp(predictor, settings):
+    pytest.importorskip("flask")
     from spaces.webapp import create_app
 
     return create_app(FakeClient(predictor), settings).test_client()
@@ -298,6 +308,7 @@ def test_webapp_refuses_a_huge_form_with_a_message(webapp):
 
 
 def test_webapp_reports_a_backend_that_is_down(settings):
+    pytest.importorskip("flask")
     from spaces.webapp import create_app
 
     down = CpcClient(f"http://127.0.0.1:{free_port()}", timeout=2, retries=0)

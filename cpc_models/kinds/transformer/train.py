@@ -20,11 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import InputError, MisconfiguredError
+from cpc_models.files import TRAIN_HISTORY_FILE as HISTORY_FILE
 from cpc_models.kinds.config import KindConfig, option
 
 log = logging.getLogger(__name__)
-
-HISTORY_FILE = "train_history.json"
 
 
 @dataclass
