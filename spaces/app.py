@@ -44,6 +44,7 @@ from spaces.formatting import (  # noqa: E402
     read_examples,
 )
 from spaces.inputs import check_threshold, check_top_k, uploaded_path, without_paths  # noqa: E402
+from spaces.known import require_known_words  # noqa: E402
 from spaces.settings import ServingSettings, load_settings  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,12 @@ class SpaceHandlers:
 
     def ranked(self, text: str, top_k: int = LABEL_TOP_K) -> dict[str, float]:
         """The ``top_k`` best-scored codes, no threshold, as a ``gr.Label`` value (the ``/predict`` contract)."""
-        text = check_text(text, self.settings.max_chars)
+        text = require_known_words(self.predictor, check_text(text, self.settings.max_chars))
         return label_value(self.predictor.ranked([text], top_k=top_k)[0])
 
     def predict(self, text: str, top_k: float = 5, threshold: float = 0.0) -> tuple[dict, list[list], str]:
         """Codes for one text: ``gr.Label`` value, the code table, a note. Raises InputError for bad input."""
-        text = check_text(text, self.settings.max_chars)
+        text = require_known_words(self.predictor, check_text(text, self.settings.max_chars))
         top_k, threshold = check_top_k(top_k), check_threshold(threshold)
         prediction = self.predictor.predict([text], top_k=top_k or None, threshold=threshold or None)[0]
         if prediction.reason:
@@ -96,7 +97,7 @@ class SpaceHandlers:
         """HTML behind one text's codes: scope, back-off, terms highlighted, level tree, similar patents."""
         from spaces.evidence_view import evidence_html
 
-        text = check_text(text, self.settings.max_chars)
+        text = require_known_words(self.predictor, check_text(text, self.settings.max_chars))
         top_k, threshold = check_top_k(top_k), check_threshold(threshold)
         prediction = self.predictor.predict([text], top_k=top_k or None, threshold=threshold or None, explain=True)[0]
         if prediction.reason:
