@@ -71,6 +71,8 @@ def deadline_protocol(
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._stage == "headers" and self._timer is None and not self.transport.is_closing():
+                self._arm("headers", header_timeout)  # the first byte of a request on a kept-alive connection
             if self._stage == "headers" and not self.transport.is_closing():
                 seen = self._tail + data
                 end = seen.find(b"\r\n\r\n")
@@ -111,15 +113,19 @@ def deadline_protocol(
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if not self.transport.is_closing():
-                self._arm("headers", header_timeout)  # the next request on this kept-alive connection
+                # a kept-alive connection: uvicorn closes it after timeout_keep_alive without a byte (the same
+                # expiry as clients' pools, so a request is seldom sent just as it closes); the header deadline
+                # starts with the next request's first byte
+                self._arm("headers", None)
 
-        def _arm(self, stage: str, seconds: float) -> None:
+        def _arm(self, stage: str, seconds: float | None) -> None:
             self._disarm()
             self._stage = stage
             self._since = time.monotonic()
             if stage == "headers":
                 self._header_bytes, self._tail = 0, b""
-            self._timer = self.loop.call_later(seconds, self._expired, stage, seconds)
+            if seconds is not None:
+                self._timer = self.loop.call_later(seconds, self._expired, stage, seconds)
 
         def _disarm(self) -> None:
             self._stage = "app"
