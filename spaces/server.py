@@ -237,12 +237,13 @@ def run_server(settings: ServingSettings | None = None) -> None:
         port=settings.serve_port,
         log_level="warning",
         access_log=False,
-        backlog=min(settings.max_connections, 4096),
+        backlog=2048,  # uvicorn's default: connections waiting to be accepted are not open ones
         http=deadline_protocol(
             settings.header_timeout, settings.body_timeout, settings.max_header_bytes, settings.max_connections
         ),
-        # connections are capped by the protocol (idle ones make room); uvicorn's cap then counts busy requests only
-        limit_concurrency=settings.max_connections + 1,
+        # connections are capped by the protocol (idle ones make room), so uvicorn's cap, which counts connections
+        # (closing ones too) and requests in flight, stays out of their way: it only bounds requests in flight
+        limit_concurrency=2 * settings.max_connections,
         timeout_graceful_shutdown=5,
         timeout_keep_alive=settings.keep_alive,
     )

@@ -13,8 +13,10 @@ pinned in constraints.txt):
 - counts the bytes before the end of the headers as they arrive, whatever the network's chunking (a 117 KB
   header block in one chunk was let through), and refuses more than ``max_header_bytes`` with a JSON 400;
 - at ``max_connections``, makes room for a new connection by closing the one that has waited longest for a
-  request (an idle socket, a kept-alive connection between requests, a client trickling headers); only when
-  every connection is busy with a request is the new one refused, with a JSON 503. A busy request is never cut.
+  request (an idle socket, a client trickling headers), connections that were never answered before kept-alive
+  ones; only when every connection is busy with a request is the new one refused, with a JSON 503. A busy
+  request is never cut. Against clients that reopen more idle sockets than the cap as fast as they are closed,
+  a new connection may be closed before its first request arrives: the cap, not this policy, must exceed them.
 
 Requests it cannot parse get a JSON 400, like every other refusal of ``cpc serve``. Log lines go through
 ``spaces.limits`` so that a flood of refusals is a few lines, not one per request.
@@ -41,13 +43,16 @@ def deadline_protocol(
         _stage = "headers"
         _since = 0.0  # when the current stage began (time.monotonic())
         _header_bytes = 0
+        _served = False  # a response was sent on this connection (a client that made a real request)
         _tail = b""  # the last bytes of the headers so far (an end of headers split across two chunks)
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._arm("headers", header_timeout)
             if max_connections and len(self.connections) > max_connections:
-                self._make_room()
+                live = sum(not c.transport.is_closing() for c in self.connections)  # closed ones leave next tick
+                if live > max_connections:
+                    self._make_room()
 
         def _make_room(self) -> None:
             """Close the connection that has waited longest for a request, else refuse this one with a 503."""
@@ -56,8 +61,8 @@ def deadline_protocol(
                 for c in self.connections
                 if c is not self and getattr(c, "_stage", None) == "headers" and not c.transport.is_closing()
             ]
-            if waiting:
-                oldest = min(waiting, key=lambda c: c._since)
+            if waiting:  # strangers first (no request answered yet), then kept-alive clients; the longest idle first
+                oldest = min(waiting, key=lambda c: (c._served, c._since))
                 log.info("%d connections open; closing the longest idle one (%s)", len(self.connections), oldest._who())
                 oldest._disarm()
                 oldest.transport.close()
@@ -111,6 +116,7 @@ def deadline_protocol(
             super().on_message_complete()
 
         def on_response_complete(self) -> None:
+            self._served = True
             super().on_response_complete()
             if not self.transport.is_closing():
                 # a kept-alive connection: uvicorn closes it after timeout_keep_alive without a byte (the same
