@@ -251,8 +251,38 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
     return demo
 
 
+def quiet_bad_payloads() -> None:
+    """One log line, not gradio's 1.4 KB traceback, for an API payload that gradio's data model refuses.
+
+    gradio validates an event's inputs (a ``FileData`` for the CSV upload) before our handlers run and prints the
+    traceback of any exception that is not a ``gr.Error``. Its modules that print them get a ``traceback`` whose
+    ``print_exc`` logs a pydantic ``ValidationError`` (what a malformed payload raises) as one WARNING line and
+    prints every other exception in full, as before.
+    """
+    import traceback
+    import types
+
+    import gradio.queueing
+    import gradio.routes
+    from pydantic import ValidationError
+
+    def print_exc(*args, **kwargs) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ValidationError):
+            log.warning("refused an API payload: %s", str(error).splitlines()[0])
+        else:
+            traceback.print_exc(*args, **kwargs)
+
+    shim = types.SimpleNamespace(**{n: getattr(traceback, n) for n in dir(traceback) if not n.startswith("_")})
+    shim.print_exc = print_exc
+    for module in (gradio.queueing, gradio.routes):
+        if getattr(module, "traceback", None) is traceback:
+            module.traceback = shim
+
+
 def launch(demo, settings: ServingSettings, **kwargs):
     """Serve ``demo`` on the configured host and port (blocks unless ``prevent_thread_lock=True``)."""
+    quiet_bad_payloads()
     return demo.launch(
         server_name=settings.space_host,
         server_port=settings.space_port,

@@ -105,3 +105,21 @@ def test_log_lines_are_rate_limited():
     clock[0] = 10.5
     record = logger.makeRecord(logger.name, logging.WARNING, "f", 1, "Exceeded %s", ("limit",), None)
     assert rate.filter(record) and "997 more" in record.getMessage()
+
+
+def test_a_bad_space_upload_payload_is_one_log_line(predictor, settings, capfd, caplog):  # noqa: F811
+    import gradio as gr
+    from fastapi.testclient import TestClient
+
+    from spaces.app import build_demo, quiet_bad_payloads
+
+    quiet_bad_payloads()
+    demo = build_demo(predictor, settings, examples=[])
+    demo.queue()
+    with TestClient(gr.routes.App.create_app(demo)) as client, caplog.at_level(logging.WARNING):
+        capfd.readouterr()
+        for payload in ("notafile", [1, 2], {"path": 12}):
+            answer = client.post("/gradio_api/run/predict_csv", json={"data": [payload, 5, 0]})
+            assert answer.status_code >= 400
+    assert "Traceback" not in capfd.readouterr().err
+    assert len([r for r in caplog.records if "refused an API payload" in r.getMessage()]) == 3
