@@ -256,20 +256,21 @@ def quiet_bad_payloads() -> None:
 
     gradio validates an event's inputs (a ``FileData`` for the CSV upload) before our handlers run and prints the
     traceback of any exception that is not a ``gr.Error``. Its modules that print them get a ``traceback`` whose
-    ``print_exc`` logs a pydantic ``ValidationError`` (what a malformed payload raises) as one WARNING line and
-    prints every other exception in full, as before.
+    ``print_exc`` logs a pydantic ``ValidationError`` (a malformed payload) or gradio's ``InvalidPathError`` (a
+    path on the server instead of an upload) as one WARNING line and prints every other exception in full.
     """
     import traceback
     import types
 
     import gradio.queueing
     import gradio.routes
+    from gradio.exceptions import InvalidPathError
     from pydantic import ValidationError
 
     def print_exc(*args, **kwargs) -> None:
         error = sys.exc_info()[1]
-        if isinstance(error, ValidationError):
-            log.warning("refused an API payload: %s", str(error).splitlines()[0])
+        if isinstance(error, (ValidationError, InvalidPathError)):
+            log.warning("refused an API payload: %s", (str(error).splitlines() or [""])[0][:300])
         else:
             traceback.print_exc(*args, **kwargs)
 
