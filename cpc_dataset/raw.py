@@ -107,11 +107,16 @@ def read_raw_file(path: Path, stats: RawReadStats) -> list[RawRecord]:
             f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(RAW_COLUMNS)}, found {','.join(header) or 'no header'}"
         )
     records = []
-    try:
-        for row in reader:
-            records.extend(_read_row(row, f"{path.name} row {reader.line_num}", path.name, stats))
-    except csv.Error as exc:
-        raise InputError(f"{path}: broken CSV near line {reader.line_num}: {exc}") from None
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a cell over the field limit: that row is dropped, the reader goes on
+            stats.drop("unreadable CSV row", f"{path.name} line {reader.line_num}", str(exc))
+            continue
+        records.extend(_read_row(row, f"{path.name} row {reader.line_num}", path.name, stats))
     stats.files += 1
     stats.rows_per_file[path.name] = len(records)
     return records

@@ -44,6 +44,7 @@ from spaces.formatting import (  # noqa: E402
     read_examples,
 )
 from spaces.inputs import check_threshold, check_top_k, uploaded_path, without_paths  # noqa: E402
+from spaces.known import require_known_words  # noqa: E402
 from spaces.settings import ServingSettings, load_settings  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,12 @@ class SpaceHandlers:
 
     def ranked(self, text: str, top_k: int = LABEL_TOP_K) -> dict[str, float]:
         """The ``top_k`` best-scored codes, no threshold, as a ``gr.Label`` value (the ``/predict`` contract)."""
-        text = check_text(text, self.settings.max_chars)
+        text = require_known_words(self.predictor, check_text(text, self.settings.max_chars))
         return label_value(self.predictor.ranked([text], top_k=top_k)[0])
 
     def predict(self, text: str, top_k: float = 5, threshold: float = 0.0) -> tuple[dict, list[list], str]:
         """Codes for one text: ``gr.Label`` value, the code table, a note. Raises InputError for bad input."""
-        text = check_text(text, self.settings.max_chars)
+        text = require_known_words(self.predictor, check_text(text, self.settings.max_chars))
         top_k, threshold = check_top_k(top_k), check_threshold(threshold)
         prediction = self.predictor.predict([text], top_k=top_k or None, threshold=threshold or None)[0]
         if prediction.reason:
@@ -96,7 +97,7 @@ class SpaceHandlers:
         """HTML behind one text's codes: scope, back-off, terms highlighted, level tree, similar patents."""
         from spaces.evidence_view import evidence_html
 
-        text = check_text(text, self.settings.max_chars)
+        text = require_known_words(self.predictor, check_text(text, self.settings.max_chars))
         top_k, threshold = check_top_k(top_k), check_threshold(threshold)
         prediction = self.predictor.predict([text], top_k=top_k or None, threshold=threshold or None, explain=True)[0]
         if prediction.reason:
@@ -250,8 +251,39 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
     return demo
 
 
+def quiet_bad_payloads() -> None:
+    """One log line, not gradio's 1.4 KB traceback, for an API payload that gradio's data model refuses.
+
+    gradio validates an event's inputs (a ``FileData`` for the CSV upload) before our handlers run and prints the
+    traceback of any exception that is not a ``gr.Error``. Its modules that print them get a ``traceback`` whose
+    ``print_exc`` logs a pydantic ``ValidationError`` (a malformed payload) or gradio's ``InvalidPathError`` (a
+    path on the server instead of an upload) as one WARNING line and prints every other exception in full.
+    """
+    import traceback
+    import types
+
+    import gradio.queueing
+    import gradio.routes
+    from gradio.exceptions import InvalidPathError
+    from pydantic import ValidationError
+
+    def print_exc(*args, **kwargs) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ValidationError, InvalidPathError)):
+            log.warning("refused an API payload: %s", (str(error).splitlines() or [""])[0][:300])
+        else:
+            traceback.print_exc(*args, **kwargs)
+
+    shim = types.SimpleNamespace(**{n: getattr(traceback, n) for n in dir(traceback) if not n.startswith("_")})
+    shim.print_exc = print_exc
+    for module in (gradio.queueing, gradio.routes):
+        if getattr(module, "traceback", None) is traceback:
+            module.traceback = shim
+
+
 def launch(demo, settings: ServingSettings, **kwargs):
     """Serve ``demo`` on the configured host and port (blocks unless ``prevent_thread_lock=True``)."""
+    quiet_bad_payloads()
     return demo.launch(
         server_name=settings.space_host,
         server_port=settings.space_port,

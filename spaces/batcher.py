@@ -140,6 +140,6 @@ class MicroBatcher:
         for job, start, stop in parts:
             rows = ranked[offset : offset + stop - start]
             offset += stop - start
-            job.rows.extend(row[: job.top_k] for row in rows)
+            job.rows.extend(None if row is None else row[: job.top_k] for row in rows)  # None: no codes (a reason)
             if job.done == len(job.texts) and not job.future.done():  # a cancelled request has no one to answer
                 job.future.set_result(job.rows)

@@ -10,7 +10,8 @@
   Space's contract, ``abstract`` -> a ``gr.Label`` of the 5 best codes, for callers written against it.)
 
 Connection failures, 5xx answers and time-outs are retried (``retries`` times, with back-off) and then
-raised as ``BackendError``; input the backend refuses is raised as ``InputError`` with its message.
+raised as ``BackendError``; input the backend refuses is raised as ``InputError`` with its message; an answer
+that is not what the API promises (not JSON, the wrong shape) is raised at once as ``BadReplyError``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ class BackendError(CpcError):
     """The backend could not be reached or failed; retrying later may help."""
 
     prefix = "Backend unavailable"
+
+
+class BadReplyError(BackendError):
+    """The backend answered, but not with what its API promises (another service, a proxy's error page)."""
+
+    prefix = "Bad backend reply"
 
 
 class CpcClient:
@@ -86,12 +93,17 @@ class CpcClient:
             chunk = keep[start : start + self.batch_size]
             ranked = self._with_retries(lambda: self._rank_inference([texts[i] for i in chunk], top_k or 5))
             for i, row in zip(chunk, ranked):
-                extra = (row.get("prediction") or {}) if isinstance(row, dict) else {}
-                row = row.get("ranked", []) if isinstance(row, dict) else row
-                codes = [CodeScore(item["label"], round(float(item["score"]), 4)) for item in row]
-                if threshold is not None:
-                    codes = [c for c in codes if c.score >= threshold] or codes[:1]
-                results[i] = _with_details(_prediction(codes), extra)
+                try:
+                    extra = (row.get("prediction") or {}) if isinstance(row, dict) else {}
+                    row = row.get("ranked", []) if isinstance(row, dict) else row
+                    codes = [CodeScore(str(item["label"]), round(float(item["score"]), 4)) for item in row]
+                    if threshold is not None:
+                        codes = [c for c in codes if c.score >= threshold] or codes[:1]
+                    results[i] = _with_details(_prediction(codes), extra)
+                except (TypeError, KeyError, ValueError, AttributeError) as exc:
+                    raise BadReplyError(
+                        f"{self.public_url} answered in an unexpected shape ({type(exc).__name__})"
+                    ) from None
         return results
 
     def health(self) -> bool:
@@ -110,9 +122,12 @@ class CpcClient:
         parameters = {"top_k": top_k, **({"details": True} if self.details else {})}
         response = self._http().post(self.url + "/", json={"inputs": texts, "parameters": parameters})
         response.raise_for_status()
-        ranked = response.json()
+        try:
+            ranked = response.json()
+        except ValueError:
+            raise BadReplyError(f"{self.public_url} answered with something that is not JSON") from None
         if not isinstance(ranked, list) or len(ranked) != len(texts):
-            raise BackendError(f"{self.public_url} is not a text-classification endpoint (unexpected answer)")
+            raise BadReplyError(f"{self.public_url} is not a text-classification endpoint (unexpected answer)")
         return ranked
 
     def _predict_space(self, text: str, top_k: int | None, threshold: float | None) -> Prediction:

@@ -4,12 +4,14 @@
 ``[[{"label": "G06N3/08", "score": 0.93}, ...], ...]``: one list per input, best first, with no threshold
 (the API's meaning of top_k). So ``huggingface_hub.InferenceClient(model="http://host:port")`` works unchanged.
 ``GET /health`` (and ``HEAD``) says whether the model is loaded. Errors are ``{"error": "..."}`` with a 4xx
-status (400 unreadable body, 404/405 unknown path or method, 413 too large, 422 unusable inputs), the shape
-the Hub client reads; no body, however malformed, gets a 5xx.
+status (400 unreadable body, 404/405 unknown path or method, 413 too large, 422 unusable inputs, among them a
+text with no word the model knows: ``"no known words: ..."``), the shape the Hub client reads; no body, however
+malformed, gets a 5xx.
 
 Concurrent requests are batched (``spaces.batcher.MicroBatcher``); long requests are split into model-sized
 calls and interleaved with short ones. The model is loaded once, at start. Connections are bounded by
-``spaces.timeouts`` (header and body deadlines, a header size cap) and uvicorn's ``limit_concurrency``.
+``spaces.timeouts`` (header and body deadlines, a header size cap, a connection cap that idle sockets cannot
+exhaust); its log lines and uvicorn's are rate-limited (``spaces.limits``).
 FastAPI is imported at the top: only ``cpc serve`` (and tests) import this module.
 """
 
@@ -28,6 +30,8 @@ from starlette.requests import ClientDisconnect
 from cpc_dataset.errors import CpcError, InputError
 from spaces.batcher import MicroBatcher
 from spaces.formatting import check_text, details_to_api, ranked_to_api
+from spaces.known import MESSAGE as NO_KNOWN_WORDS_MESSAGE
+from spaces.known import known_words
 from spaces.settings import ServingSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -124,8 +128,15 @@ def _no_constant(name: str):
 def create_app(predictor, settings: ServingSettings | None = None):
     """The FastAPI app around a loaded predictor (nothing is loaded here)."""
     settings = settings or load_settings()
+
+    def rank(texts: list[str], top_k: int) -> list:
+        """The ranked codes of each text, or None for a text with no word the model knows (in the batcher's thread)."""
+        known = known_words(predictor, texts)
+        ranked = predictor.ranked(texts, top_k)
+        return [row if k else None for row, k in zip(ranked, known)]
+
     batcher = MicroBatcher(
-        predictor.ranked,
+        rank,
         max_texts=settings.max_batch,
         wait_ms=settings.batch_wait_ms,
         max_chars=settings.model_chars,
@@ -186,6 +197,10 @@ def create_app(predictor, settings: ServingSettings | None = None):
             return error(str(exc), exc.status)
         try:
             ranked = await batcher.ranked(texts, top_k)
+            unknown = [i for i, row in enumerate(ranked) if row is None]
+            if unknown:
+                where = "" if single else f"inputs[{unknown[0]}]: "
+                return error(str(RequestError(where + NO_KNOWN_WORDS_MESSAGE)), 422)
             if details:
                 import asyncio
 
@@ -204,6 +219,7 @@ def run_server(settings: ServingSettings | None = None) -> None:
     import uvicorn
 
     from cpc_models import CpcPredictor
+    from spaces.limits import allow_open_files, limit_log_rate
     from spaces.timeouts import deadline_protocol
     from spaces.workers import serve
 
@@ -213,15 +229,21 @@ def run_server(settings: ServingSettings | None = None) -> None:
     )
     log.info("model %s loaded (%s backend, %d labels)", settings.model_dir, predictor.backend, len(predictor.labels))
     workers = max(1, settings.workers)
+    limit_log_rate("uvicorn.error", "spaces.timeouts", "spaces.server")
+    allow_open_files(settings.max_connections + 64)
     config = uvicorn.Config(
         create_app(predictor, settings),
         host=settings.serve_host,
         port=settings.serve_port,
         log_level="warning",
         access_log=False,
-        backlog=settings.max_connections,
-        http=deadline_protocol(settings.header_timeout, settings.body_timeout, settings.max_header_bytes),
-        limit_concurrency=settings.max_connections,  # per worker: the kernel may give one most of them
+        backlog=2048,  # uvicorn's default: connections waiting to be accepted are not open ones
+        http=deadline_protocol(
+            settings.header_timeout, settings.body_timeout, settings.max_header_bytes, settings.max_connections
+        ),
+        # connections are capped by the protocol (idle ones make room), so uvicorn's cap, which counts connections
+        # (closing ones too) and requests in flight, stays out of their way: it only bounds requests in flight
+        limit_concurrency=2 * settings.max_connections,
         timeout_graceful_shutdown=5,
         timeout_keep_alive=settings.keep_alive,
     )

@@ -27,7 +27,7 @@ CPC_CONCURRENCY        Space queue: events run at once                2
 CPC_TIMEOUT            client timeout, seconds                        30
 CPC_HEADER_TIMEOUT     serve/webapp: seconds to send request headers  10
 CPC_BODY_TIMEOUT       serve: seconds to send the body after them     30
-CPC_MAX_CONNECTIONS    serve/webapp: open connections at most         100
+CPC_MAX_CONNECTIONS    serve/webapp: open connections at most         1000
 CPC_WORKERS            serve: worker processes (forked after the      2 (1 on a one-core
                        model is loaded; see spaces/workers.py)        machine)
 =====================  =============================================  ==========================
@@ -98,7 +98,7 @@ class ServingSettings:
     timeout: float = field(default_factory=lambda: float(_env("CPC_TIMEOUT", "30")))
     header_timeout: float = field(default_factory=lambda: float(_env("CPC_HEADER_TIMEOUT", "10")))
     body_timeout: float = field(default_factory=lambda: float(_env("CPC_BODY_TIMEOUT", "30")))
-    max_connections: int = field(default_factory=lambda: int(_env("CPC_MAX_CONNECTIONS", "100")))
+    max_connections: int = field(default_factory=lambda: int(_env("CPC_MAX_CONNECTIONS", "1000")))
     workers: int = field(
         default_factory=lambda: int(_env("CPC_WORKERS", str(min(2, os.cpu_count() or 1))))
     )  # serve: processes forked after loading

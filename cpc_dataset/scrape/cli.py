@@ -119,7 +119,9 @@ def echo_search_summary(summary) -> None:
     "--workers", type=click.IntRange(min=1), default=None, help="Pages fetched at once. [8 for http, 4 for browser]"
 )
 @click.option("--max-rate", type=float, default=None, help="At most this many pages per second (default: no limit).")
-@click.option("--timeout", default=30.0, show_default=True, type=float, help="Seconds per page.")
+@click.option(
+    "--timeout", default=30.0, show_default=True, type=float, help="Seconds per attempt at a page, all of it."
+)
 @click.option(
     "--retries",
     default=3,
@@ -133,6 +135,11 @@ def echo_search_summary(summary) -> None:
     show_default=True,
     type=float,
     help="Seconds before the first retry; doubles, with jitter.",
+)
+@click.option(
+    "--follow-other-hosts",
+    is_flag=True,
+    help="Follow a redirect to another host (by default such a page fails with its reason).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context

@@ -107,10 +107,20 @@ class ScrapeOutput:
                 raise InputError(
                     f"{self.out} exists and is not a raw scrape CSV (header {','.join(header)}); choose another --out"
                 )
-            try:
-                self.numbers.update(row[0] for row in reader if row)
-            except csv.Error as exc:
-                raise InputError(f"{self.out}: broken CSV near line {reader.line_num}: {exc}") from None
+            unreadable = 0
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:  # one bad row (a cell over the field limit ...) never refuses the file
+                    unreadable += 1
+                    log.debug("%s line %d: unreadable row (%s)", self.out, reader.line_num, exc)
+                    continue
+                if row:
+                    self.numbers.add(row[0])
+            if unreadable:
+                log.warning("%s: %d unreadable row(s) skipped (their pages are scraped again)", self.out, unreadable)
 
     def _read_journal(self) -> None:
         path = journal_path(self.out)
@@ -139,10 +149,21 @@ class ScrapeOutput:
             return
         _drop_partial_line(path)
         with path.open(encoding="utf-8", newline="") as fh:
-            for row in csv.DictReader(fh):
+            reader = csv.DictReader(fh)
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    continue  # an unreadable line: its page, if any, is simply not retried from here
+                attempts = row.get("attempts") or "0"
                 if row.get("url"):
                     self.previous_failures[row["url"]] = Failure(
-                        row["url"], row.get("reason", ""), int(row.get("attempts") or 0), row.get("time", "")
+                        row["url"],
+                        row.get("reason") or "",
+                        int(attempts) if attempts.isascii() and attempts.isdigit() else 0,
+                        row.get("time") or "",
                     )
 
     def is_done(self, url: str) -> bool:

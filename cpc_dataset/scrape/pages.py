@@ -11,6 +11,11 @@ are never mistaken for the page's patent:
   The codes kept are the leaves of CPC paths (as the original scraper kept), in page order; IPC paths are
   skipped. Every CPC node's description is kept as the code's title.
 
+Bounded: a page with more than ``MAX_CODES`` CPC leaf codes, or an abstract or title longer than
+``MAX_ABSTRACT_CHARS`` / ``MAX_TITLE_CHARS``, is refused with its reason (the largest of the corpus: 225 codes,
+10,131 and 478 characters), so every cell of the raw CSV stays far below the ``csv`` module's field limit; and
+parsing is linear in the page's size (at most ``MAX_CLASSIFICATION_NODES`` nodes are read).
+
 Text is plain: entities decoded, scripts and styles dropped, whitespace collapsed. On machine-translated pages
 (CN, KR, JP ...) the original-language text that Google keeps beside each translated sentence
 (``<span class="google-src-text">``, hidden in a browser) is dropped, so the abstract is the English one.
@@ -22,6 +27,12 @@ import importlib.util
 from dataclasses import dataclass, field
 
 from cpc_dataset.errors import MisconfiguredError
+
+MAX_CODES = 1000  # CPC leaf codes per page
+MAX_CLASSIFICATION_NODES = 20 * MAX_CODES  # classification nodes read (a code's path has 5 nodes or so)
+MAX_ABSTRACT_CHARS = 50_000
+MAX_TITLE_CHARS = 2_000
+MAX_CODE_TITLE_CHARS = 1_000  # a code's description is cut to this
 
 _NOT_TEXT = ["script", "style", "noscript", "template"]
 _ORIGINAL_TEXT = ".google-src-text"  # the source-language text of a translated page (shown on hover)
@@ -48,7 +59,10 @@ def plain_text(text: str | None) -> str:
     """Whitespace collapsed to single spaces, control characters dropped, stripped."""
     if not text:
         return ""
-    return " ".join("".join(ch if ch.isprintable() or ch.isspace() else " " for ch in text).split())
+    text = " ".join(text.split())
+    if text.isprintable():  # the usual case, without a Python loop over every character
+        return text
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 def require_parser() -> None:
@@ -67,13 +81,20 @@ def parse_patent_page(html: str) -> PatentPage:
     number = _own_property_text(tree, "publicationNumber").replace(" ", "")
     if not number:
         raise PageError("layout changed: no publication number (itemprop=publicationNumber)")
+    if len(number) > 40:
+        raise PageError("layout changed: a publication number of more than 40 characters")
     abstract = _abstract(tree)
     if not abstract:
         raise PageError("no abstract")
+    if len(abstract) > MAX_ABSTRACT_CHARS:
+        raise PageError(f"abstract longer than {MAX_ABSTRACT_CHARS:,} characters")
     title_meta = tree.css_first('meta[name="DC.title"]')
     title = plain_text(title_meta.attributes.get("content")) if title_meta is not None else ""
+    title = title or _own_property_text(tree, "title")
+    if len(title) > MAX_TITLE_CHARS:
+        raise PageError(f"title longer than {MAX_TITLE_CHARS:,} characters")
     codes, titles = _classifications(tree)
-    return PatentPage(number, title or _own_property_text(tree, "title"), abstract, codes, titles)
+    return PatentPage(number, title, abstract, codes, titles)
 
 
 def _owner(node):
@@ -117,9 +138,11 @@ def _abstract(tree) -> str:
 
 
 def _classifications(tree) -> tuple[list[str], dict[str, str]]:
-    codes: list[str] = []
+    codes: dict[str, None] = {}  # an ordered set: membership in O(1) (a list made 20,000 codes quadratic)
     titles: dict[str, str] = {}
-    for item in tree.css('[itemprop="classifications"]'):
+    for n, item in enumerate(tree.css('[itemprop="classifications"]')):
+        if n >= MAX_CLASSIFICATION_NODES:
+            raise PageError(f"more than {MAX_CLASSIFICATION_NODES:,} classification nodes on the page")
         if "itemscope" not in (item.attributes or {}):
             continue
         props = {}
@@ -132,10 +155,12 @@ def _classifications(tree) -> tuple[list[str], dict[str, str]]:
             continue
         description = _value(props.get("Description"))
         if description:
-            titles.setdefault(code, description)
-        if _value(props.get("Leaf")).lower() == "true" and code not in codes:
-            codes.append(code)
-    return codes, titles
+            titles.setdefault(code, description[:MAX_CODE_TITLE_CHARS])
+        if _value(props.get("Leaf")).lower() == "true":
+            codes[code] = None
+            if len(codes) > MAX_CODES:
+                raise PageError(f"more than {MAX_CODES:,} CPC codes on the page")
+    return list(codes), titles
 
 
 def _value(node) -> str:

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
 
+_SECONDS = re.compile(r"[0-9]+")
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})  # and any other 5xx
 
 
 class FetchError(Exception):
-    """A fetch that got no answer (timeout, refused connection, browser error); retried."""
+    """A fetch that got no usable answer; ``reason`` goes to the failures file.
 
-    def __init__(self, reason: str):
+    Retried (timeout, refused connection, browser error) unless ``retryable`` is False: what the same request
+    would get again (a redirect loop, a body that is not what its encoding says, a page over the size cap).
+    """
+
+    def __init__(self, reason: str, retryable: bool = True):
         super().__init__(reason)
         self.reason = reason
+        self.retryable = retryable
 
 
 def is_retryable_status(status: int) -> bool:
@@ -28,11 +35,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _SECONDS.fullmatch(value):  # ASCII digits only: "²".isdigit() is True, float("²") is not a number
+        return min(float(value), 1e12)  # a huge number of digits is inf, not an error
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     if when is None:
         return None

@@ -2,9 +2,10 @@
 
 Workers (threads) fetch and parse; the calling thread alone writes, so rows are whole and never interleaved.
 Timeouts, connection errors, 429 and 5xx are retried with exponential backoff and jitter (``Retry-After``
-honoured); 404 (any other 4xx) and pages without an abstract or with an unknown layout are not. Every failure
-goes to ``<out>.failures.csv`` with its reason and is tried again by the next run; pages already in ``<out>``
-are skipped. See ``output.py`` for the files.
+honoured); 404 (any other 4xx), pages without an abstract or with an unknown layout, and what ``http.py``
+refuses (redirect loops, bad encodings, pages over the size cap) are not. Every failure, even an exception no one
+foresaw, goes to ``<out>.failures.csv`` with its reason and is tried again by the next run: one page never ends
+the run. Pages already in ``<out>`` are skipped. See ``output.py`` for the files.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class ScrapeConfig:
     timeout: float = 30.0
     retries: int = 3
     backoff: float = 1.0
+    follow_other_hosts: bool = False  # http: follow a redirect to another host (else the page fails)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -98,7 +100,7 @@ def make_fetcher(config: ScrapeConfig):
         return BrowserFetcher(config.timeout)
     from cpc_dataset.scrape.http import HttpFetcher
 
-    return HttpFetcher(config.workers, config.timeout)
+    return HttpFetcher(config.workers, config.timeout, follow_other_hosts=config.follow_other_hosts)
 
 
 def scrape_page(
@@ -113,13 +115,19 @@ def scrape_page(
         try:
             response = fetcher.fetch(url)
         except FetchError as exc:
+            if not exc.retryable:
+                return Outcome(url, reason=exc.reason, attempts=attempts)
             reason = exc.reason
+        except Exception as exc:  # noqa: BLE001 - a fault no one foresaw ends this page, never the run
+            return _unexpected(url, "fetch", exc, attempts)
         else:
             if response.status == 200:
                 try:
                     return Outcome(url, page=parse_patent_page(response.text), attempts=attempts)
                 except PageError as exc:
                     return Outcome(url, reason=exc.reason, attempts=attempts)
+                except Exception as exc:  # noqa: BLE001
+                    return _unexpected(url, "parse", exc, attempts)
             reason = f"HTTP {response.status}" + (" not found" if response.status in (404, 410) else "")
             if not is_retryable_status(response.status):
                 return Outcome(url, reason=reason, attempts=attempts)
@@ -129,6 +137,11 @@ def scrape_page(
         delay = policy.delay(attempts, retry_after)
         log.debug("%s: %s; attempt %d, next in %.2f s", url, reason, attempts, delay)
         sleep(delay)
+
+
+def _unexpected(url: str, stage: str, exc: Exception, attempts: int) -> Outcome:
+    log.warning("%s: unexpected %s error: %s: %s", url, stage, type(exc).__name__, str(exc)[:200])
+    return Outcome(url, reason=f"unexpected {stage} error ({type(exc).__name__})", attempts=attempts)
 
 
 def scrape_patents(config: ScrapeConfig, fetcher=None) -> ScrapeSummary:

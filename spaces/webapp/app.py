@@ -15,7 +15,7 @@ def create_app(client=None, settings: ServingSettings | None = None):
     """The web app; ``client`` (anything with ``predict(texts, top_k=)``) defaults to a ``CpcClient`` from settings."""
     from flask import Flask, render_template, request
 
-    from spaces.client import BackendError, CpcClient
+    from spaces.client import BackendError, BadReplyError, CpcClient
 
     settings = settings or load_settings(needs_model=False)
     client = client or CpcClient.from_settings(settings)
@@ -51,10 +51,16 @@ def create_app(client=None, settings: ServingSettings | None = None):
                 raise InputError(prediction.reason)
         except InputError as exc:
             return page(422, text=text[: settings.max_chars], top_k=top_k, error=str(exc))
+        except BadReplyError as exc:
+            log.warning("%s", exc)
+            return page(502, text=text, top_k=top_k, error=str(exc))
         except BackendError as exc:
             return page(503, text=text, top_k=top_k, error=str(exc))
         except CpcError as exc:
             return page(500, text=text, top_k=top_k, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a reply no check foresaw: a page, not a traceback
+            log.warning("unusable backend reply: %s: %s", type(exc).__name__, str(exc)[:200])
+            return page(502, text=text, top_k=top_k, error="Bad backend reply: the backend's answer could not be read")
         rows = [
             {
                 "code": c.code,
@@ -98,13 +104,19 @@ def create_app(client=None, settings: ServingSettings | None = None):
 
 
 def run_webapp(settings: ServingSettings | None = None) -> None:
-    """Serve the web app with waitress, a production WSGI server: ``connection_limit`` open connections at most,
-    and a connection idle for ``header_timeout`` seconds (unfinished headers or body included) is closed."""
-    from waitress import serve
+    """Serve the web app with waitress, a production WSGI server: ``max_connections`` open connections at most,
+    a connection silent for ``header_timeout`` seconds is closed, and each request gets ``header_timeout`` seconds
+    for its headers and ``body_timeout`` for its body, however slowly it trickles (``deadlines.py``)."""
+    from waitress import create_server
+
+    from spaces.limits import allow_open_files, limit_log_rate
+    from spaces.webapp.deadlines import use_deadlines
 
     settings = settings or load_settings(needs_model=False)
     app = create_app(settings=settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO line per request would show the backend URL
+    limit_log_rate("waitress", "waitress.queue", "spaces.webapp.deadlines", "spaces.webapp.app")
+    allow_open_files(settings.max_connections + 64)
     log.info(
         "web app on http://%s:%d, backend %s (%s)",
         settings.webapp_host,
@@ -112,7 +124,7 @@ def run_webapp(settings: ServingSettings | None = None) -> None:
         mask_url(settings.backend_url),
         settings.backend_kind,
     )
-    serve(
+    server = create_server(
         app,
         host=settings.webapp_host,
         port=settings.webapp_port,
@@ -120,8 +132,10 @@ def run_webapp(settings: ServingSettings | None = None) -> None:
         connection_limit=settings.max_connections,
         channel_timeout=int(max(1, settings.header_timeout)),
         cleanup_interval=max(1, int(settings.header_timeout) // 2),
+        asyncore_use_poll=True,  # select() cannot watch more than 1,024 sockets
         max_request_body_size=settings.max_body_bytes,  # Flask's own, smaller limit answers with a page
         max_request_header_size=settings.max_header_bytes,
         ident="cpc-webapp",
-        _quiet=True,
     )
+    use_deadlines(server, settings.header_timeout, settings.body_timeout)
+    server.run()

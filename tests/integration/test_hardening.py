@@ -7,12 +7,14 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 
 from tests.fixtures.processes import LOCALHOST, cpc_command, free_port, group_alive, start_server, stop_server
 from tests.fixtures.serving import ABSTRACT, server_env, wait_until
+from tests.fixtures.slow_clients import IdleSockets, TrickledHeaders
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -22,7 +24,7 @@ pytest.importorskip("sklearn")
 
 pytestmark = pytest.mark.integration
 
-LIMITS = {"CPC_HEADER_TIMEOUT": "1", "CPC_BODY_TIMEOUT": "2", "CPC_MAX_CONNECTIONS": "12"}
+LIMITS = {"CPC_HEADER_TIMEOUT": "1", "CPC_BODY_TIMEOUT": "2", "CPC_MAX_CONNECTIONS": "64"}
 
 
 def _start(command: str, tmp, env: dict, ready_path: str, *args: str):
@@ -130,18 +132,62 @@ def test_an_unfinished_body_is_dropped_and_logged_in_one_line(server):
     assert len(lines) == 2 and all(line.startswith("INFO ") and "disconnected" in line for line in lines), lines
 
 
-def test_connections_over_the_cap_are_refused_and_the_server_recovers(server):
-    idle = [_connect(server.url) for _ in range(12)]
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def test_idle_sockets_cannot_starve_requests(server):
+    """200 idle sockets held open (the cap is 64): 50 clients still get their answers, and the log gets a few lines,
+    not one per refusal."""
+    start = len(server.log_path.read_bytes())
+    answers: list[int | str] = []
+
+    def client(n: int) -> None:
+        with httpx.Client(timeout=30) as http:
+            for i in range(n):
+                try:
+                    answers.append(http.post(server.url + "/", json={"inputs": f"{ABSTRACT} {i}"}).status_code)
+                except httpx.HTTPError as exc:
+                    answers.append(type(exc).__name__)
+
+    with IdleSockets(_port(server.url), 200, reopen=False):
+        threads = [threading.Thread(target=client, args=(4,)) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    failed = [a for a in answers if a != 200]
+    assert len(answers) == 200 and len(failed) <= 2, failed  # at most 1 %
+    lines = server.log_path.read_bytes()[start:].decode(errors="replace").splitlines()
+    assert len(lines) < 30, lines[:40]
+
+
+def test_complete_oversized_headers_in_one_send_are_refused(server):
+    sock = _connect(server.url)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 117_000 + b"\r\n\r\n")
+    sock.settimeout(8)
+    answer = sock.recv(4096)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 400") and b"too large" in answer
+
+
+@pytest.mark.parametrize("target", ["server", "webapp"])
+def test_trickled_headers_are_dropped_at_the_deadline(target, request):
+    process = request.getfixturevalue(target)
+    with TrickledHeaders(_port(process.url), 1) as slow:
+        waited = _closed_within(slow.socks[0], 8)  # the header deadline is 1 s; a byte comes every 0.3 s
+    assert waited is not None, f"{target} held a connection trickling headers for 8 s"
+
+
+def test_webapp_answers_while_100_clients_trickle_headers(tmp_path):
+    env = {"CPC_HEADER_TIMEOUT": "1", "CPC_BACKEND_URL": f"http://{LOCALHOST}:{free_port()}"}  # default connection cap
+    process = _start("webapp", tmp_path, env, "/health")
     try:
-        over = httpx.post(server.url + "/", json={"inputs": ABSTRACT}, timeout=10)
-        assert over.status_code == 503
+        with TrickledHeaders(_port(process.url), 100):
+            answers = [httpx.get(process.url + "/", timeout=10).status_code for _ in range(4)]
     finally:
-        for sock in idle:
-            sock.close()
-    # it recovers as soon as it has seen the connections close
-    wait_until(
-        lambda: httpx.post(server.url + "/", json={"inputs": ABSTRACT}, timeout=10).status_code == 200, timeout=10
-    )
+        stop_server(process)
+    assert answers == [200] * 4
 
 
 def test_head_health_and_json_404(server):

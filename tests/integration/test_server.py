@@ -93,6 +93,13 @@ def test_bad_input_gets_a_4xx_with_a_message_and_the_server_lives_on(server, nam
     assert httpx.get(server.url + "/health").status_code == 200
 
 
+@pytest.mark.parametrize("text", ["a", "\u00b2", "\u4e2d", "zzzz qqqq"])
+def test_texts_with_no_known_word_get_422_and_the_reason_not_the_prior(server, text):
+    response = httpx.post(server.url + "/", json={"inputs": text}, timeout=30)
+    assert response.status_code == 422 and "no known words" in response.json()["error"]
+    assert httpx.post(server.url + "/", json={"inputs": f"{text} {ABSTRACT}"}, timeout=30).status_code == 200
+
+
 def test_hub_client_surfaces_the_servers_message(server, hub_requests):
     from huggingface_hub import InferenceClient
     from huggingface_hub.errors import HfHubHTTPError

@@ -57,6 +57,7 @@ def test_form_post_returns_codes_with_bars(webapp):
         ("whitespace", " \n\t ", 422, "empty"),
         ("binary", "\x00\x01\x02\x03", 422, "binary"),
         ("1MB", "patent " * 150_000, 413, "too long"),
+        ("no known word", "zzzz qqqq", 422, "no known words"),
     ],
 )
 def test_bad_input_gives_a_message_not_a_crash(webapp, name, text, status, words):

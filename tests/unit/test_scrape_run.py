@@ -290,3 +290,21 @@ def test_out_that_is_not_a_raw_csv_is_refused(tmp_path):
     with pytest.raises(InputError, match="not a raw scrape CSV"):
         scrape_patents(config, fetcher=site)
     assert Path(config.out).read_text() == "id,title\n1,x\n"
+
+
+def test_one_oversized_cell_never_refuses_the_file(tmp_path):
+    """A row an earlier scraper wrote with a 10,000-code cell: resume and `cpc data build` skip it, read the rest."""
+    rows = [_row(i) for i in range(3)]
+    site = FakeSite(rows)
+    config = _config(tmp_path, site.urls[:2])
+    scrape_patents(config, fetcher=site)
+    out = Path(config.out)
+    huge = repr([f"G06N3/{i:04d}" for i in range(10_000)])  # about 150 KB, over the csv module's field limit
+    with out.open("a", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerow(["US9999999B2", "Huge", "An abstract.", huge])
+    stats = RawReadStats()
+    assert [r.publication_number for r in read_raw_file(out, stats)] == ["US1000B2", "US1001B2"]
+    assert stats.dropped == {"unreadable CSV row": 1}
+    summary = scrape_patents(_config(tmp_path, site.urls), fetcher=site)
+    assert (summary.done, summary.skipped) == (1, 2)
+    assert [r.publication_number for r in read_raw_file(out, RawReadStats())] == ["US1000B2", "US1001B2", "US1002B2"]

@@ -1,0 +1,138 @@
+"""The http fetch layer against the hostile site (``tests/fixtures/hostile_site.py``, in a thread on 127.0.0.1):
+every fault a site can throw is a per-page FetchError with its reason, bounded in time and memory."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import tracemalloc
+
+import pytest
+
+from cpc_dataset.scrape.decoding import BadEncoding, decode_body
+from cpc_dataset.scrape.http import HttpFetcher
+from cpc_dataset.scrape.pages import MAX_CODES, PageError, parse_patent_page
+from cpc_dataset.scrape.retry import FetchError, RateLimiter, RetryPolicy, parse_retry_after
+from cpc_dataset.scrape.run import scrape_page
+from tests.fixtures.hostile_site import HOSTILE, HostileSite, good_row, make_server
+from tests.fixtures.patent_pages import patent_page
+
+pytest.importorskip("httpx")
+pytest.importorskip("selectolax")
+
+
+@pytest.fixture(scope="module")
+def site():
+    site = HostileSite(good=3, bomb_mb=64, trickle_s=0.2)
+    server = make_server(site)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield site
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def fetcher():
+    fetcher = HttpFetcher(workers=2, timeout=1.5)
+    yield fetcher
+    fetcher.close()
+
+
+def _reason(fetcher, site, number: str) -> FetchError:
+    with pytest.raises(FetchError) as caught:
+        fetcher.fetch(site.url(number))
+    return caught.value
+
+
+@pytest.mark.parametrize("number", ["LOOP", "OTHERHOST", "FALSEGZIP", "BROTLIBOMB", "GZIPBOMB"])
+def test_hostile_responses_are_failures_with_a_reason_not_retried(site, fetcher, number):
+    error = _reason(fetcher, site, number)
+    assert (error.reason, error.retryable) == (HOSTILE[number], False)
+
+
+def test_another_host_is_followed_when_asked(site):
+    fetcher = HttpFetcher(workers=1, timeout=5, follow_other_hosts=True)
+    try:
+        response = fetcher.fetch(site.url("OTHERHOST"))
+    finally:
+        fetcher.close()
+    assert response.status == 200 and response.url.startswith("http://localhost:")
+
+
+def test_trickled_headers_end_at_the_total_deadline(site, fetcher):
+    before = site.hits["TRICKLE"]
+    error = _reason(fetcher, site, "TRICKLE")
+    assert (error.reason, error.retryable) == ("timeout", True)
+    assert site.hits["TRICKLE"] == before + 1
+
+
+def test_a_bomb_is_stopped_at_the_cap_with_memory_near_the_cap(site):
+    fetcher = HttpFetcher(workers=1, timeout=30, max_bytes=2 * 2**20)
+    tracemalloc.start()
+    try:
+        for number in ("BROTLIBOMB", "GZIPBOMB"):
+            with pytest.raises(FetchError, match="larger than 2 MB"):
+                fetcher.fetch(site.url(number))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        fetcher.close()
+    assert peak < 4 * 2 * 2**20, f"{peak / 2**20:.0f} MB allocated to stop a bomb at 2 MB"
+
+
+def test_good_pages_and_gzip_still_read(site, fetcher):
+    number = next(iter(site.rows))
+    page = parse_patent_page(fetcher.fetch(site.url(number)).text)
+    assert page.publication_number == number
+
+
+def test_gzip_members_and_layers_decode_and_lies_are_caught():
+    html = patent_page(good_row(1)).encode()
+    two_members = gzip.compress(html[:100]) + gzip.compress(html[100:])
+    assert b"".join(decode_body([two_members[:7], two_members[7:]], ["gzip"])) == html
+    assert b"".join(decode_body([gzip.compress(gzip.compress(html))], ["gzip", "gzip"])) == html
+    for body, encodings, reason in [
+        (html, ["gzip"], "not gzip"),
+        (gzip.compress(html)[:-30], ["gzip"], "cut short"),
+        (html, ["zstd"], "unsupported"),
+    ]:
+        with pytest.raises(BadEncoding, match=reason):
+            list(decode_body([body], encodings))
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", "1\u00b9", "Mon, 99 Foo 2024 99:99:99 GMT", "9" * 400])
+def test_unreadable_retry_after_is_ignored_not_a_crash(value):
+    seconds = parse_retry_after(value)
+    assert seconds is None or seconds >= 0
+
+
+def test_retry_after_squared_is_retried_then_a_failure(site, fetcher):
+    outcome = scrape_page(
+        site.url("RETRYAFTER"), fetcher, RetryPolicy(retries=2, backoff=0), RateLimiter(None), sleep=lambda s: None
+    )
+    assert (outcome.reason, outcome.attempts) == ("HTTP 429", 3)
+
+
+def test_an_unforeseen_exception_is_a_failure_of_that_page_only():
+    class Broken:
+        def fetch(self, url):
+            raise KeyError("surprise")
+
+    outcome = scrape_page("https://x/patent/US1B2/en", Broken(), RetryPolicy(retries=3), RateLimiter(None))
+    assert (outcome.reason, outcome.attempts) == ("unexpected fetch error (KeyError)", 1)
+
+
+def test_many_codes_are_refused_and_parsing_stops_at_the_cap(monkeypatch):
+    from cpc_dataset.scrape import pages
+
+    reads = []
+    monkeypatch.setattr(pages, "_value", lambda node, real=pages._value: reads.append(1) or real(node))
+    sizes = {}
+    for n in (2 * MAX_CODES, 8 * MAX_CODES):
+        codes = [f"G06N{3 + i // 900}/{i % 900 + 1:02d}" for i in range(n)]
+        reads.clear()
+        with pytest.raises(PageError, match=f"more than {MAX_CODES:,} CPC codes"):
+            parse_patent_page(patent_page(good_row(1, codes)))
+        sizes[n] = len(reads)
+    assert sizes[2 * MAX_CODES] == sizes[8 * MAX_CODES]  # bounded: the same work however many codes follow

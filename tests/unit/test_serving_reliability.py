@@ -1,0 +1,125 @@
+"""Issue 19, in-process: texts with no known word (422, the Space, the web app), a malformed backend reply (502),
+rate-limited log lines."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from cpc_dataset.errors import InputError
+from cpc_models.predict.predictor import CpcPredictor
+from cpc_models.scoring.thresholds import Thresholds
+from spaces.known import NO_KNOWN_WORDS, known_words
+from spaces.limits import RateLimitFilter
+from tests.unit.test_serving import TEXT, HashScorer, settings  # noqa: F401 - fixtures
+
+GIBBERISH = "zzzz qqqq"
+
+
+class VocabularyScorer(HashScorer):
+    """Knows every word but ``zzzz``, ``qqqq`` and ``中`` (the ``known(texts)`` a TF-IDF scorer has)."""
+
+    def known(self, texts):
+        return [any(w not in ("zzzz", "qqqq", "中") for w in t.split()) for t in texts]
+
+
+@pytest.fixture
+def predictor():
+    return CpcPredictor(VocabularyScorer(), Thresholds(0.5, mode="global"))
+
+
+@pytest.fixture
+def api(predictor, settings):  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    from spaces.server import create_app
+
+    with TestClient(create_app(predictor, settings)) as client:
+        yield client
+
+
+def test_known_words_asks_the_scorer(predictor):
+    assert known_words(predictor, [TEXT, GIBBERISH, "中"]) == [True, False, False]
+
+
+@pytest.mark.parametrize("body, where", [({"inputs": GIBBERISH}, ""), ({"inputs": [TEXT, "中", TEXT]}, "inputs[1]: ")])
+def test_the_server_answers_422_with_the_reason(api, body, where):
+    response = api.post("/", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"].startswith(f"Bad request: {where}{NO_KNOWN_WORDS}")
+    assert api.post("/", json={"inputs": [TEXT, TEXT]}).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["ranked", "predict", "evidence"])
+def test_the_space_refuses_with_the_reason(predictor, settings, tmp_path, method):  # noqa: F811
+    from spaces.app import SpaceHandlers
+
+    handlers = SpaceHandlers(predictor, settings, work_dir=tmp_path)
+    with pytest.raises(InputError, match=NO_KNOWN_WORDS):
+        getattr(handlers, method)(GIBBERISH)
+
+
+def _webapp(settings, reply: httpx.Response):  # noqa: F811
+    from spaces.client import CpcClient
+    from spaces.webapp import create_app
+
+    client = CpcClient("http://backend.invalid", retries=0)
+    client._client = httpx.Client(transport=httpx.MockTransport(lambda request: reply))
+    return create_app(client=client, settings=settings).test_client()
+
+
+def test_the_web_app_shows_the_reason(settings):  # noqa: F811
+    reply = httpx.Response(422, json={"error": f"Bad request: {NO_KNOWN_WORDS}: the model knows none of the words"})
+    page = _webapp(settings, reply).post("/", data={"text": GIBBERISH})
+    assert page.status_code == 422 and f"Bad input: {NO_KNOWN_WORDS}" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(200, text="<html>a proxy's page</html>"),
+        httpx.Response(200, json={"not": "a list"}),
+        httpx.Response(200, json=[["G06N3/08"]]),
+        httpx.Response(200, json=[[{"label": "G06N3/08", "score": "high"}]]),
+        httpx.Response(200, json=[{"ranked": 7}]),
+    ],
+)
+def test_a_malformed_backend_reply_is_a_502_page(settings, reply, caplog):  # noqa: F811
+    with caplog.at_level(logging.WARNING):
+        page = _webapp(settings, reply).post("/", data={"text": TEXT})
+    assert page.status_code == 502 and "Bad backend reply" in page.get_data(as_text=True)
+    assert len(caplog.records) == 1 and not caplog.records[0].exc_info
+
+
+def test_log_lines_are_rate_limited():
+    clock = [0.0]
+    rate = RateLimitFilter(interval=10, burst=3, clock=lambda: clock[0])
+    logger = logging.getLogger("tests.rate-limited")
+    records = [logger.makeRecord(logger.name, logging.WARNING, "f", 1, "Exceeded %s", ("limit",), None)] * 1000
+    passed = [rate.filter(r) for r in records]
+    assert passed.count(True) == 3
+    other = logger.makeRecord(logger.name, logging.WARNING, "f", 1, "another message", (), None)
+    assert rate.filter(other)  # each kind of message has its own allowance
+    clock[0] = 10.5
+    record = logger.makeRecord(logger.name, logging.WARNING, "f", 1, "Exceeded %s", ("limit",), None)
+    assert rate.filter(record) and "997 more" in record.getMessage()
+
+
+def test_a_bad_space_upload_payload_is_one_log_line(predictor, settings, capfd, caplog):  # noqa: F811
+    import gradio as gr
+    from fastapi.testclient import TestClient
+
+    from spaces.app import build_demo, quiet_bad_payloads
+
+    quiet_bad_payloads()
+    demo = build_demo(predictor, settings, examples=[])
+    demo.queue()
+    with TestClient(gr.routes.App.create_app(demo)) as client, caplog.at_level(logging.WARNING):
+        capfd.readouterr()
+        for payload in ("notafile", [1, 2], {"path": 12}):
+            answer = client.post("/gradio_api/run/predict_csv", json={"data": [payload, 5, 0]})
+            assert answer.status_code >= 400
+    assert "Traceback" not in capfd.readouterr().err
+    assert len([r for r in caplog.records if "refused an API payload" in r.getMessage()]) == 3
