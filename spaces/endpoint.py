@@ -15,6 +15,8 @@ import logging
 from pathlib import Path
 
 from spaces.formatting import details_to_api, ranked_to_api
+from spaces.known import MESSAGE as NO_KNOWN_WORDS_MESSAGE
+from spaces.known import known_words
 from spaces.server import RequestError, parse_request, wants_details
 from spaces.settings import load_settings
 
@@ -32,7 +34,10 @@ class CpcEndpointHandler:
     def __call__(self, data: dict) -> list:
         """The answer to one request; ``RequestError`` (a one-line message) for a request it cannot answer."""
         body = request_body(data)
-        texts, top_k, _single = parse_request(body, self.settings, len(self.predictor.labels))
+        texts, top_k, single = parse_request(body, self.settings, len(self.predictor.labels))
+        unknown = [i for i, known in enumerate(known_words(self.predictor, texts)) if not known]
+        if unknown:  # as cpc serve answers (422)
+            raise RequestError(("" if single else f"inputs[{unknown[0]}]: ") + NO_KNOWN_WORDS_MESSAGE)
         details = wants_details(body)
         threshold = read_threshold(data)
         if threshold is None:

@@ -40,6 +40,8 @@ BAD = [
     {"inputs": ABSTRACT, "parameters": {"top_k": "five"}},
     {"inputs": ABSTRACT, "parameters": {"details": "yes"}},
     "just a string, not an object",
+    {"inputs": "zzzz qqqq"},  # no word the model knows: cpc serve's 422
+    {"inputs": [ABSTRACT, "中"]},
 ]
 THRESHOLD = {"inputs": [ABSTRACT, SECOND], "parameters": {"threshold": 0.4, "top_k": 4}}
 BAD_THRESHOLD = {"inputs": ABSTRACT, "parameters": {"threshold": 1.5}}
