@@ -110,7 +110,8 @@ class SpaceHandlers:
 
     def predict_csv(self, path: str | None, top_k: float = 5, threshold: float = 0.0) -> tuple[str, str]:
         """Predictions for an uploaded CSV (column ``abstract``, optional ``title``): output path and a note."""
-        from cpc_models.predict.batch import predict_csv
+        from cpc_models.predict.corpus import predict_corpus
+        from cpc_models.predict.job import CorpusJob
 
         if not path:
             raise InputError("upload a CSV file with a column named 'abstract' (and optionally 'title')")
@@ -123,9 +124,15 @@ class SpaceHandlers:
         job.mkdir(parents=True)
         out = job / f"{Path(path).stem}-cpc.csv"
         try:
-            rows = predict_csv(
-                self.predictor, path, out, top_k=top_k or None, threshold=threshold or None, progress=False
+            job_spec = CorpusJob(
+                str(path),
+                str(out),
+                str(self.predictor.model_dir),
+                top_k=top_k or None,
+                threshold=threshold or None,
+                progress=False,
             )
+            rows = predict_corpus(job_spec, predictor=self.predictor).rows
         except BaseException as exc:
             shutil.rmtree(job, ignore_errors=True)
             if isinstance(exc, CpcError):  # what the user reads names the file, never a folder of this server

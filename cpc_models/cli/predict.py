@@ -1,5 +1,5 @@
-"""``cpc predict``: one abstract on the command line, a CSV file in chunks, or a corpus of parquet/CSV shards
-(``--output`` a folder, ``--engine local|ray``: see ``cpc_models.predict.corpus``)."""
+"""``cpc predict``: one abstract on the command line, or a batch run (``--input`` a file, folder or glob of
+parquet/CSV shards, ``--output`` a file or a folder, ``--engine local|ray``: see ``cpc_models.predict.corpus``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 import click
 
+from cpc_models.predict.job import ENGINES
 from cpc_models.registry import BACKENDS
 
 
@@ -20,8 +21,15 @@ from cpc_models.registry import BACKENDS
 )
 @click.option("--revision", default=None, help="Branch, tag or commit of a Hub model (default: main).")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(BACKENDS))
-@click.option("--input", "input_path", default=None, help="CSV with an 'abstract' column (and optional 'title').")
-@click.option("--output", "output_path", default=None, help="CSV to write (with --input).")
+@click.option(
+    "--input",
+    "input_path",
+    default=None,
+    help="A .csv/.parquet file, a folder (searched recursively) or a glob of them, with an 'abstract' column.",
+)
+@click.option(
+    "--output", "output_path", default=None, help="A .csv/.parquet file for one input, or a folder (one per input)."
+)
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="At most this many codes per text.")
 @click.option(
     "--threshold",
@@ -29,21 +37,27 @@ from cpc_models.registry import BACKENDS
     default=None,
     help="One threshold for all codes (default: the tuned ones).",
 )
-@click.option("--chunk-size", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue an interrupted --input run from its last complete chunk.")
 @click.option(
-    "--overwrite", is_flag=True, help="Replace an existing --output (or the leftovers of an interrupted run)."
+    "--resume", is_flag=True, help="Keep the complete shards of an earlier run into --output; write the rest."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--explain", is_flag=True, help="Per code, the input terms and the training patents behind it.")
+@click.option("--overwrite", is_flag=True, help="Delete an earlier run's output in --output and start again.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one TEXT).")
 @click.option(
-    "--neighbours", type=click.IntRange(min=0), default=5, show_default=True, help="Similar training patents to list."
+    "--explain", is_flag=True, help="Per code, the input terms and the training patents behind it (one TEXT)."
+)
+@click.option(
+    "--neighbours",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Similar training patents to list (one TEXT).",
 )
 @click.option(
     "--engine",
-    type=click.Choice(["local", "ray"]),
-    default=None,
-    help="Classify a corpus (--input: file, folder or glob of .parquet/.csv; --output: folder, one file per input). [local]",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="Where --input is classified: this process, or a Ray cluster.",
 )
 @click.option("--address", default=None, help="Ray cluster to join (auto, ray://host:10001); default: start one here.")
 @click.option(
@@ -53,12 +67,18 @@ from cpc_models.registry import BACKENDS
     help="Ray actors, each with its own model. [the cluster's CPUs]",
 )
 @click.option(
-    "--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Rows per model call (corpus)."
+    "--batch-size",
+    "--chunk-size",
+    "batch_size",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Rows per model call (--input).",
 )
 @click.option(
     "--id-columns",
     default=None,
-    help="Comma-separated input columns kept beside the codes (corpus). [all but title, abstract]",
+    help="Comma-separated input columns kept beside the predictions (--input). [all of them]",
 )
 @click.pass_context
 def predict_command(
@@ -71,7 +91,6 @@ def predict_command(
     output_path,
     top_k,
     threshold,
-    chunk_size,
     resume,
     overwrite,
     as_json,
@@ -83,53 +102,46 @@ def predict_command(
     batch_size,
     id_columns,
 ) -> None:
-    """Predict CPC codes for TEXT (an abstract, title first if you have it), for a CSV (--input/--output), or for a
-    corpus of shards (--output a folder, --engine local|ray; a re-run skips shards already written).
+    """Predict CPC codes for TEXT (an abstract, title first if you have it), or for every row of --input into
+    --output (a file, or a folder with one output per input shard; --engine local|ray).
 
-    The CSV is written to OUTPUT.partial and renamed when complete; cells a spreadsheet would run as a formula
+    An output appears under its final name only when complete; an earlier run's output is kept with --resume
+    (complete shards skipped) or replaced with --overwrite. CSV cells a spreadsheet would run as a formula
     (starting with = + - @, tab or CR) get a leading single quote (OWASP's advice on CSV injection).
     """
-    from cpc_models.predict.batch import predict_csv
     from cpc_models.predict.predictor import CpcPredictor
     from cpc_models.settings import default_model_dir
 
     if bool(text) == bool(input_path):
-        raise click.UsageError("give either TEXT or --input CSV (with --output)")
+        raise click.UsageError("give either TEXT or --input (with --output)")
     if input_path and not output_path:
         raise click.UsageError("--input needs --output")
-    if input_path and (engine or _is_corpus(input_path, output_path)):
-        if overwrite:
-            raise click.UsageError("a corpus run resumes by itself; to start over, give a new --output")
-        _predict_corpus(
-            ctx,
-            input_path,
-            output_path,
-            model_dir or default_model_dir(),
-            backend,
-            engine or "local",
-            address,
-            workers,
-            batch_size,
-            id_columns,
-            top_k,
-            threshold,
-        )
-        return
-    predictor = CpcPredictor.from_pretrained(model_dir or default_model_dir(), backend=backend, revision=revision)
+    refuse_options(ctx, input_path, engine)
+    model = str(model_dir or default_model_dir())
     if input_path:
-        rows = predict_csv(
-            predictor,
-            input_path,
-            output_path,
-            chunk_size,
-            top_k,
-            threshold,
-            progress=not ctx.obj.get("quiet"),
+        from cpc_models.predict.corpus import predict_corpus
+        from cpc_models.predict.job import CorpusJob
+
+        job = CorpusJob(
+            input=input_path,
+            output=output_path,
+            model=model,
+            backend=backend,
+            revision=revision,
+            engine=engine,
+            address=address,
+            workers=workers,
+            batch_size=batch_size,
+            id_columns=[c.strip() for c in id_columns.split(",") if c.strip()] if id_columns else None,
+            top_k=top_k,
+            threshold=threshold,
             resume=resume,
             overwrite=overwrite,
+            progress=not ctx.obj.get("quiet"),
         )
-        click.echo(f"{rows} rows written to {output_path}", err=True)
+        click.echo(predict_corpus(job).summary(output_path), err=True)
         return
+    predictor = CpcPredictor.from_pretrained(model, backend=backend, revision=revision)
     prediction = predictor.predict([text], top_k=top_k, threshold=threshold, explain=explain, neighbours=neighbours)[0]
     if as_json:
         click.echo(json.dumps(prediction.to_dict(), indent=2))
@@ -141,44 +153,25 @@ def predict_command(
     show_prediction(prediction)
 
 
-def _is_corpus(input_path: str, output_path: str) -> bool:
-    """Anything but one CSV to one CSV (``predict_csv``): a folder or glob, parquet in or out, an output folder."""
-    from pathlib import Path
-
-    return (
-        Path(output_path).is_dir()
-        or output_path.endswith(("/", "\\"))
-        or Path(input_path).is_dir()
-        or any(ch in input_path for ch in "*?[")
-        or input_path.lower().endswith(".parquet")
-        or output_path.lower().endswith(".parquet")
-    )
+TEXT_ONLY = ("as_json", "explain", "neighbours")
+BATCH_ONLY = ("output_path", "resume", "overwrite", "engine", "batch_size", "id_columns", "address", "workers")
+RAY_ONLY = ("address", "workers")
 
 
-def _predict_corpus(
-    ctx, input_path, output_path, model, backend, engine, address, workers, batch_size, id_columns, top_k, threshold
-) -> None:
-    from cpc_models.predict.corpus import CorpusJob, predict_corpus
+def refuse_options(ctx, input_path, engine) -> None:
+    """An option given for another mode is refused in one line naming the mode, never silently ignored."""
+    from click.core import ParameterSource
 
-    if (address or workers) and engine != "ray":
-        raise click.UsageError("--address and --workers need --engine ray")
-    job = CorpusJob(
-        input=input_path,
-        output=output_path,
-        model=str(model),
-        backend=backend,
-        engine=engine,
-        address=address,
-        workers=workers,
-        batch_size=batch_size,
-        id_columns=[c.strip() for c in id_columns.split(",") if c.strip()] if id_columns else None,
-        top_k=top_k,
-        threshold=threshold,
-        progress=not ctx.obj.get("quiet"),
-    )
-    report = predict_corpus(job)
-    click.echo(
-        f"{report.rows} rows in {len(report.written)} shards written to {output_path} ({report.rows_per_second:.0f} rows/s); "
-        f"{report.skipped} shards already there",
-        err=True,
-    )
+    given = [
+        p
+        for p in ctx.command.params
+        if ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    ]
+    for param in given:
+        name = "/".join(param.opts)
+        if input_path and param.name in TEXT_ONLY:
+            raise click.UsageError(f"{name} applies to one TEXT, not to a batch run (--input)")
+        if not input_path and param.name in BATCH_ONLY:
+            raise click.UsageError(f"{name} applies to a batch run (--input), not to one TEXT")
+        if input_path and engine != "ray" and param.name in RAY_ONLY:
+            raise click.UsageError(f"{name} applies to --engine ray, not to the local engine")

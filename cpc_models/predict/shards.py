@@ -1,8 +1,9 @@
-"""A corpus as shards: find the input files, name one output per input, read them, write outputs atomically.
+"""A batch job as shards: find the input files, name one output per input, read them typed, write outputs atomically,
+and decide what an earlier run's output means (the resume rule).
 
-Shared by both engines (``cpc_models.predict.corpus`` runs them in this process, ``distributed`` on Ray).
-An output file exists only once it is complete (written to a temporary name, then renamed), so a re-run
-skips every shard whose output exists and a killed job finishes with the rest.
+Shared by both engines (``cpc_models.predict.corpus`` runs them in this process, ``distributed`` on Ray). One input
+file is a corpus of one shard. An output file exists only once it is complete (written to a temporary name, then
+renamed), so ``--resume`` skips every shard whose output exists and a killed job finishes with the rest.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cpc_dataset.errors import InputError
+from cpc_models.predict.schema import PREDICTION_COLUMNS, TEXT_COLUMNS, csv_table
 
 log = logging.getLogger(__name__)
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
-TEXT_COLUMNS = ("title", "abstract")
-PREDICTION_COLUMNS = ("codes", "scores", "subclasses", "sections", "truncated", "reason")
-JOB_FILE = "_cpc_job.json"  # what produced the folder; a re-run with other settings is refused
+JOB_FILE = "_cpc_job.json"  # what produced the folder; resuming with other settings is refused
 _GLOB_CHARS = set("*?[")
 
 
@@ -29,7 +29,7 @@ _GLOB_CHARS = set("*?[")
 class Shard:
     source: Path
     output: Path
-    format: str  # "parquet" or "csv", for the input and its output alike
+    format: str  # "parquet" or "csv" (the input's; the output's format is its own suffix)
     rows: int  # rows the input holds (from parquet metadata, or counted in the CSV)
     error: str = ""  # why the input cannot be read (the shard is reported, the others go on)
 
@@ -39,7 +39,8 @@ class Shard:
 
 
 def find_inputs(spec: str | Path) -> tuple[Path, list[Path]]:
-    """The input files named by a file, a folder (searched recursively) or a glob, and the folder they sit under."""
+    """The input files named by a file, a folder (searched recursively) or a glob, and the folder they sit under.
+    A symbolic link to a file is followed, wherever the file is; its output is named after the link."""
     spec = str(spec)
     if _GLOB_CHARS & set(spec):
         parts = Path(spec).parts
@@ -63,19 +64,20 @@ def find_inputs(spec: str | Path) -> tuple[Path, list[Path]]:
     return root, files
 
 
-def plan_shards(input_spec: str | Path, output_dir: str | Path) -> list[Shard]:
-    """One shard per input file; its output mirrors the input's path under ``output_dir``, same format. An output
-    named ``*.parquet`` or ``*.csv`` takes one input file, in either format."""
+def plan_shards(input_spec: str | Path, output: str | Path) -> list[Shard]:
+    """One shard per input file; its output mirrors the input's path under the output folder, same format. An
+    output named ``*.parquet`` or ``*.csv`` takes one input file, in either format."""
     root, files = find_inputs(input_spec)
-    if is_file_output(output_dir):
+    if is_file_output(output):
         if len(files) != 1:
-            raise InputError(f"--output {output_dir} is one file; {len(files)} inputs need an output folder")
-        return [_shard(files[0].resolve(), Path(output_dir).resolve())]
-    output_dir = Path(output_dir).resolve()
-    files = [f for f in files if not f.resolve().is_relative_to(output_dir)]  # earlier outputs are not inputs
-    if root.resolve() == output_dir:
+            raise InputError(f"--output {output} is one file; {len(files)} inputs need an output folder")
+        return [_shard(files[0].absolute(), Path(output).absolute())]
+    output_dir = Path(output).absolute()
+    files = [f for f in files if not f.absolute().is_relative_to(output_dir)]  # earlier outputs are not inputs
+    if root.resolve() == output_dir.resolve():
         raise InputError("--output must be a folder other than the input folder (inputs would be overwritten)")
-    return [_shard(f.resolve(), output_dir / f.resolve().relative_to(root.resolve())) for f in files]
+    root = root.absolute()
+    return [_shard(f.absolute(), output_dir / f.absolute().relative_to(root)) for f in files]
 
 
 def is_file_output(output: str | Path) -> bool:
@@ -89,7 +91,7 @@ def job_file(output: str | Path) -> Path:
 
 
 def _shard(source: Path, output: Path) -> Shard:
-    if output == source:
+    if output.resolve() == source.resolve():
         raise InputError("--output must differ from --input (the input would be overwritten)")
     fmt = FORMATS[source.suffix.lower()]
     try:
@@ -106,61 +108,95 @@ def count_rows(path: Path, fmt: str) -> int:
             return pq.ParquetFile(path).metadata.num_rows
         return sum(batch.num_rows for batch in _csv_stream(path))
     except (OSError, ValueError, StopIteration) as exc:  # pyarrow's errors derive from OSError / ValueError
-        raise InputError(f"{path}: not a readable {fmt} file ({_first_line(exc)})") from None
+        raise InputError(f"not a readable {fmt} file ({first_line(exc)})") from None
 
 
-def input_columns(shard: Shard) -> list[str]:
-    """Column names of an input shard (the header of a CSV, the schema of a parquet file)."""
-    if shard.format == "parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(shard.source).names)
-    import csv
-
-    with open(shard.source, encoding="utf-8-sig", newline="") as fh:
-        return next(csv.reader(fh), [])
-
-
-def kept_columns(columns: list[str], id_columns: list[str] | None) -> list[str]:
-    """The input columns copied beside the predictions: ``id_columns``, or every column but the texts."""
-    if id_columns:
-        clash = [c for c in id_columns if c in PREDICTION_COLUMNS or c in TEXT_COLUMNS]
-        if clash:
-            raise InputError(f"--id-columns {', '.join(clash)}: names of text or prediction columns")
-        return list(id_columns)
-    return [c for c in columns if c not in TEXT_COLUMNS and c not in PREDICTION_COLUMNS]
-
-
-def check_columns(shards: list[Shard], id_columns: list[str] | None) -> None:
-    """Every shard must have an ``abstract`` column and the ``id_columns`` asked for."""
-    for shard in shards:
-        if shard.error:
-            continue
-        columns = input_columns(shard)
-        missing = [c for c in ["abstract", *(id_columns or [])] if c not in columns]
-        if missing:
-            raise InputError(
-                f"{shard.source}: no {', '.join(repr(c) for c in missing)} column (found: {', '.join(columns)})"
-            )
-        dropped = [c for c in columns if c in PREDICTION_COLUMNS]
-        if dropped and not id_columns:
-            log.warning("%s: input columns %s are left out (the predictions use those names)", shard.source, dropped)
-
-
-def read_batches(shard: Shard, batch_size: int, columns: list[str] | None = None):
-    """Record batches of at most ``batch_size`` rows, strings as read (CSV cells are never converted)."""
+def input_schema(shard: Shard):
+    """The input's column names and types (a CSV's columns are all text)."""
     import pyarrow as pa
 
     if shard.format == "parquet":
         import pyarrow.parquet as pq
 
-        yield from pq.ParquetFile(shard.source).iter_batches(batch_size=batch_size, columns=columns)
+        return pq.read_schema(shard.source)
+    import csv
+
+    with open(shard.source, encoding="utf-8-sig", newline="") as fh:
+        return pa.schema([(name, pa.string()) for name in next(csv.reader(fh), [])])
+
+
+def input_columns(shard: Shard) -> list[str]:
+    return list(input_schema(shard).names)
+
+
+def kept_columns(columns: list[str], id_columns: list[str] | None) -> list[str]:
+    """The input columns copied beside the predictions: ``id_columns``, or every column (texts included)."""
+    if id_columns:
+        clash = [c for c in id_columns if c in PREDICTION_COLUMNS]
+        if clash:
+            raise InputError(f"--id-columns {', '.join(clash)}: names of prediction columns")
+        return list(id_columns)
+    return [c for c in columns if c not in PREDICTION_COLUMNS]
+
+
+def shard_problem(shard: Shard, id_columns: list[str] | None) -> str:
+    """Why ``shard`` cannot be classified ("" if it can): unreadable, no ``abstract``, a missing id column, or a text
+    column that is not text (an ``abstract`` of int64)."""
+    if shard.error:
+        return shard.error
+    try:
+        schema = input_schema(shard)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return f"not a readable {shard.format} file ({first_line(exc)})"
+    missing = [c for c in ["abstract", *(id_columns or [])] if c not in schema.names]
+    if missing:
+        return f"no {', '.join(repr(c) for c in missing)} column (found: {', '.join(schema.names)})"
+    for name in TEXT_COLUMNS:
+        if name in schema.names and not is_text(schema.field(name).type):
+            return f"column {name!r} is {schema.field(name).type}, not text"
+    dropped = [c for c in schema.names if c in PREDICTION_COLUMNS]
+    if dropped and not id_columns:
+        log.warning("%s: input columns %s are left out (the predictions use those names)", shard.source, dropped)
+    return ""
+
+
+def is_text(kind) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_null(kind)
+    )
+
+
+def read_batches(shard: Shard, batch_size: int, columns: list[str] | None = None):
+    """Record batches of at most ``batch_size`` rows, text columns as ``string`` (CSV cells are never converted)."""
+    import pyarrow as pa
+
+    if shard.format == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(shard.source).iter_batches(batch_size=batch_size, columns=columns):
+            yield texts_as_strings(pa.Table.from_batches([batch]))
         return
     for batch in _csv_stream(shard.source):
         table = pa.Table.from_batches([batch])
         if columns is not None:
             table = table.select(columns)
-        yield from table.to_batches(max_chunksize=batch_size)
+        yield from (pa.Table.from_batches([b], schema=table.schema) for b in table.to_batches(max_chunksize=batch_size))
+
+
+def texts_as_strings(table):
+    import pyarrow as pa
+
+    for name in TEXT_COLUMNS:
+        if name in table.column_names and table.schema.field(name).type != pa.string():
+            table = table.set_column(table.column_names.index(name), name, table.column(name).cast(pa.string()))
+    return table
 
 
 def csv_options(path: Path | None = None, columns: list[str] | None = None) -> dict:
@@ -185,48 +221,86 @@ def skip_invalid_row(row) -> str:
     return "skip"
 
 
-def write_shard(shard: Shard, table) -> None:
-    """Write ``table`` to ``shard.output`` under a temporary name, then rename it: the output is whole or absent."""
-    shard.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = shard.output.with_name(f".{shard.output.name}.{os.getpid()}.tmp")
-    try:
-        if FORMATS[shard.output.suffix.lower()] == "parquet":
-            import pyarrow.parquet as pq
+class ShardWriter:
+    """Writes one output table by table under a temporary name; ``commit`` renames it to the final name, so an
+    output is whole or absent (never a partial file under its final name)."""
 
-            pq.write_table(table, tmp)
-        else:
-            import pyarrow.csv as pcsv
+    def __init__(self, output: Path):
+        self.output, self.rows, self._writer, self._schema = output, 0, None, None
+        output.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+        self.csv = FORMATS[output.suffix.lower()] == "csv"
 
-            pcsv.write_csv(_flatten_for_csv(table), tmp)
-        with open(tmp, "rb") as fh:
+    def write(self, table) -> None:
+        if self.csv:
+            table = csv_table(table)
+        if self._writer is None:
+            self._schema = table.schema
+            if self.csv:
+                import pyarrow.csv as pcsv
+
+                self._writer = pcsv.CSVWriter(str(self.tmp), table.schema)
+            else:
+                import pyarrow.parquet as pq
+
+                self._writer = pq.ParquetWriter(str(self.tmp), table.schema)
+        self._writer.write_table(table.cast(self._schema))
+        self.rows += table.num_rows
+
+    def commit(self) -> None:
+        self._writer.close()
+        self._writer = None
+        with open(self.tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, shard.output)
-    finally:
-        tmp.unlink(missing_ok=True)
-    log.info("wrote %s (%d rows)", shard.output, table.num_rows)
+        os.replace(self.tmp, self.output)
+        log.debug("renamed %s to %s", self.tmp.name, self.output)
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except (OSError, ValueError):
+                pass
+        self.tmp.unlink(missing_ok=True)
 
 
-def remove_stale_temporaries(shards: list[Shard]) -> None:
-    """Temporary files left by a killed run (never renamed, so never mistaken for done shards)."""
-    for shard in shards:
-        for stale in shard.output.parent.glob(f".{glob.escape(shard.output.name)}.*.tmp"):
-            stale.unlink(missing_ok=True)
-
-
-def check_job_file(output: Path, settings: dict) -> None:
-    """Record what produces this output; refuse to resume into one written with other settings."""
-    path = job_file(output)
-    if path.exists():
-        before = json.loads(path.read_text())
+def prepare_output(output: str | Path, shards: list[Shard], settings: dict, resume: bool, overwrite: bool) -> None:
+    """The resume rule, the same for one file and a folder. An earlier run's output (its job record or a complete
+    shard) is refused unless ``resume`` (keep its complete shards, which must come from the same settings) or
+    ``overwrite`` (delete them and start again). Then the job record is written and stale temporaries removed."""
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite exclude each other")
+    record = job_file(output)
+    done = [s for s in shards if s.done]
+    if (record.exists() or done) and not (resume or overwrite):
+        raise InputError(
+            f"{output} holds an earlier run's output: pass --resume to keep its complete shards and write the rest, "
+            "or --overwrite to start again"
+        )
+    if overwrite:
+        for shard in done:
+            shard.output.unlink()
+        record.unlink(missing_ok=True)
+        if done:
+            log.info("--overwrite: %d earlier outputs removed", len(done))
+    elif record.exists():
+        try:
+            before = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = {}
         changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
         if changed:
             raise InputError(
-                f"{output} holds predictions made with other settings ({', '.join(f'{k}: {before.get(k)!r}' for k in changed)}); "
-                "choose a new --output or delete it"
+                f"{output} holds predictions made with other settings "
+                f"({', '.join(f'{k}: {before.get(k)!r}' for k in changed)}); pass --overwrite or choose a new --output"
             )
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings, indent=2) + "\n")
+    elif done:
+        raise InputError(f"cannot resume into {output}: it has no job record ({record.name}); pass --overwrite")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    for shard in shards:  # left by a killed run (never renamed, so never mistaken for done shards)
+        for stale in shard.output.parent.glob(f".{glob.escape(shard.output.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def _csv_stream(path: Path):
@@ -235,25 +309,5 @@ def _csv_stream(path: Path):
     return pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 22), **csv_options(path))
 
 
-def _flatten_for_csv(table):
-    """List columns become ``;``-joined cells (scores aligned with codes); text cells that a spreadsheet would run
-    as a formula get a leading apostrophe."""
-    import pyarrow as pa
-
-    from cpc_models.predict.batch import neutralise_cell
-
-    columns = {}
-    for name in table.column_names:
-        column = table.column(name)
-        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-            column = pa.array(
-                [None if v is None else ";".join(str(x) for x in v) for v in column.to_pylist()], pa.string()
-            )
-        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            column = pa.array([neutralise_cell(v) for v in column.to_pylist()], pa.string())
-        columns[neutralise_cell(name)] = column
-    return pa.table(columns)
-
-
-def _first_line(exc: Exception) -> str:
+def first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

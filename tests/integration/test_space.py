@@ -112,7 +112,7 @@ def test_batch_csv_endpoint(gradio, tmp_path):
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert note == "3 rows classified." and len(rows) == 3
-    assert rows[0]["cpc_codes"] and rows[1]["reason"] == "empty text"
+    assert rows[0]["codes"] and rows[1]["reason"] == "empty text"
 
 
 def test_cpc_client_over_the_space(space):

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from cpc_dataset.errors import CpcError
-from cpc_models.predict.batch import NO_WORDS
-from cpc_models.predict.corpus import CorpusJob, classify_table, predict_corpus
+from cpc_models.predict.classify import classify_table
+from cpc_models.predict.corpus import CorpusJob, predict_corpus
 from cpc_models.predict.predictor import CpcPredictor
+from cpc_models.predict.schema import NO_WORDS
 from cpc_models.predict.shards import find_inputs, plan_shards
 from spaces.cli import main
-from tests.fixtures.corpus import DEFAULT_MODEL, assert_equals_predictor, read_output, write_corpus
+from tests.fixtures.corpus import (
+    DEFAULT_MODEL,
+    assert_equals_predictor,
+    assert_same_rows,
+    read_output,
+    write_bad_shards,
+    write_corpus,
+)
 
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
@@ -84,6 +94,9 @@ def test_rerun_writes_only_missing_shards_and_refuses_other_settings(tmp_path):
     kept = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("*.parquet")}
     (tmp_path / "out" / "part-001.parquet").unlink()
     (tmp_path / "out" / ".part-002.parquet.999.tmp").write_text("left by a killed run")
+    with pytest.raises(CpcError, match="earlier run's output: pass --resume .* or --overwrite"):
+        predict_corpus(job)
+    job.resume = True
     report = predict_corpus(job)
     assert report.written == [str(tmp_path / "out" / "part-001.parquet")] and report.skipped == 2 and report.rows == 20
     assert {n: (tmp_path / "out" / n).stat().st_mtime_ns for n in ("part-000.parquet", "part-002.parquet")} == {
@@ -99,8 +112,12 @@ def test_rerun_writes_only_missing_shards_and_refuses_other_settings(tmp_path):
                 str(DEFAULT_MODEL),
                 id_columns=["publication_number"],
                 top_k=3,
+                resume=True,
             )
         )
+    job.resume, job.overwrite = False, True  # start again: every shard written anew
+    report = predict_corpus(job)
+    assert len(report.written) == 3 and report.skipped == 0
 
 
 def test_an_unreadable_shard_is_reported_and_the_others_are_written(tmp_path):
@@ -157,10 +174,11 @@ def test_cli_classifies_a_parquet_folder(tmp_path, capsys):
     ]
     assert main([*args, "--id-columns", "publication_number"]) == 0
     assert "34 rows in 2 shards written" in capsys.readouterr().err
-    assert main([*args, "--id-columns", "publication_number"]) == 0
+    assert main([*args, "--id-columns", "publication_number", "--resume"]) == 0
     err = capsys.readouterr().err
     assert "0 rows in 0 shards written" in err and "2 shards already there" in err
-    assert main([*args, "--workers", "2"]) == 2 and "need --engine ray" in capsys.readouterr().err
+    assert main([*args, "--workers", "2"]) == 2
+    assert "--workers applies to --engine ray, not to the local engine" in capsys.readouterr().err
 
 
 def test_engine_ray_without_ray_says_what_to_install(tmp_path, monkeypatch, capsys):
@@ -194,9 +212,81 @@ def test_one_file_to_one_file_in_either_format(tmp_path, predictor, capsys):
     assert assert_equals_predictor(predictor, csv, tmp_path / "c.parquet") == 20
     assert (tmp_path / ".c.parquet.cpc_job.json").exists()
     assert (
-        main([*base, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "p.csv"), "--engine", "local"]) == 0
+        main([*base, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "p.csv"), "--overwrite"]) == 0
     )  # one input
     write_corpus(tmp_path / "two", [5, 5], bad_rows=False)
     capsys.readouterr()
     assert main([*base, "--input", str(tmp_path / "two"), "--output", str(tmp_path / "t.parquet")]) == 1
     assert "2 inputs need an output folder" in capsys.readouterr().err
+
+
+def test_one_csv_to_a_csv_a_parquet_and_a_folder_gives_the_same_rows(tmp_path, predictor):
+    """Issue 18's must-show (the Ray engine's part is in tests/integration/test_ray_corpus.py)."""
+    [source] = write_corpus(tmp_path / "in", [996], fmt="csv")  # 1,000 rows with the four that get a reason
+    base = ["-q", "predict", "--model", str(DEFAULT_MODEL), "--input", str(source), "--batch-size", "100"]
+    for output in ("out.csv", "out.parquet", "folder"):
+        assert main([*base, "--output", str(tmp_path / output)]) == 0
+    outputs = [tmp_path / "out.csv", tmp_path / "out.parquet", tmp_path / "folder" / source.name]
+    assert assert_same_rows(*outputs) == 1000
+    assert assert_equals_predictor(predictor, source, tmp_path / "out.parquet") == 1000
+    assert list(read_output(outputs[0])[0]) == [
+        *("publication_number", "title", "abstract", "cpc_codes"),
+        *("codes", "scores", "subclasses", "sections", "truncated", "out_of_scope", "reason"),
+    ]
+
+
+def test_a_shard_that_cannot_be_read_or_typed_is_reported_and_the_others_written(tmp_path):
+    good = write_corpus(tmp_path / "in", [10, 10], bad_rows=False)
+    bad = write_bad_shards(tmp_path / "in")
+    job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), progress=False)
+    with pytest.raises(CpcError, match="2 of 4 shards not written") as error:
+        predict_corpus(job)
+    assert "\n" not in str(error.value) and all(n in str(error.value) and w in str(error.value) for n, w in bad.items())
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("_")) == [
+        p.name for p in good
+    ]  # no output, not even a temporary one, for the bad shards
+    with pytest.raises(CpcError, match=bad["typed.parquet"]):
+        predict_corpus(CorpusJob(str(tmp_path / "in" / "typed.parquet"), str(tmp_path / "t.csv"), str(DEFAULT_MODEL)))
+    with pytest.raises(CpcError, match=bad["corrupt.parquet"]):
+        predict_corpus(CorpusJob(str(tmp_path / "in" / "corrupt.parquet"), str(tmp_path / "c.csv"), str(DEFAULT_MODEL)))
+
+
+def test_a_symlinked_shard_outside_the_input_folder_is_followed(tmp_path, predictor):
+    [outside] = write_corpus(tmp_path / "elsewhere", [12], bad_rows=False)
+    write_corpus(tmp_path / "in", [5], bad_rows=False)
+    (tmp_path / "in" / "2025").mkdir()
+    (tmp_path / "in" / "2025" / "linked.parquet").symlink_to(outside)
+    report = predict_corpus(CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), progress=False))
+    assert report.rows == 17 and not report.failed
+    assert assert_equals_predictor(predictor, outside, tmp_path / "out" / "2025" / "linked.parquet") == 12
+
+
+def test_every_csv_cell_is_neutralised_whatever_the_parquet_type(tmp_path):
+    formulas = ['=HYPERLINK("http://x.invalid","y")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3"]
+    n = len(formulas)
+    table = pa.table(
+        {
+            "abstract": ["A neural network classifies images."] * n,
+            "as_list": pa.array([[f] for f in formulas], pa.list_(pa.string())),
+            "as_dictionary": pa.array(formulas).dictionary_encode(),
+            "as_struct": pa.array([{"note": f} for f in formulas]),
+            "as_large": pa.array(formulas, pa.large_string()),
+            "as_view": pa.array(formulas, pa.string_view()),
+            "as_map": pa.array([[(f, f)] for f in formulas], pa.map_(pa.string(), pa.string())),
+            formulas[0]: pa.array(range(n)),  # a column name too
+        }
+    )
+    (tmp_path / "in").mkdir()
+    pq.write_table(table, tmp_path / "in" / "x.parquet")
+    predict_corpus(CorpusJob(str(tmp_path / "in" / "x.parquet"), str(tmp_path / "x.csv"), str(DEFAULT_MODEL)))
+    with open(tmp_path / "x.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert len(rows) == n + 1 and rows[0][-1] == "reason"
+    assert not [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    header = rows[0]
+    for row, formula in zip(rows[1:], formulas):
+        for name in ("as_list", "as_dictionary", "as_large", "as_view"):
+            assert row[header.index(name)] == "'" + formula
+        assert json.loads(row[header.index("as_struct")]) == {"note": formula}  # JSON: starts with "{"
+        assert row[header.index("as_map")].startswith("'" + formula)
+    assert "'" + formulas[0] in header

@@ -172,7 +172,7 @@ def test_cli_predict_text_and_csv(exported, tmp_path, capsys):
     )
     out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
     assert list(out["keep"]) == list("abcde")
-    assert [bool(c) for c in out["cpc_codes"]] == [True, False, True, False, True]
+    assert [bool(c) for c in out["codes"]] == [True, False, True, False, True]
     assert list(out["reason"]) == ["", "empty text", "", "empty text", ""]
 
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from cpc_dataset.errors import InputError
-from cpc_models.predict.batch import predict_csv
+from cpc_models.predict.corpus import CorpusJob, predict_corpus
 from spaces import settings as serving_settings
 from spaces.batcher import MicroBatcher
 from spaces.client import CpcClient
@@ -28,6 +28,12 @@ FORMULAS = ['=HYPERLINK("http://x.invalid","y")', "=cmd|' /C calc'!A0", "+1+2", 
 # -- 1. formula injection ---------------------------------------------------------------------------------
 
 
+def predict_csv(predictor, source, out, batch_size: int = 256, **options) -> int:
+    """One CSV through the batch engine with a loaded predictor; returns the rows written."""
+    job = CorpusJob(str(source), str(out), str(predictor.model_dir), batch_size=batch_size, **options)
+    return predict_corpus(job, predictor=predictor).rows
+
+
 def test_batch_output_neutralises_formulas(predictor, tmp_path):
     source = tmp_path / "in.csv"
     with source.open("w", newline="") as f:
@@ -36,7 +42,7 @@ def test_batch_output_neutralises_formulas(predictor, tmp_path):
         for i, formula in enumerate(FORMULAS):
             writer.writerow([formula, formula, f"{formula} a neural network classifies images {i}"])
     out = tmp_path / "out.csv"
-    assert predict_csv(predictor, source, out, chunk_size=3, progress=False) == len(FORMULAS)
+    assert predict_csv(predictor, source, out, batch_size=3) == len(FORMULAS)
     with out.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(FORMULAS)
@@ -123,10 +129,10 @@ def test_texts_without_a_word_character_are_refused(api, text):
 def test_the_batch_output_marks_rows_without_words(predictor, tmp_path):
     source = tmp_path / "in.csv"
     source.write_text("abstract\n😀🚀\nA neural network.\n", encoding="utf-8")
-    predict_csv(predictor, source, tmp_path / "out.csv", progress=False)
+    predict_csv(predictor, source, tmp_path / "out.csv")
     with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as f:
         emoji, words = list(csv.DictReader(f))
-    assert emoji["cpc_codes"] == "" and "word" in emoji["reason"] and words["cpc_codes"]
+    assert emoji["codes"] == "" and "word" in emoji["reason"] and words["codes"]
 
 
 # -- 6. a client that disconnects mid-body: one INFO line ----------------------------------------------------
@@ -177,6 +183,7 @@ class CrashAfter:
 
     def __init__(self, predictor, calls: int):
         self.predictor, self.calls, self.texts = predictor, calls, 0
+        self.model_dir = predictor.model_dir
 
     def predict(self, texts, **kwargs):
         if self.calls == 0:
@@ -194,27 +201,31 @@ def _abstracts(path, n: int):
 def test_batch_output_appears_only_when_complete_and_resumes(predictor, tmp_path):
     source, out = _abstracts(tmp_path / "in.csv", 10), tmp_path / "out.csv"
     with pytest.raises(KeyboardInterrupt):
-        predict_csv(CrashAfter(predictor, 2), source, out, chunk_size=3, progress=False)
-    assert not out.exists()  # no valid-looking partial file under the final name
+        predict_csv(CrashAfter(predictor, 2), source, out, batch_size=3)
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))  # no partial file, under any name
     with pytest.raises(InputError, match="--resume"):
-        predict_csv(predictor, source, out, chunk_size=3, progress=False)
+        predict_csv(predictor, source, out, batch_size=3)
     resumed = CrashAfter(predictor, 100)
-    assert predict_csv(resumed, source, out, chunk_size=3, progress=False, resume=True) == 10
-    assert resumed.texts == 4  # only the rows after the last complete chunk
+    assert predict_csv(resumed, source, out, batch_size=3, resume=True) == 10
+    assert resumed.texts == 10  # one file is one shard: resumed from its start
     clean = tmp_path / "clean.csv"
-    predict_csv(predictor, source, clean, chunk_size=3, progress=False)
+    predict_csv(predictor, source, clean, batch_size=3)
     assert out.read_bytes() == clean.read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.csv", "in.csv", "out.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "clean.csv",
+        "in.csv",
+        "out.csv",
+    ]
 
 
 def test_batch_output_refuses_to_overwrite_unless_asked(predictor, tmp_path):
     source, out = _abstracts(tmp_path / "in.csv", 2), tmp_path / "out.csv"
     out.write_text("precious\n")
     with pytest.raises(InputError, match="--overwrite"):
-        predict_csv(predictor, source, out, progress=False)
+        predict_csv(predictor, source, out)
     assert out.read_text() == "precious\n"
-    assert predict_csv(predictor, source, out, progress=False, overwrite=True) == 2
-    assert out.read_text().startswith("abstract,cpc_codes")
+    assert predict_csv(predictor, source, out, overwrite=True) == 2
+    assert out.read_text().startswith('"abstract","codes"')
 
 
 def test_cli_predict_has_resume_and_overwrite(tmp_path):
@@ -280,7 +291,7 @@ def test_space_batch_leaves_no_temporary_files(predictor, settings, tmp_path):
     out, _ = handlers.predict_csv(str(source))
     assert os.path.commonpath([out, work]) == str(work)  # written where gradio serves it from, not copied
     broken = tmp_path / "broken.csv"
-    broken.write_text("abstract\nA neural network.\n" + '"unterminated\n' * 3)
+    broken.write_bytes(b"abstract\nA neural network.\n" + b"\xff\xfe not UTF-8\n" * 3)
     before = sorted(work.iterdir())
     with pytest.raises(InputError):
         handlers.predict_csv(str(broken))

@@ -1,0 +1,98 @@
+"""The batch output schema: the prediction columns every ``cpc predict --input`` output carries, their types in
+parquet and their encoding in CSV, and the neutralisation of CSV cells. Every engine (local, Ray) and every output
+(one file, a folder of shards, the Space's batch tab) writes through this module.
+
+=============  ==================  ====================================  ============================================
+column         parquet             CSV                                   meaning
+=============  ==================  ====================================  ============================================
+(input)        as read             as read                               the input's columns (``--id-columns``)
+codes          list<string>        ``;``-joined                          decided CPC codes, best first
+scores         list<double>        ``;``-joined, aligned with codes      each code's score
+subclasses     list<string>        ``;``-joined                          roll-up of the codes to subclasses
+sections       list<string>        ``;``-joined                          roll-up of the codes to sections
+truncated      bool                ``true`` / ``false``                  the text was cut to the model's length
+out_of_scope   bool                ``true`` / ``false``                  unlike the training patents
+reason         string              text                                  why a row has no codes ("" if it has)
+=============  ==================  ====================================  ============================================
+
+Cells are neutralised against CSV (formula) injection the way OWASP recommends: every CSV cell, input columns and
+column names included, whatever its parquet type (lists, dictionaries, structs, large or view strings), that
+starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading single quote, so a spreadsheet
+shows it as text instead of running it. The model reads the original text; parquet outputs keep it as is.
+"""
+
+from __future__ import annotations
+
+import json
+
+from cpc_dataset.text import has_words, model_input
+
+TEXT_COLUMNS = ("title", "abstract")
+PREDICTION_COLUMNS = ("codes", "scores", "subclasses", "sections", "truncated", "out_of_scope", "reason")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV Injection"
+NO_WORDS = "no word to classify (only symbols, emoji, punctuation or invisible characters)"
+LIST_SEPARATOR = ";"
+
+
+def prediction_arrays(predictions) -> dict:
+    """The prediction columns of ``predictions`` as pyarrow arrays, in schema order."""
+    import pyarrow as pa
+
+    strings = pa.list_(pa.string())
+    return {
+        "codes": pa.array([[c.code for c in p.codes] for p in predictions], strings),
+        "scores": pa.array([[c.score for c in p.codes] for p in predictions], pa.list_(pa.float64())),
+        "subclasses": pa.array([[c.code for c in p.subclasses] for p in predictions], strings),
+        "sections": pa.array([[c.code for c in p.sections] for p in predictions], strings),
+        "truncated": pa.array([p.truncated for p in predictions], pa.bool_()),
+        "out_of_scope": pa.array([p.out_of_scope for p in predictions], pa.bool_()),
+        "reason": pa.array([p.reason for p in predictions], pa.string()),
+    }
+
+
+def texts_to_classify(titles, abstracts) -> list[str]:
+    """What the model reads per row; "" (not classified) where the abstract has no word."""
+    return [model_input(t, a) if has_words(a) else "" for t, a in zip(titles, abstracts)]
+
+
+def mark_wordless(predictions, abstracts) -> None:
+    """Rows whose abstract is not blank but has no word get ``NO_WORDS`` as their reason."""
+    for prediction, abstract in zip(predictions, abstracts):
+        if abstract.strip() and not has_words(abstract):
+            prediction.reason = NO_WORDS
+
+
+def neutralise_cell(value):
+    """``value`` with a leading ``'`` if a spreadsheet would read it as a formula; anything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_table(table):
+    """``table`` as CSV cells: numbers and booleans as they are, lists ``;``-joined, dictionaries decoded, structs
+    and maps as JSON, every other type as text; every text cell and column name neutralised."""
+    import pyarrow as pa
+
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name)
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            column, kind = column.cast(kind.value_type), kind.value_type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+            column = pa.array([neutralise_cell(_cell_text(v)) for v in column.to_pylist()], pa.string())
+        columns[neutralise_cell(str(name))] = column
+    return pa.table(columns)
+
+
+def _cell_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return LIST_SEPARATOR.join("" if v is None else _cell_text(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, dict):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
