@@ -290,3 +290,46 @@ def test_every_csv_cell_is_neutralised_whatever_the_parquet_type(tmp_path):
         assert json.loads(row[header.index("as_struct")]) == {"note": formula}  # JSON: starts with "{"
         assert row[header.index("as_map")].startswith("'" + formula)
     assert "'" + formulas[0] in header
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--explain"], "--explain applies to one TEXT, not to a batch run (--input)"),
+        (["--json"], "--json applies to one TEXT, not to a batch run (--input)"),
+        (["--neighbours", "3"], "--neighbours applies to one TEXT, not to a batch run (--input)"),
+        (["--address", "auto"], "--address applies to --engine ray, not to the local engine"),
+        (["--workers", "2", "--engine", "local"], "--workers applies to --engine ray, not to the local engine"),
+    ],
+)
+def test_a_batch_option_for_another_mode_is_refused_in_one_line(tmp_path, capsys, extra, message):
+    [source] = write_corpus(tmp_path / "in", [3], fmt="csv", bad_rows=False)
+    args = ["predict", "--model", str(DEFAULT_MODEL), "--input", str(source), "--output", str(tmp_path / "o.csv")]
+    assert main([*args, *extra]) == 2
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error")] == [f"Error: {message}"]
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("extra", [["--resume"], ["--overwrite"], ["--chunk-size", "5"], ["--engine", "ray"]])
+def test_a_text_option_for_a_batch_run_is_refused(capsys, extra):
+    assert main(["predict", "--model", str(DEFAULT_MODEL), "A neural network.", *extra]) == 2
+    [error] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error")]
+    assert extra[0] in error and error.endswith("applies to a batch run (--input), not to one TEXT")
+
+
+def test_revision_reaches_the_local_and_the_ray_engine(tmp_path, monkeypatch, predictor):
+    from cpc_models.predict.distributed import ShardWorker
+
+    asked = []
+
+    def from_pretrained(model, backend="auto", revision=None):
+        asked.append(revision)
+        return predictor
+
+    monkeypatch.setattr(CpcPredictor, "from_pretrained", from_pretrained)
+    [source] = write_corpus(tmp_path / "in", [3], bad_rows=False)
+    args = ["-q", "predict", "--model", str(DEFAULT_MODEL), "--input", str(source), "--revision", "v1.0"]
+    assert main([*args, "--output", str(tmp_path / "out.csv")]) == 0
+    assert json.loads((tmp_path / ".out.csv.cpc_job.json").read_text())["revision"] == "v1.0"
+    ShardWorker(str(DEFAULT_MODEL), CorpusJob(str(source), str(tmp_path / "o"), str(DEFAULT_MODEL), revision="v2"))
+    assert asked == ["v1.0", "v2"]
