@@ -3,6 +3,7 @@ killed with SIGKILL and resumed."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import socket
@@ -214,26 +215,29 @@ def test_a_killed_batch_run_leaves_no_output_and_resumes(model, tmp_path):
     source.write_text("abstract\n" + "".join(f"{ABSTRACT} Variant {i}.\n" for i in range(3000)))
     out = tmp_path / "out.csv"
     argv = cpc_command(
-        "predict", "--model", str(model), "--input", str(source), "--output", str(out), "--chunk-size", "100"
+        "predict", "--model", str(model), "--input", str(source), "--output", str(out), "--batch-size", "100"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    state = tmp_path / "out.csv.partial.json"
+
+    def rows_written() -> bool:  # the temporary output holds some rows
+        return any(p.stat().st_size > 10_000 for p in tmp_path.glob(".out.csv.*.tmp"))
+
     deadline = time.monotonic() + 120
-    while not state.exists() and time.monotonic() < deadline and process.poll() is None:
+    while not rows_written() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(10)
-    assert state.exists(), "no chunk was finished before the kill"
-    assert not out.exists()
+    assert list(tmp_path.glob(".out.csv.*.tmp")), "no rows were written before the kill"
+    assert not out.exists()  # a partial output is never under its final name
     again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "--resume" in again.stderr and "Traceback" not in again.stderr
     resumed = subprocess.run([*argv, "--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    lines = out.read_text().splitlines()
-    assert len(lines) == 3001  # every row once: none lost at the kill, none written twice
-    assert [line.split(",")[0].rsplit(" ", 1)[-1] for line in lines[1:]] == [f"{i}." for i in range(3000)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [row["abstract"].rsplit(" ", 1)[-1] for row in rows] == [f"{i}." for i in range(3000)]  # each row once
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.csv.cpc_job.json", "in.csv", "out.csv"]
     refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert refused.returncode != 0 and "--overwrite" in refused.stderr
 
