@@ -2,6 +2,10 @@
 
     python benchmarks/ray_batch.py                 # 100,000 abstracts (the dataset repeated), 20 parquet shards
     python benchmarks/ray_batch.py --rows 20000    # quicker
+    python benchmarks/ray_batch.py --before REF    # also Ray, 2 workers, with the engine of git REF (its driver's CPU)
+
+``--before`` runs the earlier engine from a temporary ``git worktree`` of REF in a child process, on the same shards
+in the same run, so the driver's CPU-seconds per 100,000 rows of the two designs sit side by side.
 
 Each configuration classifies the same shards into its own output folder with ``predict_corpus`` (what
 ``cpc predict --input … --output … --engine …`` runs). Rows/s count from the start of the pipeline (Ray: actors
@@ -24,13 +28,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+CODE = sys.argv[sys.argv.index("--code") + 1] if "--code" in sys.argv else str(REPO)  # --before's child: REF's tree
+sys.path.insert(0, CODE)
 
 from cpc_models.predict.corpus import CorpusJob, predict_corpus  # noqa: E402
-from cpc_models.scoring.report import portable_path  # noqa: E402
 from cpc_models.settings import DATASET_DIR, default_model_dir  # noqa: E402
 
-WORKER_TAG = "ShardClassifier"  # in the process title of Ray's actors: ray::MapWorker(MapBatches(ShardClassifier))
+WORKER_TAGS = ("ShardWorker", "ShardClassifier")  # Ray actors' process titles: now, and before issue 18
 
 
 def build_corpus(folder: Path, rows: int, shards: int) -> None:
@@ -86,7 +90,7 @@ def _worker_pids() -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if WORKER_TAG in Path(f"/proc/{entry}/cmdline").read_text(errors="replace"):
+                if any(t in Path(f"/proc/{entry}/cmdline").read_text(errors="replace") for t in WORKER_TAGS):
                     pids.append(int(entry))
             except OSError:
                 continue
@@ -133,6 +137,9 @@ def run(name: str, job: CorpusJob) -> dict:
         "classifier_cpu_seconds": round(cpu, 1),
         "rows_per_cpu_second": round(report.rows / cpu, 1) if cpu else None,
         "driver_cpu_seconds": round(sampler.driver_cpu, 1) if job.engine == "ray" else None,
+        "driver_cpu_seconds_per_100k_rows": (
+            round(sampler.driver_cpu / report.rows * 100_000, 1) if job.engine == "ray" and report.rows else None
+        ),
         "peak_rss_mb_per_process": [round(p) for p in peaks],
         "load_average_before": round(load_before, 2),
         "load_average_after": round(os.getloadavg()[0], 2),
@@ -149,39 +156,27 @@ def main() -> None:
     parser.add_argument("--model", default=str(default_model_dir()))
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray cluster.")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "ray_batch"))
+    parser.add_argument("--before", default=None, help="git ref whose engine runs Ray, 2 workers, for comparison")
+    parser.add_argument("--code", default=None, help=argparse.SUPPRESS)  # --before's child: the tree to import
+    parser.add_argument("--corpus", default=None, help=argparse.SUPPRESS)  # --before's child: the shards to read
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    for noisy in ("cpc_models.predict.shards", "ray", "ray.data"):
+    for noisy in ("cpc_models.predict", "ray", "ray.data"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if args.code:
+        _child(args)
+        return
+
+    from cpc_models.scoring.report import portable_path  # not in --before's child: an earlier tree may lack it
 
     work = Path(tempfile.mkdtemp(prefix="cpc-bench-"))
     try:
         build_corpus(work / "in", args.rows, args.shards)
-
-        def job(engine, workers=None):
-            out = work / f"out-{engine}-{workers or 0}"
-            return CorpusJob(
-                str(work / "in"),
-                str(out),
-                args.model,
-                engine=engine,
-                workers=workers,
-                batch_size=args.batch_size,
-                progress=False,
-            )
-
-        results = [run("local", job("local"))]
-        import ray
-
-        start = time.perf_counter()
-        ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="WARNING", _temp_dir=str(work / "ray"))
-        cluster_start = time.perf_counter() - start
-        try:
-            for workers in (1, 2):
-                results.append(run(f"ray, {workers} worker{'s' * (workers > 1)}", job("ray", workers)))
-        finally:
-            ray.shutdown()
+        results = [run("local", _job(args, work / "in", work, "local"))]
+        results += _ray_runs(args, work / "in", work, (1, 2))
+        if args.before:
+            results.append(_before(args, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -195,10 +190,10 @@ def main() -> None:
         "model": portable_path(args.model, REPO),
         "cpus": args.cpus,
         "os_cpu_count": os.cpu_count(),
-        "ray_cluster_start_seconds": round(cluster_start, 1),
         "ray_2_vs_1_workers": round(ratio, 2),
         "ray_2_vs_1_workers_steady": round(steady, 2),
         "ray_1_worker_vs_local": round(by["ray, 1 worker"]["rows_per_second"] / by["local"]["rows_per_second"], 2),
+        "before": args.before,
         "results": results,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
@@ -208,23 +203,72 @@ def main() -> None:
     print(render(summary))
 
 
+def _job(args, corpus: Path, work: Path, engine: str, workers: int | None = None, tag: str = "") -> CorpusJob:
+    return CorpusJob(
+        str(corpus),
+        str(work / f"out-{engine}-{workers or 0}{tag}"),
+        args.model,
+        engine=engine,
+        workers=workers,
+        batch_size=args.batch_size,
+        progress=False,
+    )
+
+
+def _ray_runs(args, corpus: Path, work: Path, workers: tuple[int, ...], tag: str = "") -> list[dict]:
+    """Ray configurations on one local cluster (its own start timed apart, not counted)."""
+    import ray
+
+    ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="WARNING", _temp_dir=str(work / f"ray{tag}"))
+    try:
+        return [run(f"ray, {n} worker{'s' * (n > 1)}{tag}", _job(args, corpus, work, "ray", n, tag)) for n in workers]
+    finally:
+        ray.shutdown()
+
+
+def _child(args) -> None:
+    """``--before``'s child: Ray, 2 workers, with the engine of the tree on ``sys.path`` (``--code``)."""
+    [result] = _ray_runs(args, Path(args.corpus), Path(args.results), (2,), tag=" (before)")
+    Path(args.results, "result.json").write_text(json.dumps(result))
+
+
+def _before(args, work: Path) -> dict:
+    """Ray, 2 workers, run by the engine of ``args.before`` from a temporary worktree, on the same shards."""
+    import subprocess
+
+    tree = work / "before"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), args.before], check=True)
+    try:
+        model = Path(args.model)
+        command = [sys.executable, __file__, "--code", str(tree), "--corpus", str(work / "in"), "--results", str(work)]
+        command += ["--batch-size", str(args.batch_size), "--cpus", str(args.cpus), "--model", str(model.resolve())]
+        # Ray puts the driver's working directory on its workers' path: the earlier tree's, so they import its engine
+        subprocess.run(command, check=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
+        result = json.loads((work / "result.json").read_text())
+        result["config"] = f"ray, 2 workers, engine of {args.before}"
+        return result
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
+
+
 def render(s: dict) -> str:
     lines = [
         f"# Corpus classification: local engine vs Ray ({s['date']})",
         "",
         f"{s['rows']:,} abstracts (the dataset repeated) in {s['shards']} parquet shards, batch size {s['batch_size']}, model "
-        f"`{Path(s['model']).name}`, local Ray cluster with {s['cpus']} CPUs (started in {s['ray_cluster_start_seconds']} s, not counted), "
+        f"`{s['model']}`, local Ray cluster with {s['cpus']} CPUs (its start not counted), "
         f"machine with {s['os_cpu_count']} cores. One run, configurations one after another.",
         "",
         "| configuration | rows/s | rows/s after start | start (s) | total (s) | cores it got | rows per CPU-second | driver CPU (s) "
-        "| peak RSS per process (MB) | load average before → after |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| driver CPU-s per 100k rows | peak RSS per process (MB) | load average before → after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in s["results"]:
         rss = ", ".join(str(p) for p in r["peak_rss_mb_per_process"]) or "n/a"
         lines.append(
             f"| {r['config']} | {r['rows_per_second']:,.0f} | {r['steady_rows_per_second']:,.0f} | {r['startup_seconds']} | {r['seconds']} | "
-            f"{r['classifier_cpu_seconds'] / r['seconds']:.2f} | {r['rows_per_cpu_second'] or 'n/a'} | {r.get('driver_cpu_seconds') or '–'} | {rss} | "
+            f"{r['classifier_cpu_seconds'] / r['seconds']:.2f} | {r['rows_per_cpu_second'] or 'n/a'} | {r.get('driver_cpu_seconds') or '–'} | "
+            f"{r.get('driver_cpu_seconds_per_100k_rows') or '–'} | {rss} | "
             f"{r['load_average_before']} → {r['load_average_after']} |"
         )
     lines += [
@@ -236,7 +280,9 @@ def render(s: dict) -> str:
         "first classified rows. Rows per CPU-second: rows / CPU time of the classifying processes (this process for",
         "local, the actors for Ray; model loading included), which CPU contention disturbs less than rows/s;",
         "cores it got: those CPU-seconds / total seconds (at most 2 here; less when the cores are contended). Driver CPU:",
-        "this process during a Ray run (reading results back, writing shards), not counted in rows per CPU-second.",
+        "this process during a Ray run (handing out shards and collecting reports; before issue 18 also reading every",
+        "result row back and writing the shards), not counted in rows per CPU-second. The engine of an earlier git ref",
+        "(`--before`) runs in a child process on the same shards; its driver is that process.",
         "The local engine's peak RSS is this benchmark's whole process; Ray's are the classifier actors only.",
         "",
     ]
