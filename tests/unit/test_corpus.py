@@ -1,4 +1,5 @@
-"""``cpc predict`` on a corpus with the local engine: shards in, one output per shard, resumable; Ray's absence."""
+"""``cpc predict --input``: one file or a corpus through the one batch engine (local), its schema, resume rule, bad shards,
+symlinks, CSV neutralisation, options refused per mode; Ray's absence (Ray itself: tests/integration/test_ray_corpus.py)."""
 
 from __future__ import annotations
 
