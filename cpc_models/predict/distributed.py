@@ -28,7 +28,7 @@ from cpc_dataset.errors import MisconfiguredError
 from cpc_dataset.hub import is_repo_id
 from cpc_models.predict.classify import ShardFailed, classify_shard
 from cpc_models.predict.job import CorpusJob, CorpusReport
-from cpc_models.predict.shards import Shard
+from cpc_models.predict.shards import Shard, first_line
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,11 @@ def _run_pipeline(job: CorpusJob, shards: list[Shard], ship_model: bool) -> Corp
     worker = ray.remote(num_cpus=min(1.0, cpus / workers))(ShardWorker)
     model = _model_argument(job.model, ship_model)
     actors = [worker.remote(model, job) for _ in range(workers)]
-    ray.get([a.ready.remote() for a in actors])  # every model loaded
+    try:
+        ray.get([a.ready.remote() for a in actors])  # every model loaded
+    except ray.exceptions.RayError as exc:  # e.g. a node that cannot load the model
+        cause = getattr(exc, "cause", None) or exc
+        raise MisconfiguredError(f"a Ray worker could not load the model: {first_line(cause)}") from None
     report.startup_seconds = time.perf_counter() - start
     log.info("Ray: %d workers, %d shards", workers, len(shards))
     queue = sorted(shards, key=lambda s: -s.rows)  # largest first: the last shards to finish are small
