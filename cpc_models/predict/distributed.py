@@ -126,7 +126,8 @@ def _run_pipeline(job: CorpusJob, shards: list[Shard], ship_model: bool) -> Corp
     cpus = float(ray.cluster_resources().get("CPU", 1))
     workers = min(job.workers or max(1, int(cpus)), len(shards))  # more actors than shards would only load models
     report, start = CorpusReport(), time.perf_counter()
-    worker = ray.remote(num_cpus=min(1.0, cpus / workers))(ShardWorker)
+    # SPREAD: each node gets its share of the actors (and of the model copies) instead of the first node all of them
+    worker = ray.remote(num_cpus=min(1.0, cpus / workers), scheduling_strategy="SPREAD")(ShardWorker)
     model = _model_argument(job.model, ship_model)
     actors = [worker.remote(model, job) for _ in range(workers)]
     try:
