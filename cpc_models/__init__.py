@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"  # setup.cfg reads it (attr:), and cpc_models.endpoint pins it in requirements.txt
+from cpc_models.version import __version__ as __version__  # re-exported
+
 __all__ = ["CpcPredictor", "Prediction", "CodeScore"]
 
 

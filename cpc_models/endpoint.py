@@ -16,8 +16,8 @@ import logging
 import re
 from pathlib import Path
 
-from cpc_models import __version__
 from cpc_models.files import HANDLER_FILE, REQUIREMENTS_FILE
+from cpc_models.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,9 @@ pytest.importorskip("ray", reason="Ray is the [scale] extra (pip install -c cons
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RAY = str(Path(sys.executable).with_name("ray"))
-# Two per node, not one: the engine reserves (cluster CPUs - 1) / workers per actor to leave one CPU for Ray Data's
-# read task, and with one-CPU nodes two 0.5-CPU actors land on both nodes, leaving no node a whole CPU (the run waits
-# forever on a pending {"CPU": 1} demand). With two, each node keeps one CPU free beside its 1-CPU actor.
-NODE_CPUS = 2
+# One CPU per node: the engine's workers (one per node, placed with the SPREAD strategy) read, classify and write
+# whole shards themselves, so no node needs a CPU beside its worker's.
+NODE_CPUS = 1
 # Which node each actor of the cluster ran on. The state API (ray.util.state) reads through the dashboard's HTTP
 # server, which Ray's minimal install ([scale]: ray[data]) does not start; the actor table comes from the GCS.
 ACTOR_NODES = """
