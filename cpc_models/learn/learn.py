@@ -1,0 +1,200 @@
+"""Learn labelled patents into a model's neighbour banks (``learn_model``), and record it.
+
+The base folder is only read: the result is a new folder (a copy with the banks extended), or, with
+``in_place``, the same folder with the files it changes kept in ``learn_previous/`` first (``undo_learn`` puts
+them back). The linear members, thresholds and calibration are not touched; ``metrics.json`` stays the base
+model's. What was learned is appended to ``learned.json`` and summed up in the card.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from cpc_dataset.errors import InputError
+from cpc_models.learn.banks import BankRows, find_banks, write_rows
+from cpc_models.learn.sources import Labelled
+
+log = logging.getLogger(__name__)
+
+LEARNED_FILE = "learned.json"
+PREVIOUS_DIR = "learn_previous"  # --in-place: the files the last learn changed, as they were
+CARD_MARK = "<!-- cpc learn -->"
+CARD_FILE = "README.md"
+
+
+def copy_model(model_dir: Path, out: Path) -> None:
+    """Copy ``model_dir`` to ``out``; ensemble members linked from outside the folder are copied in when they hold
+    a bank (learning must not write into them), and re-linked from ``out`` otherwise."""
+    from cpc_models.kinds.ensemble import ENSEMBLE_FILE
+    from cpc_models.learn.banks import has_bank
+    from cpc_models.registry import kind_of
+
+    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns(PREVIOUS_DIR))
+    spec_path = out / ENSEMBLE_FILE
+    if kind_of(out) != "ensemble" or not spec_path.exists():
+        return
+    spec = json.loads(spec_path.read_text())
+    for member in spec["members"]:
+        source = (model_dir / member["path"]).resolve()
+        if source.is_relative_to(model_dir.resolve()):
+            continue
+        if member.get("weight") and has_bank(kind_of(source)):
+            target = out / "members" / member["name"]
+            shutil.copytree(source, target)
+            member["path"] = f"members/{member['name']}"
+        else:
+            member["path"] = Path(os.path.relpath(source, out.resolve())).as_posix()
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+
+
+def _keep_previous(model_dir: Path, banks) -> None:
+    from cpc_models.kinds.minilm_knn import KNN_EMBEDDINGS, KNN_LABELS
+    from cpc_models.kinds.tfidf_knn import KNN_BANK_FILE, KNN_DOCS_FILE
+
+    previous = model_dir / PREVIOUS_DIR
+    shutil.rmtree(previous, ignore_errors=True)
+    files = [model_dir / LEARNED_FILE, model_dir / CARD_FILE]
+    for bank in banks:
+        files += [bank.path / f for f in (KNN_BANK_FILE, KNN_DOCS_FILE, KNN_EMBEDDINGS, KNN_LABELS)]
+    for f in files:
+        if f.exists():
+            target = previous / f.relative_to(model_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, target)
+    (previous / "files.json").write_text(json.dumps([f.relative_to(model_dir).as_posix() for f in files]) + "\n")
+
+
+def undo_learn(model_dir: str | Path) -> list[str]:
+    """Put back the files the last in-place learn changed; returns them (paths in the folder)."""
+    model_dir = Path(model_dir)
+    previous = model_dir / PREVIOUS_DIR
+    if not (previous / "files.json").exists():
+        raise InputError(f"{model_dir} has nothing to undo (no {PREVIOUS_DIR}/ from `cpc learn --in-place`)")
+    names = json.loads((previous / "files.json").read_text())
+    for name in names:
+        saved, target = previous / name, model_dir / name
+        if saved.exists():
+            shutil.copy2(saved, target)
+        else:
+            target.unlink(missing_ok=True)  # it did not exist before (learned.json of a first learn)
+    shutil.rmtree(previous)
+    return names
+
+
+def learn_into_bank(bank: BankRows, data: Labelled, new_rows: np.ndarray | None = None) -> dict:
+    """Append ``data`` to one loaded bank, replacing rows of the same patents; returns what happened."""
+    from cpc_models.data import label_matrix
+    from cpc_models.kinds.tfidf import title_of
+
+    x = bank.features(data.texts) if new_rows is None else new_rows
+    keep = np.ones(len(bank), dtype=bool)
+    same = bank.same_text_rows(x)
+    keep[same[same >= 0]] = False
+    numbers = bank.numbers
+    if numbers is not None:
+        learned = {n for n in data.publication_numbers if n}
+        keep &= np.array([n not in learned for n in numbers], dtype=bool)
+    docs = {
+        "publication_number": list(data.publication_numbers),
+        "title": [title_of(t) for t in data.texts],
+        "codes": [list(c) for c in data.codes],
+    }
+    before = len(bank)
+    after = write_rows(bank, keep, x, label_matrix(data.codes, bank.labels), docs)
+    return {"rows_before": before, "rows_replaced": int((~keep).sum()), "rows_after": after}
+
+
+def learn_model(model_dir: str | Path, data: Labelled, out: str | Path | None = None, in_place: bool = False) -> dict:
+    """Add ``data`` to every neighbour bank of ``model_dir`` (written to ``out``, or in place); returns the record
+    appended to ``learned.json``."""
+    from cpc_models.registry import folder_labels, read_model_config
+
+    model_dir = Path(model_dir)
+    read_model_config(model_dir)
+    if in_place == (out is not None):
+        raise InputError("give --out NEW_FOLDER, or --in-place to change the model folder itself")
+    t0 = time.perf_counter()
+    if not in_place:
+        out = Path(out)
+        if out.exists():
+            raise InputError(f"{out} already exists; choose a new folder (or --in-place)")
+        if out.resolve().is_relative_to(model_dir.resolve()):
+            raise InputError(f"{out} is inside the model folder {model_dir}")
+        if not find_banks(model_dir):
+            raise InputError(f"{model_dir} has no neighbour bank to learn into (a kNN member or neighbour_index/)")
+        copy_model(model_dir, out)
+        target = out
+    else:
+        target = model_dir
+    banks = find_banks(target)
+    if not banks:
+        raise InputError(f"{model_dir} has no neighbour bank to learn into (a kNN member or neighbour_index/)")
+    if in_place:
+        _keep_previous(target, banks)
+    labels = set(folder_labels(target))
+    outside = Counter(c for codes in data.codes for c in codes if c not in labels)
+    record = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "source": data.source,
+        "source_kind": data.source_kind,
+        "count": len(data),
+        "digest": data.digest(),
+        "duplicates_in_source": data.duplicates,
+        "rows_skipped": dict(data.skipped),
+        "without_a_model_code": sum(1 for codes in data.codes if not any(c in labels for c in codes)),
+        "codes_outside_labels": {
+            "codes": sum(outside.values()),
+            "distinct": len(outside),
+            "top": dict(outside.most_common(10)),
+        },
+        "banks": [],
+    }
+    for bank in banks:
+        result = learn_into_bank(BankRows(bank), data)
+        shutil.rmtree(bank.path / "predictions", ignore_errors=True)  # scores of the base bank: stale now
+        record["banks"].append({"path": bank.path.relative_to(target).as_posix() or ".", "kind": bank.kind, **result})
+    shutil.rmtree(target / "predictions", ignore_errors=True)
+    record["seconds"] = round(time.perf_counter() - t0, 2)
+    history = _read_learned(target)
+    if not in_place and not history.get("base"):
+        history["base"] = model_dir.name
+    history.setdefault("learned", []).append(record)
+    (target / LEARNED_FILE).write_text(json.dumps(history, indent=2, ensure_ascii=False) + "\n")
+    write_card_section(target, history)
+    log.info("%s: learned %d patents into %d bank(s) in %.1f s", target, len(data), len(banks), record["seconds"])
+    return record
+
+
+def _read_learned(model_dir: Path) -> dict:
+    path = model_dir / LEARNED_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_card_section(model_dir: Path, history: dict) -> None:
+    """The card's "Learned patents" section (replaced on each learn), after everything else."""
+    path = model_dir / CARD_FILE
+    card = path.read_text() if path.exists() else ""
+    card = card.split(CARD_MARK)[0].rstrip("\n")
+    rows = [
+        f"| {r['date'][:10]} | {r['source_kind']} `{Path(r['source']).name}` | {r['count']} | "
+        f"{sum(b['rows_replaced'] for b in r['banks'])} | {r['codes_outside_labels']['codes']} | `{r['digest'][7:19]}` |"
+        for r in history.get("learned", [])
+    ]
+    base = f" Base model: `{history['base']}`." if history.get("base") else ""
+    section = (
+        f"\n\n{CARD_MARK}\n## Learned patents\n\n"
+        "Labelled patents added to the neighbour banks with `cpc learn` (no retraining: the linear members, thresholds "
+        f"and calibration are the base model's, and so are the metrics above).{base} Each learn is recorded in "
+        f"`{LEARNED_FILE}`.\n\n| date | source | patents | bank rows replaced | codes outside the labels | digest |\n"
+        "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+    path.write_text(card + section)
