@@ -12,7 +12,10 @@ Endpoints for ``gradio_client``:
 - ``/predict_details``: ``abstract``, ``top_k``, ``threshold`` -> the decided codes (label), the table by CPC level
   and a note (what the Predict button shows);
 - ``/evidence`` (abstract, top_k, threshold -> HTML: terms highlighted, CPC level tree, similar patents, scope note);
-- ``/predict_csv`` (file, top_k, threshold -> predictions CSV, note).
+- ``/predict_csv`` (file, top_k, threshold -> predictions CSV, note);
+- ``/correct`` (abstract, top_k, threshold, corrected codes, publication number -> note), only where
+  ``CPC_FEEDBACK_DIR`` is set: the "Correct these codes" control saves the text, the predicted codes and the
+  corrected codes to that feedback dataset folder (``cpc_dataset.feedback``; ``cpc learn --data`` reads it).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from spaces.formatting import (  # noqa: E402
     check_text,
     code_table,
     error_message,
+    label_codes,
     label_value,
     read_examples,
 )
@@ -107,6 +111,29 @@ class SpaceHandlers:
             **prediction.titles,
         }  # the Space's dataset may know titles the model folder does not
         return evidence_html(text, prediction)
+
+    def correct(
+        self, text: str, top_k: float = 5, threshold: float = 0.0, corrected: str = "", publication_number: str = ""
+    ) -> str:
+        """Save one correction (the text, the codes the model decides for it, the corrected codes) to the feedback
+        folder; returns a note. Raises InputError when corrections are off or the input is bad."""
+        from cpc_dataset.feedback import FeedbackRow, parse_codes, write_feedback
+
+        if self.settings.feedback_dir is None:
+            raise InputError("corrections are not saved on this Space (CPC_FEEDBACK_DIR is not set)")
+        text = check_text(text, self.settings.max_chars)
+        codes = parse_codes(corrected if isinstance(corrected, str) else "")
+        if not codes:
+            raise InputError("type the right codes first, e.g. G06N3/08, G06N20/00")
+        number = str(publication_number or "").strip()[:40]
+        top_k, threshold = check_top_k(top_k), check_threshold(threshold)
+        prediction = self.predictor.predict([text], top_k=top_k or None, threshold=threshold or None)[0]
+        model = str(
+            self.settings.model_dir.name if Path(str(self.settings.model_dir)).is_dir() else self.settings.model_dir
+        )
+        row = FeedbackRow(text, [c.code for c in prediction.codes], codes, model, number)
+        write_feedback(self.settings.feedback_dir, row)
+        return f"Correction saved ({len(codes)} codes). `cpc learn --data <feedback folder>` adds it to a model."
 
     def predict_csv(self, path: str | None, top_k: float = 5, threshold: float = 0.0) -> tuple[str, str]:
         """Predictions for an uploaded CSV (column ``abstract``, optional ``title``): output path and a note."""
@@ -185,6 +212,12 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
         except Exception as exc:  # noqa: BLE001
             raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
 
+    def correct(abstract, top_k, threshold, corrected, number):
+        try:
+            return handlers.correct(abstract, top_k, threshold, corrected, number)
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
+
     def predict_file(file, top_k, threshold):
         try:
             return handlers.predict_csv(uploaded_path(file, uploads), top_k, threshold)
@@ -228,8 +261,30 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
                 fn=predict_details, inputs=[text, top_k, threshold], outputs=[label, table, note], preprocess=False
             )
             why = dict(fn=evidence, inputs=[text, top_k, threshold], outputs=[evidence_panel], preprocess=False)
-            button.click(**events, api_name="predict_details").success(**why, api_name="evidence")
+            clicked = button.click(**events, api_name="predict_details").success(**why, api_name="evidence")
             text.submit(**events, api_visibility="private").success(**why, api_visibility="private")
+            if settings.feedback_dir is not None:
+                with gr.Accordion("Correct these codes", open=False, elem_id="correct"):
+                    gr.Markdown(
+                        "Wrong codes? Type the right ones and save: the text, the predicted codes and your codes are "
+                        "stored on this server to improve the model (`cpc learn`). Nothing else is stored."
+                    )
+                    corrected = gr.Textbox(
+                        label="Correct codes", elem_id="corrected-codes", placeholder="G06N3/08, G06N20/00"
+                    )
+                    number = gr.Textbox(label="Publication number (optional)", elem_id="correction-number")
+                    save = gr.Button("Save correction", elem_id="save-correction")
+                    correction_note = gr.Markdown(elem_id="correction-note")
+                clicked.success(
+                    lambda value: ", ".join(label_codes(value)), [label], [corrected], api_visibility="private"
+                )
+                save.click(
+                    correct,
+                    [text, top_k, threshold, corrected, number],
+                    [correction_note],
+                    api_name="correct",
+                    preprocess=False,
+                )
             # The original Space's API: abstract -> one gr.Label (top 5). An API-only event on the same components.
             ranked_label = gr.Label(num_top_classes=LABEL_TOP_K, visible=False)
             gr.Button(visible=False).click(

@@ -49,6 +49,11 @@ _revision = click.option(
 @click.option(
     "--concurrency", type=click.IntRange(min=1), default=None, help="Predictions run at once. [CPC_CONCURRENCY or 2]"
 )
+@click.option(
+    "--feedback-dir",
+    default=None,
+    help="Folder where the 'Correct these codes' control saves corrections. [CPC_FEEDBACK_DIR; unset: no control]",
+)
 def space_command(**options) -> None:
     """Launch the Gradio Space (abstract box, batch CSV tab, /predict API) on this machine."""
     from cpc_models.extras import require

@@ -55,6 +55,13 @@ def label_value(codes: list) -> dict[str, float]:
     return {_code(c): float(c.score) for c in codes}
 
 
+def label_codes(value) -> list[str]:
+    """The codes of a ``gr.Label`` value as the app receives it (``{code: confidence}``), best first."""
+    if not isinstance(value, dict):
+        return []
+    return [str(code) for code, _ in sorted(value.items(), key=lambda item: -float(item[1] or 0))]
+
+
 def code_table(codes: list, titles: dict[str, str] | None = None) -> list[list]:
     """One row per code: code, score, section, class, subclass (``TABLE_HEADERS``), then its CPC title if
     ``titles`` (``labels.json``'s, saved by the scraper) is given."""

@@ -30,6 +30,8 @@ CPC_BODY_TIMEOUT       serve: seconds to send the body after them     30
 CPC_MAX_CONNECTIONS    serve/webapp: open connections at most         1000
 CPC_WORKERS            serve: worker processes (forked after the      2 (1 on a one-core
                        model is loaded; see spaces/workers.py)        machine)
+CPC_FEEDBACK_DIR       Space: folder where "Correct these codes"      unset: no control, nothing
+                       saves corrections (cpc_dataset.feedback)       stored
 =====================  =============================================  ==========================
 
 Each service has its own bind address: ``GRADIO_SERVER_NAME=0.0.0.0`` (what a Space sets) opens the Space
@@ -110,6 +112,10 @@ class ServingSettings:
     batch_keep_s: int = 3600  # batch tab: seconds a result stays downloadable before it is removed
     batch_wait_ms: float = 5.0  # server micro-batcher: how long the first request waits for company
     default_top_k: int = 5
+    # Space: where corrections are saved (a feedback dataset folder); None: the control is not shown, nothing is stored
+    feedback_dir: Path | None = field(
+        default_factory=lambda: Path(os.environ["CPC_FEEDBACK_DIR"]) if os.environ.get("CPC_FEEDBACK_DIR") else None
+    )
 
     @property
     def max_body_bytes(self) -> int:
@@ -143,7 +149,7 @@ def load_settings(needs_model: bool = True, **overrides) -> ServingSettings:
     settings = ServingSettings()
     for key, value in overrides.items():
         if value is not None:
-            setattr(settings, key, Path(value) if key in ("model_dir", "dataset_dir") else value)
+            setattr(settings, key, Path(value) if key in ("model_dir", "dataset_dir", "feedback_dir") else value)
     if settings.model_dir is None and needs_model:
         settings.model_dir = default_model_dir()
     return settings
