@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ SPLIT = "train"
 DATA_GLOB = f"data/{SPLIT}-*.parquet"
 COLUMNS = ("id", "created_at", "text", "predicted_codes", "corrected_codes", "model", "publication_number")
 MAX_CODES = 50
+_SLASH = re.compile(r"\s*/\s*")
+_INNER_SPACE = re.compile(r"\b([A-Ha-hYy]\d\d[A-Za-z])\s+(\d)")
+_SEPARATOR = re.compile(r"[\s,;]+")
 
 CARD = """---
 pretty_name: Corrected CPC codes (patent-cpc feedback)
@@ -79,7 +83,10 @@ def parse_codes(text: str | list[str]) -> list[str]:
     """CPC symbols from a comma-, semicolon- or space-separated string (or a list), in order, without repeats.
 
     Raises InputError naming the first code that is not a CPC code."""
-    parts = text if isinstance(text, list) else str(text or "").replace(";", ",").replace(",", " ").split()
+    if isinstance(text, list):
+        parts = text
+    else:  # "G06N 3/08" and "G06N3 / 08" are one code
+        parts = _SEPARATOR.split(_INNER_SPACE.sub(r"\1\2", _SLASH.sub("/", str(text or ""))))
     codes: list[str] = []
     for part in parts:
         part = str(part).strip()
@@ -129,9 +136,9 @@ def write_feedback(folder: str | Path, row: FeedbackRow) -> Path:
         card.write_text(CARD)
     now = dt.datetime.now(dt.timezone.utc)
     row.id = row.id or uuid.uuid4().hex
-    row.created_at = row.created_at or now.isoformat(timespec="seconds")
+    row.created_at = row.created_at or now.isoformat(timespec="microseconds")
     table = pa.Table.from_pylist([{c: getattr(row, c) for c in COLUMNS}], schema=_schema())
-    path = folder / "data" / f"{SPLIT}-{now.strftime('%Y%m%dT%H%M%S')}-{row.id[:12]}.parquet"
+    path = folder / "data" / f"{SPLIT}-{now.strftime('%Y%m%dT%H%M%S%f')}-{row.id[:12]}.parquet"
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)

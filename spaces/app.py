@@ -118,6 +118,7 @@ class SpaceHandlers:
         """Save one correction (the text, the codes the model decides for it, the corrected codes) to the feedback
         folder; returns a note. Raises InputError when corrections are off or the input is bad."""
         from cpc_dataset.feedback import FeedbackRow, parse_codes, write_feedback
+        from cpc_dataset.hub import is_repo_id
 
         if self.settings.feedback_dir is None:
             raise InputError("corrections are not saved on this Space (CPC_FEEDBACK_DIR is not set)")
@@ -128,9 +129,8 @@ class SpaceHandlers:
         number = str(publication_number or "").strip()[:40]
         top_k, threshold = check_top_k(top_k), check_threshold(threshold)
         prediction = self.predictor.predict([text], top_k=top_k or None, threshold=threshold or None)[0]
-        model = str(
-            self.settings.model_dir.name if Path(str(self.settings.model_dir)).is_dir() else self.settings.model_dir
-        )
+        model = str(self.settings.model_dir)
+        model = model if is_repo_id(model) else Path(model).name  # the repo id, or only the folder's name
         row = FeedbackRow(text, [c.code for c in prediction.codes], codes, model, number)
         write_feedback(self.settings.feedback_dir, row)
         return f"Correction saved ({len(codes)} codes). `cpc learn --data <feedback folder>` adds it to a model."
