@@ -224,6 +224,18 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
         except Exception as exc:  # noqa: BLE001
             raise gr.Error(error_message(exc), print_exception=not isinstance(exc, CpcError)) from None
 
+    def correction_control():
+        with gr.Accordion("Correct these codes", open=False, elem_id="correct"):
+            gr.Markdown(
+                "Wrong codes? Type the right ones and save: the text, the predicted codes and your codes are "
+                "stored on this server to improve the model (`cpc learn`). Nothing else is stored."
+            )
+            corrected = gr.Textbox(label="Correct codes", elem_id="corrected-codes", placeholder="G06N3/08, G06N20/00")
+            number = gr.Textbox(label="Publication number (optional)", elem_id="correction-number")
+            save = gr.Button("Save correction", elem_id="save-correction")
+            correction_note = gr.Markdown(elem_id="correction-note")
+        return corrected, number, save, correction_note
+
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(600, settings.batch_keep_s)) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tab("Abstract"):
@@ -247,6 +259,7 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
                 with gr.Column(scale=2):
                     label = gr.Label(label="CPC codes", elem_id="codes")
                     note = gr.Markdown(elem_id="note")
+                    correction = correction_control() if settings.feedback_dir is not None else None
             table = gr.Dataframe(
                 headers=TABLE_HEADERS + (["title"] if handlers.titles else []),
                 label="Codes by level",
@@ -263,18 +276,8 @@ def build_demo(predictor, settings: ServingSettings | None = None, examples: lis
             why = dict(fn=evidence, inputs=[text, top_k, threshold], outputs=[evidence_panel], preprocess=False)
             clicked = button.click(**events, api_name="predict_details").success(**why, api_name="evidence")
             text.submit(**events, api_visibility="private").success(**why, api_visibility="private")
-            if settings.feedback_dir is not None:
-                with gr.Accordion("Correct these codes", open=False, elem_id="correct"):
-                    gr.Markdown(
-                        "Wrong codes? Type the right ones and save: the text, the predicted codes and your codes are "
-                        "stored on this server to improve the model (`cpc learn`). Nothing else is stored."
-                    )
-                    corrected = gr.Textbox(
-                        label="Correct codes", elem_id="corrected-codes", placeholder="G06N3/08, G06N20/00"
-                    )
-                    number = gr.Textbox(label="Publication number (optional)", elem_id="correction-number")
-                    save = gr.Button("Save correction", elem_id="save-correction")
-                    correction_note = gr.Markdown(elem_id="correction-note")
+            if correction is not None:
+                corrected, number, save, correction_note = correction
                 clicked.success(
                     lambda value: ", ".join(label_codes(value)), [label], [corrected], api_visibility="private"
                 )
