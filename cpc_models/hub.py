@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # Training leftovers that a user of the model does not need (and pickles, which are never published).
 MODEL_IGNORE = [
+    "learn_previous/*",  # cpc learn --in-place: the files it changed, kept for --undo
     f"{PREDICTIONS_DIR}/*",
     f"*/{PREDICTIONS_DIR}/*",
     "history.json",
