@@ -35,6 +35,7 @@ from cpc_models.data import load_split  # noqa: E402
 from cpc_models.scoring.report import markdown_table, write_benchmark_report  # noqa: E402
 from cpc_models.settings import DATASET_DIR, DEFAULT_MODEL_NAME, MODELS_DIR  # noqa: E402
 
+NEW_LABEL_THRESHOLDS = (0.3, 0.5, 0.7, 0.9, 0.95, 0.99)
 CHILD = """
 import json, resource, sys, time
 from spaces.cli import main
@@ -71,10 +72,22 @@ def write_source(dataset: Path, split: str, mask: np.ndarray, path: Path) -> Pat
     return path
 
 
-def cpc_learn(model: Path, source: Path, out: Path) -> dict:
+def cpc_learn(model: Path, source: Path, out: Path, *options: str) -> dict:
     """``cpc learn`` in a child process: its seconds (inside the process) and peak resident memory."""
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, "learn", "--model", str(model), "--data", str(source), "--out", str(out)],
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            "learn",
+            "--model",
+            str(model),
+            "--data",
+            str(source),
+            "--out",
+            str(out),
+            *options,
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -139,6 +152,34 @@ def half_bank_of(full_member: Path, mask: np.ndarray, out: Path) -> Path:
     return out
 
 
+def new_label_rows(
+    model_dir: Path, base_labels: list[str], texts: list[str], codes: list[list[str]]
+) -> list[list[str]]:
+    """Per threshold: precision, recall and F1 (micro) of the labels ``--new-labels`` added, on patents not learned."""
+    from cpc_models.data import label_matrix
+    from cpc_models.registry import load_scorer
+    from cpc_models.scoring.calibration import Calibration, calibrated_scores
+    from cpc_models.scoring.evaluate import score_in_batches
+
+    scorer = load_scorer(model_dir)
+    new = [c for c in scorer.labels if c not in set(base_labels)]
+    scores = calibrated_scores(
+        Calibration.load(model_dir), score_in_batches(scorer, texts, progress=False), scorer.labels
+    )
+    scores = scores[:, [scorer.labels.index(c) for c in new]]
+    y = label_matrix(codes, new).astype(bool)
+    rows = []
+    for t in NEW_LABEL_THRESHOLDS:
+        decided = scores >= t
+        tp = int((decided & y).sum())
+        p, r = tp / max(int(decided.sum()), 1), tp / max(int(y.sum()), 1)
+        f = 2 * p * r / max(p + r, 1e-12)
+        rows.append(
+            [f"{t:.2f}", str(len(new)), str(int(y.sum())), str(int(decided.sum())), f"{p:.3f}", f"{r:.3f}", f"{f:.3f}"]
+        )
+    return rows
+
+
 def fmt(m: dict) -> list[str]:
     return [f"{m['micro_f1']:.4f}", f"{m['macro_f1']:.4f}", f"{m['precision_at_1']:.4f}"]
 
@@ -174,6 +215,15 @@ def main(argv: list[str] | None = None) -> int:
             _, after = scores_and_metrics(work / "m-a", texts, test.y[mask], labels, work / "m-a")
             rows_a.append([name, str(before["n_docs"]), *fmt(before), *fmt(after)])
             results[f"a_{name.split(' (')[0].replace(' ', '_')}"] = {"before": before, "after": after}
+
+        # (a) with --new-labels: codes outside the base labels become labels the kNN vote predicts
+        r = cpc_learn(args.model, work / "half-a.parquet", work / "m-a-new", "--new-labels")
+        runs.append((f"test half A ({r['count']}) into {args.model.name}, --new-labels", r))
+        texts_b = [t for t, m in zip(test.texts, a) if not m]
+        _, old_labels = scores_and_metrics(work / "m-a-new", texts_b, test.y[~a], labels, work / "m-a-new")
+        results["a_new_labels_half_B_old_labels"] = old_labels
+        rows_new = new_label_rows(work / "m-a-new", labels, texts_b, [c for c, m in zip(test.codes, a) if not m])
+        results["a_new_labels_half_B"] = rows_new
 
         # (b) learning against retraining, the kNN member alone
         full = args.model / args.member
@@ -225,6 +275,15 @@ def main(argv: list[str] | None = None) -> int:
         + "\n\nHalf B's gain comes from its near-duplicates in half A (the same family, re-filings): the learned patent "
         "is their nearest neighbour and passes its codes on. Half A's row shows what learning the patents themselves "
         "does (their own codes come back through the kNN member; the linear member is unchanged).\n\n"
+        "### With `--new-labels`\n\n"
+        f"Learning half A with `--new-labels` leaves the base labels' scores as they were (half B, base labels: "
+        f"micro-F1 {old_labels['micro_f1']:.4f}, P@1 {old_labels['precision_at_1']:.4f}) and adds every code of half A "
+        "outside them as a label only the kNN vote predicts (its score: the kNN member's vote share, through the model's "
+        "global calibration). On half B, those new labels against the codes half B really has, per threshold:\n\n"
+        + markdown_table(
+            ["threshold", "new labels", "true (doc, new code) pairs", "decided", "precision", "recall", "F1"], rows_new
+        )
+        + "\n\n"
         "## (b) Learning against retraining (TF-IDF kNN member alone, whole test split, the full member's thresholds)\n\n"
         + markdown_table(["member", "bank rows", *metric_header], rows_b)
         + f"\n\nWith the same vocabulary, learning the other half gives the full member's bank (in another row order): "

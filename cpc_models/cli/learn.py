@@ -20,6 +20,17 @@ import click
 @click.option(
     "--in-place", is_flag=True, help="Change the model folder itself; the files changed are kept in learn_previous/."
 )
+@click.option(
+    "--new-labels",
+    is_flag=True,
+    help="Codes outside the model's labels become labels the kNN vote may predict (open vocabulary).",
+)
+@click.option(
+    "--new-label-threshold",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Threshold of those new labels (on the calibrated kNN vote). [0.5; see benchmarks/results/learn.md]",
+)
 @click.option("--undo", is_flag=True, help="Put back what the last --in-place learn changed in --model.")
 def learn_command(
     model_dir: str | None,
@@ -28,6 +39,8 @@ def learn_command(
     splits: tuple[str, ...],
     out: str | None,
     in_place: bool,
+    new_labels: bool,
+    new_label_threshold: float | None,
     undo: bool,
 ) -> None:
     """Add labelled patents to the model's neighbour banks, without retraining.
@@ -38,7 +51,7 @@ def learn_command(
     from cpc_dataset.errors import InputError
     from cpc_dataset.hub import is_repo_id
     from cpc_models.hub import resolve_model
-    from cpc_models.learn.learn import learn_model, undo_learn
+    from cpc_models.learn.learn import NEW_LABEL_THRESHOLD, learn_model, undo_learn
     from cpc_models.learn.sources import read_labelled
     from cpc_models.settings import default_model_dir
 
@@ -52,14 +65,25 @@ def learn_command(
     if not source:
         raise InputError("give --data: the labelled patents to learn")
     data = read_labelled(source, list(splits) or None, revision)
-    record = learn_model(model, data, out=out, in_place=in_place)
+    threshold = NEW_LABEL_THRESHOLD if new_label_threshold is None else new_label_threshold
+    record = learn_model(model, data, out=out, in_place=in_place, new_labels=new_labels, new_label_threshold=threshold)
     skipped = sum(record["rows_skipped"].values())
     click.echo(
         f"{out or model}: learned {record['count']} patents from {record['source_kind']} {source} "
         f"({record['duplicates_in_source']} duplicates in the source, {skipped} rows skipped) in {record['seconds']} s"
     )
     outside = record["codes_outside_labels"]
-    if outside["codes"]:
+    added = record.get("new_labels")
+    if added:
+        click.echo(
+            f"{added['added']} new labels; "
+            + (
+                f"the model predicts them at threshold {added['threshold']}"
+                if added["predicted_by_the_model"]
+                else "only the neighbour index knows them (the model has no kNN member to vote for them)"
+            )
+        )
+    elif outside["codes"]:
         click.echo(
             f"{outside['codes']} codes ({outside['distinct']} distinct) are outside the model's labels; "
             f"{record['without_a_model_code']} patents have none of its codes (shown as similar patents, never predicted)"

@@ -115,20 +115,31 @@ class EnsembleScorer:
         self.labels = list(labels)
         self.members = members
         self.weights = [float(w) for w in weights]
+        # per member, the column of each label (-1: the member does not predict it, e.g. a code only a learned
+        # kNN bank knows, ``cpc learn --new-labels``): such a label is the weighted mean of the members that do
         self._cols = []
         for m in members:
             cols = {c: j for j, c in enumerate(m.labels)}
-            missing = [c for c in self.labels if c not in cols]
-            if missing:
-                raise MisconfiguredError(f"an ensemble member does not predict {missing[:3]}")
-            self._cols.append([cols[c] for c in self.labels])
+            self._cols.append(np.array([cols.get(c, -1) for c in self.labels], dtype=np.int64))
+        nobody = [c for i, c in enumerate(self.labels) if all(col[i] < 0 for col in self._cols)]
+        if nobody:
+            raise MisconfiguredError(f"no ensemble member predicts {nobody[:3]}")
+        self._complete = all((col >= 0).all() for col in self._cols)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         used = [(m, cols, w) for m, cols, w in zip(self.members, self._cols, self.weights) if w]
-        scores = [np.asarray(m.predict_proba(list(texts)), dtype=np.float32)[:, cols] for m, cols, _ in used]
-        return combine(scores, [w for _, _, w in used])
+        if self._complete:
+            scores = [np.asarray(m.predict_proba(list(texts)), dtype=np.float32)[:, cols] for m, cols, _ in used]
+            return combine(scores, [w for _, _, w in used])
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        total = np.zeros(len(self.labels), dtype=np.float32)
+        for m, cols, w in used:
+            have = cols >= 0
+            out[:, have] += w * np.asarray(m.predict_proba(list(texts)), dtype=np.float32)[:, cols[have]]
+            total[have] += w
+        return out / np.maximum(total, 1e-12)[None, :]
 
     def truncated(self, texts: list[str]) -> list[bool]:
         flags = [m.truncated(texts) for m, w in zip(self.members, self.weights) if w]

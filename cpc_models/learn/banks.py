@@ -70,13 +70,17 @@ class BankRows:
         self.scorer = load_scorer(bank.path)
         self.labels = list(self.scorer.labels)
         if bank.kind == "tfidf-knn":
-            self.matrix = self.scorer.bank_t.T.tocsr()
+            self.matrix_t = self.scorer.bank_t  # (features, rows) CSR: what a text's terms are multiplied with
+            self.matrix = self.matrix_t.T.tocsr()
             self.y = self.scorer.bank_labels
             self.docs = self.scorer.docs
         else:
             self.matrix = self.scorer.head.embeddings.astype(np.float32)
+            self.matrix_t = self.matrix.T
             self.y = self.scorer.head.labels
             self.docs = None
+        if self.y.shape[1] < len(self.labels):  # labels added by --new-labels: no base row carries them
+            self.y = np.hstack([self.y, np.zeros((self.y.shape[0], len(self.labels) - self.y.shape[1]), np.uint8)])
 
     def __len__(self) -> int:
         return self.matrix.shape[0]
@@ -101,7 +105,7 @@ class BankRows:
         bank_norms = _norms(self.matrix)
         for start in range(0, x.shape[0], CHUNK):
             part = x[start : start + CHUNK]
-            sim = part @ self.matrix.T
+            sim = part @ self.matrix_t
             sim = sim.toarray() if hasattr(sim, "toarray") else np.asarray(sim)
             sim = sim / np.maximum(_norms(part)[:, None] * bank_norms[None, :], 1e-12)
             best = sim.argmax(axis=1) if sim.shape[1] else np.zeros(len(sim), dtype=np.int64)

@@ -29,6 +29,7 @@ LEARNED_FILE = "learned.json"
 PREVIOUS_DIR = "learn_previous"  # --in-place: the files the last learn changed, as they were
 CARD_MARK = "<!-- cpc learn -->"
 CARD_FILE = "README.md"
+NEW_LABEL_THRESHOLD = 0.5  # --new-labels: threshold of a code only learned banks know (see benchmarks/learn.py)
 
 
 def copy_model(model_dir: Path, out: Path) -> None:
@@ -59,12 +60,15 @@ def copy_model(model_dir: Path, out: Path) -> None:
 def _keep_previous(model_dir: Path, banks) -> None:
     from cpc_models.kinds.minilm_knn import KNN_EMBEDDINGS, KNN_LABELS
     from cpc_models.kinds.tfidf_knn import KNN_BANK_FILE, KNN_DOCS_FILE
+    from cpc_models.registry import CONFIG_FILE
+    from cpc_models.scoring.thresholds import THRESHOLDS_FILE
 
     previous = model_dir / PREVIOUS_DIR
     shutil.rmtree(previous, ignore_errors=True)
-    files = [model_dir / LEARNED_FILE, model_dir / CARD_FILE]
+    files = [model_dir / LEARNED_FILE, model_dir / CARD_FILE, model_dir / CONFIG_FILE, model_dir / THRESHOLDS_FILE]
     for bank in banks:
-        files += [bank.path / f for f in (KNN_BANK_FILE, KNN_DOCS_FILE, KNN_EMBEDDINGS, KNN_LABELS)]
+        files += [bank.path / f for f in (KNN_BANK_FILE, KNN_DOCS_FILE, KNN_EMBEDDINGS, KNN_LABELS, CONFIG_FILE)]
+    files = list(dict.fromkeys(files))
     for f in files:
         if f.exists():
             target = previous / f.relative_to(model_dir)
@@ -113,9 +117,56 @@ def learn_into_bank(bank: BankRows, data: Labelled, new_rows: np.ndarray | None 
     return {"rows_before": before, "rows_replaced": int((~keep).sum()), "rows_after": after}
 
 
-def learn_model(model_dir: str | Path, data: Labelled, out: str | Path | None = None, in_place: bool = False) -> dict:
+def extend_labels(folder: Path, codes: list[str]) -> list[str]:
+    """Append ``codes`` the folder's ``config.json`` lacks to its labels; returns those appended."""
+    from cpc_models.registry import CONFIG_FILE, label_config, labels_from_config, read_model_config
+
+    config = read_model_config(folder)
+    labels = labels_from_config(config)
+    added = [c for c in codes if c not in labels]
+    if added:
+        config.update(label_config(labels + added))
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    return added
+
+
+def open_vocabulary(target: Path, banks, codes: list[str], threshold: float) -> bool:
+    """``--new-labels``: the banks learn ``codes`` as labels; where the model's scores come from a bank (a kNN kind,
+    or an ensemble with a kNN member) the model predicts them too, decided at ``threshold`` (``thresholds.json``).
+    Returns whether the model predicts them."""
+    from cpc_models.learn.banks import has_bank
+    from cpc_models.predict.evidence import INDEX_DIR
+    from cpc_models.registry import folder_labels, kind_of
+    from cpc_models.scoring.thresholds import Thresholds
+
+    for bank in banks:
+        extend_labels(bank.path, codes)
+    kind = kind_of(target)
+    voting = [b for b in banks if b.path != target / INDEX_DIR]
+    if not (has_bank(kind) or (kind == "ensemble" and voting)):
+        return False
+    old = folder_labels(target)
+    extend_labels(target, codes)
+    thresholds = Thresholds.load(target)
+    if thresholds.mode == "global":  # per label from now on: the old labels keep the global threshold
+        thresholds.per_label = {c: thresholds.global_threshold for c in old}
+        thresholds.mode = "per_label"
+    thresholds.per_label.update({c: float(threshold) for c in codes if c not in old})
+    thresholds.save(target)
+    return True
+
+
+def learn_model(
+    model_dir: str | Path,
+    data: Labelled,
+    out: str | Path | None = None,
+    in_place: bool = False,
+    new_labels: bool = False,
+    new_label_threshold: float = NEW_LABEL_THRESHOLD,
+) -> dict:
     """Add ``data`` to every neighbour bank of ``model_dir`` (written to ``out``, or in place); returns the record
-    appended to ``learned.json``."""
+    appended to ``learned.json``. ``new_labels``: codes outside the model's labels become labels of the banks (and
+    of the model, where a bank votes), decided at ``new_label_threshold``."""
     from cpc_models.registry import folder_labels, read_model_config
 
     model_dir = Path(model_dir)
@@ -158,6 +209,13 @@ def learn_model(model_dir: str | Path, data: Labelled, out: str | Path | None = 
         },
         "banks": [],
     }
+    if new_labels and outside:
+        predicted = open_vocabulary(target, banks, sorted(outside), new_label_threshold)
+        record["new_labels"] = {
+            "added": len(outside),
+            "predicted_by_the_model": predicted,
+            "threshold": new_label_threshold if predicted else None,
+        }
     for bank in banks:
         result = learn_into_bank(BankRows(bank), data)
         shutil.rmtree(bank.path / "predictions", ignore_errors=True)  # scores of the base bank: stale now
