@@ -200,3 +200,18 @@ def test_cli_learns_and_says_what_it_did(tmp_path, capsys):
         main(["learn", "--model", str(BASE), "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "x")]) == 1
     )
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_new_labels_let_the_knn_vote_predict_a_code_outside_the_labels(learned, tmp_path):
+    from cpc_models import CpcPredictor
+    from cpc_models.scoring.thresholds import Thresholds
+
+    out, _, _ = learned
+    assert "A01K47/06" not in {c.code for c in CpcPredictor.from_pretrained(out).predict([NEAR], top_k=50)[0].codes}
+    opened = tmp_path / "open"
+    record = learn_model(BASE, one_patent(), out=opened, new_labels=True, new_label_threshold=0.6)
+    assert record["new_labels"] == {"added": 1, "predicted_by_the_model": True, "threshold": 0.6}
+    model = CpcPredictor.from_pretrained(opened)
+    assert model.labels[-1] == "A01K47/06" and Thresholds.load(opened).per_label["A01K47/06"] == 0.6
+    assert "A01K47/06" in {c.code for c in model.predict([NEAR])[0].codes}
+    assert "A01K47/06" not in {c.code for c in model.predict(["A method for parsing legal claims."])[0].codes}
