@@ -119,22 +119,33 @@ def scores_and_metrics(model_dir: Path, texts: list[str], y: np.ndarray, labels:
 
 def fit_half_member(full_member: Path, train, mask: np.ndarray, out: Path) -> Path:
     """A TF-IDF kNN member like ``full_member`` but fitted (vectorizer and bank) on the train rows of ``mask``."""
-    from cpc_models.kinds.tfidf import fit_blocks, title_of
-    from cpc_models.kinds.tfidf_knn import Config, TfidfKnnScorer
+    from cpc_models.data import Split
+    from cpc_models.kinds import tfidf_knn
     from cpc_models.registry import write_model_config
 
     saved = json.loads((full_member / "train_config.json").read_text())
-    config = Config(**{f.name: saved[f.name] for f in fields(Config) if f.name in saved})
-    texts = [t for t, m in zip(train.texts, mask) if m]
-    blocks, x = fit_blocks(config, texts)
-    x.data = x.data.astype(np.float16).astype(np.float32)
-    scorer = TfidfKnnScorer(train.vocabulary, blocks, x, train.y[mask], config.k, config.temperature)
-    scorer.docs = {
-        "publication_number": [n for n, m in zip(train.publication_numbers, mask) if m],
-        "title": [title_of(t) for t in texts],
-        "codes": [c for c, m in zip(train.codes, mask) if m],
-    }
-    scorer.save(out)
+    config = tfidf_knn.Config(**{f.name: saved[f.name] for f in fields(tfidf_knn.Config) if f.name in saved})
+    keep = np.flatnonzero(mask)
+    half = Split(
+        "train",
+        [train.publication_numbers[i] for i in keep],
+        [train.texts[i] for i in keep],
+        [train.codes[i] for i in keep],
+        train.vocabulary,
+    )
+    if hasattr(tfidf_knn, "write_knn_folder"):  # storage format 2
+        from cpc_models.kinds.tfidf import fit_vectorizer
+
+        vectorizer, x = fit_vectorizer(config, half.texts)
+        tfidf_knn.write_knn_folder(out, vectorizer, x, half, Path("missing"), config.k, config.temperature)
+    else:
+        from cpc_models.kinds.tfidf import fit_blocks
+
+        blocks, x = fit_blocks(config, half.texts)
+        x.data = x.data.astype(np.float16).astype(np.float32)
+        scorer = tfidf_knn.TfidfKnnScorer(half.vocabulary, blocks, x, half.y, config.k, config.temperature)
+        scorer.docs = tfidf_knn.bank_docs(Path("missing"), half)
+        scorer.save(out)
     write_model_config(out, "tfidf-knn", train.vocabulary)
     return out
 
@@ -148,7 +159,7 @@ def half_bank_of(full_member: Path, mask: np.ndarray, out: Path) -> Path:
     shutil.copytree(full_member, out, ignore=shutil.ignore_patterns("predictions"))
     bank = BankRows(Bank(out, "tfidf-knn"))
     empty = csr_matrix((0, bank.matrix.shape[1]), dtype=np.float32)
-    write_rows(bank, mask, empty, np.zeros((0, len(bank.labels)), np.uint8), {})
+    write_rows(bank, mask, empty, np.zeros((0, len(bank.labels)), np.uint8), [])
     return out
 
 
@@ -236,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         same_vocab = half_bank_of(full, t, work / "half-bank")
         r = cpc_learn(same_vocab, other, work / "half-bank-learned")
         runs.append((f"other train half ({r['count']}) into the full vocabulary, half bank", r))
+        from cpc_models.learn.banks import Bank, BankRows
+
         rows_b, raw = [], {}
         for name, folder in (
             ("full member (retrained on all of train)", full),
@@ -244,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             ("full vocabulary, half bank + learn the other half", work / "half-bank-learned"),
         ):
             raw[name], m = scores_and_metrics(folder, test.texts, test.y, labels, full)
-            rows_b.append([name, str(len(np.load(folder / "knn_bank.npz")["labels"])), *fmt(m)])
+            rows_b.append([name, str(len(BankRows(Bank(folder, "tfidf-knn")))), *fmt(m)])
             results[f"b_{name}"] = m
         same = raw["full vocabulary, half bank + learn the other half"]
         diff = float(np.abs(same - raw["full member (retrained on all of train)"]).max())

@@ -1,13 +1,15 @@
 """The neighbour banks of a model folder, and the one function that writes rows into a bank.
 
-A neighbour bank is a folder of a kind that votes with (or looks up) stored training patents: ``tfidf-knn``
-(``knn_bank.npz``: TF-IDF rows and labels; ``knn_docs.json``: number, title, codes per row) and ``minilm-knn``
-(``train_embeddings.npy``, ``train_labels.npy``). A model's banks: the folder itself when it is such a kind, its
-ensemble members that are, and the ``neighbour_index/`` shipped for similar patents.
+A neighbour bank is a folder of a kind that votes with (or looks up) stored training patents: ``tfidf-knn`` (its
+TF-IDF rows, labels and number, title, codes per row: ``bank/``, memory-mapped, written by
+``cpc_models.kinds.bank.save_bank``; or, in folders of format 1, ``knn_bank.npz`` + ``knn_docs.json``) and
+``minilm-knn`` (``train_embeddings.npy``, ``train_labels.npy``). A model's banks: the folder itself when it is
+such a kind, its ensemble members that are, and the ``neighbour_index/`` shipped for similar patents.
 
-Rows are made with the bank's own features (the TF-IDF vectorizers or the encoder are not refitted: a word the
+Rows are made with the bank's own features (the TF-IDF vectorizer or the encoder is not refitted: a word the
 vocabulary lacks does not count, as for any text the model reads). A new row replaces a bank row with the same
-publication number, or whose features are those of the same text (cosine >= ``SAME_TEXT``).
+publication number, or whose features are those of the same text (cosine >= ``SAME_TEXT``). ``write_rows`` is
+the one function here that writes a bank.
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ from pathlib import Path
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+try:  # the model-folder file names, where this version has cpc_models/files.py with the format-2 bank
+    from cpc_models.files import BANK_DIR, KNN_BANK_FILE, KNN_DOCS_FILE, KNN_EMBEDDINGS_FILE, KNN_LABELS_FILE
+except ImportError:  # format 1 only
+    from cpc_models.kinds.minilm_knn import KNN_EMBEDDINGS as KNN_EMBEDDINGS_FILE
+    from cpc_models.kinds.minilm_knn import KNN_LABELS as KNN_LABELS_FILE
+    from cpc_models.kinds.tfidf_knn import KNN_BANK_FILE, KNN_DOCS_FILE
+
+    BANK_DIR = "bank"
 
 BANK_KINDS = ("tfidf-knn", "minilm-knn")  # kinds that keep a neighbour bank
 SAME_TEXT = 0.9999  # cosine at or above which a bank row holds the same (normalised) text
@@ -60,8 +71,20 @@ def find_banks(model_dir: str | Path) -> list[Bank]:
     return banks
 
 
+def bank_files(bank: Bank) -> list[Path]:
+    """What ``write_rows`` rewrites in a bank's folder (files or folders), for ``cpc learn --in-place``'s undo."""
+    if bank.kind == "tfidf-knn":
+        return [bank.path / BANK_DIR, bank.path / KNN_BANK_FILE, bank.path / KNN_DOCS_FILE]
+    return [bank.path / KNN_EMBEDDINGS_FILE, bank.path / KNN_LABELS_FILE]
+
+
+def _format2(bank: Bank) -> bool:
+    return bank.kind == "tfidf-knn" and (bank.path / BANK_DIR).is_dir()
+
+
 class BankRows:
-    """A loaded bank: its labels, rows, publication numbers (where kept) and how it turns texts into rows."""
+    """A bank read into memory: rows (CSR or dense), labels (dense 0/1 over ``labels``), one doc per row (number,
+    title, codes) where it keeps them, and how it turns texts into rows."""
 
     def __init__(self, bank: Bank):
         from cpc_models.registry import load_scorer
@@ -69,16 +92,26 @@ class BankRows:
         self.bank = bank
         self.scorer = load_scorer(bank.path)
         self.labels = list(self.scorer.labels)
-        if bank.kind == "tfidf-knn":
-            self.matrix_t = self.scorer.bank_t  # (features, rows) CSR: what a text's terms are multiplied with
-            self.matrix = self.matrix_t.T.tocsr()
-            self.y = self.scorer.bank_labels
-            self.docs = self.scorer.docs
+        self.docs: list[dict] | None = None
+        if _format2(bank):
+            from cpc_models.kinds.bank import read_bank_rows
+
+            self.matrix, y, self.docs, spec = read_bank_rows(bank.path / BANK_DIR)
+            self.y = np.asarray(y.todense(), dtype=np.uint8)
+            self.knn = (spec["k"], spec["temperature"])
+        elif bank.kind == "tfidf-knn":
+            from scipy.sparse import csr_matrix
+
+            b = np.load(bank.path / KNN_BANK_FILE)
+            self.matrix = csr_matrix((b["data"].astype(np.float32), b["indices"], b["indptr"]), shape=tuple(b["shape"]))
+            self.y, self.knn = b["labels"].astype(np.uint8), (int(b["knn"][0]), float(b["knn"][1]))
+            if (bank.path / KNN_DOCS_FILE).exists():
+                cols = json.loads((bank.path / KNN_DOCS_FILE).read_text())
+                self.docs = [{key: values[i] for key, values in cols.items()} for i in range(self.matrix.shape[0])]
         else:
             self.matrix = self.scorer.head.embeddings.astype(np.float32)
-            self.matrix_t = self.matrix.T
             self.y = self.scorer.head.labels
-            self.docs = None
+        self.matrix_t = self.matrix.T.tocsr() if hasattr(self.matrix, "tocsr") else self.matrix.T
         if self.y.shape[1] < len(self.labels):  # labels added by --new-labels: no base row carries them
             self.y = np.hstack([self.y, np.zeros((self.y.shape[0], len(self.labels) - self.y.shape[1]), np.uint8)])
 
@@ -87,14 +120,18 @@ class BankRows:
 
     @property
     def numbers(self) -> list[str] | None:
-        return list(self.docs["publication_number"]) if self.docs and "publication_number" in self.docs else None
+        return None if self.docs is None else [d.get("publication_number") or "" for d in self.docs]
 
     def features(self, texts: list[str]):
         """The bank rows of ``texts``, as the bank stores them (TF-IDF in float16 precision, or fp16 embeddings)."""
         if self.bank.kind == "tfidf-knn":
-            from cpc_models.kinds.tfidf import transform_features
+            vectorizer = getattr(self.scorer, "vectorizer", None)  # format 2; format 1 scorers hold the blocks
+            if vectorizer is not None:
+                x = vectorizer.transform(list(texts)).tocsr()
+            else:
+                from cpc_models.kinds.tfidf import transform_features
 
-            x = transform_features(self.scorer.blocks, texts)
+                x = transform_features(self.scorer.blocks, texts)
             x.data = x.data.astype(np.float16).astype(np.float32)
             return x
         return self.scorer.encoder.encode(list(texts)).astype(np.float16).astype(np.float32)
@@ -120,37 +157,35 @@ def _norms(m) -> np.ndarray:
     return np.linalg.norm(np.asarray(m, dtype=np.float32), axis=1)
 
 
-def write_rows(bank: BankRows, keep: np.ndarray, x, y: np.ndarray, docs: dict[str, list] | None) -> int:
-    """Write ``bank``'s folder with its rows ``keep`` (a boolean mask) followed by the new rows ``x`` (labels ``y``,
-    and ``docs`` per row where the bank keeps them). The one function that writes a bank; returns its row count."""
+def write_rows(bank: BankRows, keep: np.ndarray, x, y: np.ndarray, docs: list[dict]) -> int:
+    """Write ``bank``'s folder with its rows ``keep`` (a boolean mask) followed by the new rows ``x`` (labels ``y``
+    over ``bank.labels``, one doc per row). The one function that writes a bank; returns its row count."""
     from scipy.sparse import vstack
 
-    folder, kind = bank.bank.path, bank.bank.kind
-    if kind == "tfidf-knn":
-        from cpc_models.kinds.tfidf_knn import KNN_BANK_FILE, KNN_DOCS_FILE
+    folder, kept = bank.bank.path, np.flatnonzero(keep)
+    labels = np.vstack([bank.y[keep], y]).astype(np.uint8)
+    all_docs = None if bank.docs is None else [bank.docs[i] for i in kept] + list(docs)
+    if _format2(bank.bank):
+        from cpc_models.kinds.bank import save_bank
 
-        matrix = vstack([bank.matrix[keep], x]).tocsr()
-        labels = np.vstack([bank.y[keep], y]).astype(np.uint8)
+        rows = vstack([bank.matrix[keep], x], format="csr")
+        save_bank(folder / BANK_DIR, rows, labels, *bank.knn, all_docs, n_labels=labels.shape[1])
+    elif bank.bank.kind == "tfidf-knn":
+        rows = vstack([bank.matrix[keep], x], format="csr")
         np.savez_compressed(
             folder / KNN_BANK_FILE,
-            data=matrix.data.astype(np.float16),
-            indices=matrix.indices,
-            indptr=matrix.indptr,
-            shape=np.array(matrix.shape),
+            data=rows.data.astype(np.float16),
+            indices=rows.indices,
+            indptr=rows.indptr,
+            shape=np.array(rows.shape),
             labels=labels,
-            knn=np.array([bank.scorer.k, bank.scorer.temperature]),
+            knn=np.array(bank.knn),
         )
-        if bank.docs:
-            kept = np.flatnonzero(keep)
-            merged = {
-                key: [values[i] for i in kept] + list(docs.get(key, [""] * x.shape[0]))
-                for key, values in bank.docs.items()
-            }
-            (folder / KNN_DOCS_FILE).write_text(json.dumps(merged, ensure_ascii=False) + "\n")
+        if all_docs is not None:
+            cols = {key: [d.get(key) for d in all_docs] for key in all_docs[0]} if all_docs else {}
+            (folder / KNN_DOCS_FILE).write_text(json.dumps(cols, ensure_ascii=False) + "\n")
     else:
-        from cpc_models.kinds.minilm_knn import KNN_EMBEDDINGS, KNN_LABELS
-
-        matrix = np.vstack([bank.matrix[keep], x]).astype(np.float16)
-        np.save(folder / KNN_EMBEDDINGS, matrix)
-        np.save(folder / KNN_LABELS, np.vstack([bank.y[keep], y]).astype(np.uint8))
-    return int(matrix.shape[0])
+        rows = np.vstack([bank.matrix[keep], x]).astype(np.float16)
+        np.save(folder / KNN_EMBEDDINGS_FILE, rows)
+        np.save(folder / KNN_LABELS_FILE, labels)
+    return int(rows.shape[0])

@@ -58,23 +58,25 @@ def copy_model(model_dir: Path, out: Path) -> None:
 
 
 def _keep_previous(model_dir: Path, banks) -> None:
-    from cpc_models.kinds.minilm_knn import KNN_EMBEDDINGS, KNN_LABELS
-    from cpc_models.kinds.tfidf_knn import KNN_BANK_FILE, KNN_DOCS_FILE
+    from cpc_models.learn.banks import bank_files
     from cpc_models.registry import CONFIG_FILE
     from cpc_models.scoring.thresholds import THRESHOLDS_FILE
 
     previous = model_dir / PREVIOUS_DIR
     shutil.rmtree(previous, ignore_errors=True)
-    files = [model_dir / LEARNED_FILE, model_dir / CARD_FILE, model_dir / CONFIG_FILE, model_dir / THRESHOLDS_FILE]
+    paths = [model_dir / LEARNED_FILE, model_dir / CARD_FILE, model_dir / CONFIG_FILE, model_dir / THRESHOLDS_FILE]
     for bank in banks:
-        files += [bank.path / f for f in (KNN_BANK_FILE, KNN_DOCS_FILE, KNN_EMBEDDINGS, KNN_LABELS, CONFIG_FILE)]
-    files = list(dict.fromkeys(files))
-    for f in files:
-        if f.exists():
-            target = previous / f.relative_to(model_dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f, target)
-    (previous / "files.json").write_text(json.dumps([f.relative_to(model_dir).as_posix() for f in files]) + "\n")
+        paths += [*bank_files(bank), bank.path / CONFIG_FILE]
+    paths = list(dict.fromkeys(paths))
+    previous.mkdir(parents=True)
+    for path in paths:
+        target = previous / path.relative_to(model_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            shutil.copytree(path, target)
+        elif path.exists():
+            shutil.copy2(path, target)
+    (previous / "files.json").write_text(json.dumps([p.relative_to(model_dir).as_posix() for p in paths]) + "\n")
 
 
 def undo_learn(model_dir: str | Path) -> list[str]:
@@ -86,10 +88,14 @@ def undo_learn(model_dir: str | Path) -> list[str]:
     names = json.loads((previous / "files.json").read_text())
     for name in names:
         saved, target = previous / name, model_dir / name
-        if saved.exists():
-            shutil.copy2(saved, target)
+        if target.is_dir():
+            shutil.rmtree(target)
         else:
-            target.unlink(missing_ok=True)  # it did not exist before (learned.json of a first learn)
+            target.unlink(missing_ok=True)  # also what did not exist before (learned.json of a first learn)
+        if saved.is_dir():
+            shutil.copytree(saved, target)
+        elif saved.exists():
+            shutil.copy2(saved, target)
     shutil.rmtree(previous)
     return names
 
@@ -107,11 +113,10 @@ def learn_into_bank(bank: BankRows, data: Labelled, new_rows: np.ndarray | None 
     if numbers is not None:
         learned = {n for n in data.publication_numbers if n}
         keep &= np.array([n not in learned for n in numbers], dtype=bool)
-    docs = {
-        "publication_number": list(data.publication_numbers),
-        "title": [title_of(t) for t in data.texts],
-        "codes": [list(c) for c in data.codes],
-    }
+    docs = [
+        {"publication_number": number, "title": title_of(text), "codes": list(codes)}
+        for number, text, codes in zip(data.publication_numbers, data.texts, data.codes)
+    ]
     before = len(bank)
     after = write_rows(bank, keep, x, label_matrix(data.codes, bank.labels), docs)
     return {"rows_before": before, "rows_replaced": int((~keep).sum()), "rows_after": after}
