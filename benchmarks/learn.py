@@ -309,7 +309,11 @@ def main(argv: list[str] | None = None) -> int:
         f"patents, the duplicate check against every bank row, writing the bank. Base folder byte-identical after all "
         f"runs: {'yes' if unchanged else 'NO'}.\n"
     )
-    setting = f" on `{args.dataset.name}` with `{args.model.name}` (2 shared CPU cores; timings of one run)."
+    storage = "format 2, memory-mapped `bank/`" if (args.model / args.member / "bank").is_dir() else "format 1, `.npz`"
+    setting = (
+        f" on `{args.dataset.name}` with `{args.model.name}` (kNN bank storage {storage}; 2 shared CPU cores, "
+        "timings of one run)."
+    )
     print(write_benchmark_report(args.out, "What cpc learn buys", "benchmarks/learn.py", setting, body))
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -34,6 +34,7 @@ except ImportError:  # format 1 only
 
 BANK_KINDS = ("tfidf-knn", "minilm-knn")  # kinds that keep a neighbour bank
 SAME_TEXT = 0.9999  # cosine at or above which a bank row holds the same (normalised) text
+SAME_TEXT_DEPTH = 20  # format 2: rows of largest dot product among which the same text is looked for
 CHUNK = 512
 
 
@@ -138,6 +139,15 @@ class BankRows:
 
     def same_text_rows(self, x) -> np.ndarray:
         """Per new row, the bank row holding the same text (cosine >= SAME_TEXT), else -1."""
+        bank = getattr(self.scorer, "bank", None)
+        if hasattr(bank, "search") and x.shape[0]:  # format 2: the bank's sparse top-n search by dot product
+            hits = bank.search(x, SAME_TEXT_DEPTH)  # rows are L2-normalised per block: the same text is among them
+            valid = hits.rows >= 0
+            norms = bank.norms[np.where(valid, hits.rows, 0)]
+            cos = np.where(valid, hits.dots / np.maximum(hits.qnorms[:, None] * norms, 1e-12), -1.0)
+            best = cos.argmax(axis=1)
+            pick = np.arange(len(cos))
+            return np.where(cos[pick, best] >= SAME_TEXT, hits.rows[pick, best], -1)
         out = np.full(x.shape[0], -1, dtype=np.int64)
         bank_norms = _norms(self.matrix)
         for start in range(0, x.shape[0], CHUNK):
