@@ -7,7 +7,7 @@ import click
 
 @click.command("learn")
 @click.option("--model", "model_dir", default=None, help="Model folder or Hub repo id OWNER/NAME. [the default model]")
-@click.option("--revision", default=None, help="Branch, tag or commit of a Hub model or dataset. [main]")
+@click.option("--revision", default=None, help="Branch, tag or commit of a Hub model. [main]")
 @click.option(
     "--data",
     "source",
@@ -64,7 +64,7 @@ def learn_command(
         return
     if not source:
         raise InputError("give --data: the labelled patents to learn")
-    data = read_labelled(source, list(splits) or None, revision)
+    data = read_labelled(source, list(splits) or None)
     threshold = NEW_LABEL_THRESHOLD if new_label_threshold is None else new_label_threshold
     record = learn_model(model, data, out=out, in_place=in_place, new_labels=new_labels, new_label_threshold=threshold)
     skipped = sum(record["rows_skipped"].values())
