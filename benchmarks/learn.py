@@ -155,8 +155,9 @@ def half_bank_of(full_member: Path, mask: np.ndarray, out: Path) -> Path:
     from scipy.sparse import csr_matrix
 
     from cpc_models.learn.banks import Bank, BankRows, write_rows
+    from cpc_models.learn.learn import copy_model
 
-    shutil.copytree(full_member, out, ignore=shutil.ignore_patterns("predictions"))
+    copy_model(full_member, out)
     bank = BankRows(Bank(out, "tfidf-knn"))
     empty = csr_matrix((0, bank.matrix.shape[1]), dtype=np.float32)
     write_rows(bank, mask, empty, np.zeros((0, len(bank.labels)), np.uint8), [])

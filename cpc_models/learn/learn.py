@@ -40,6 +40,7 @@ def copy_model(model_dir: Path, out: Path) -> None:
     from cpc_models.registry import kind_of
 
     shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns(PREVIOUS_DIR))
+    relink_vectorizers(model_dir, out)
     spec_path = out / ENSEMBLE_FILE
     if kind_of(out) != "ensemble" or not spec_path.exists():
         return
@@ -51,10 +52,26 @@ def copy_model(model_dir: Path, out: Path) -> None:
         if member.get("weight") and has_bank(kind_of(source)):
             target = out / "members" / member["name"]
             shutil.copytree(source, target)
+            relink_vectorizers(source, target)
             member["path"] = f"members/{member['name']}"
         else:
             member["path"] = Path(os.path.relpath(source, out.resolve())).as_posix()
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+
+
+def relink_vectorizers(source: Path, copy: Path) -> None:
+    """In ``copy`` (a copy of ``source``), point each TF-IDF member whose shared vectorizer lies outside the copied
+    tree (format 2: ``features.json``) at the original vectorizer folder again; learning never changes it."""
+    try:
+        from cpc_models.files import FEATURES_FILE
+        from cpc_models.kinds.vectorizer import link_vectorizer, vectorizer_folder
+    except ImportError:  # format 1 only: every member keeps its own vectorizer files
+        return
+    for link in copy.rglob(FEATURES_FILE):
+        original = source / link.parent.relative_to(copy)
+        folder = vectorizer_folder(original)
+        if folder is not None and not folder.is_relative_to(source.resolve()):
+            link_vectorizer(link.parent, folder)
 
 
 def _keep_previous(model_dir: Path, banks) -> None:

@@ -215,3 +215,13 @@ def test_new_labels_let_the_knn_vote_predict_a_code_outside_the_labels(learned, 
     assert model.labels[-1] == "A01K47/06" and Thresholds.load(opened).per_label["A01K47/06"] == 0.6
     assert "A01K47/06" in {c.code for c in model.predict([NEAR])[0].codes}
     assert "A01K47/06" not in {c.code for c in model.predict(["A method for parsing legal claims."])[0].codes}
+
+
+def test_a_member_folder_learns_on_its_own(tmp_path):
+    """A member copied out of its ensemble still finds its vectorizer (format 2 shares one at the ensemble's top)."""
+    from cpc_models.registry import load_scorer
+
+    out = tmp_path / "knn"
+    record = learn_model(BASE / "members" / "tfidf-knn", one_patent(), out=out)
+    assert [b["path"] for b in record["banks"]] == ["."]
+    assert load_scorer(out).neighbours([NEAR], 1)[0][0]["publication_number"] == NUMBER
