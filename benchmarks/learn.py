@@ -93,7 +93,10 @@ def cpc_learn(model: Path, source: Path, out: Path, *options: str) -> dict:
         text=True,
         check=False,
     )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        raise SystemExit(f"cpc learn failed: {done.stderr[-2000:]}")
+    result = json.loads(lines[-1])
     if result["rc"] != 0:
         raise SystemExit(done.stderr)
     result["count"] = json.loads((out / "learned.json").read_text())["learned"][-1]["count"]
