@@ -29,7 +29,7 @@ import click
     "--new-label-threshold",
     type=click.FloatRange(0, 1),
     default=None,
-    help="Threshold of those new labels (on the calibrated kNN vote). [0.5; see benchmarks/results/learn.md]",
+    help="Threshold of those new labels (on the calibrated kNN vote). [0.7; see benchmarks/results/learn.md]",
 )
 @click.option("--undo", is_flag=True, help="Put back what the last --in-place learn changed in --model.")
 def learn_command(

@@ -29,7 +29,7 @@ LEARNED_FILE = "learned.json"
 PREVIOUS_DIR = "learn_previous"  # --in-place: the files the last learn changed, as they were
 CARD_MARK = "<!-- cpc learn -->"
 CARD_FILE = "README.md"
-NEW_LABEL_THRESHOLD = 0.5  # --new-labels: threshold of a code only learned banks know (see benchmarks/learn.py)
+NEW_LABEL_THRESHOLD = 0.7  # --new-labels: threshold of a code only learned banks know (see benchmarks/learn.py)
 
 
 def copy_model(model_dir: Path, out: Path) -> None:
