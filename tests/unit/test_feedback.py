@@ -54,3 +54,11 @@ def test_space_handler_saves_a_correction_only_when_a_folder_is_set(predictor, s
     assert "saved" in note and row.text == TEXT and row.corrected_codes == ["G06N3/08", "G06N20/00"]
     assert row.predicted_codes == predicted and row.model == "model"
     assert (settings.feedback_dir / "README.md").read_text().count("corrected_codes") == 1
+
+
+def test_cpc_push_dataset_would_send_the_card_and_every_correction(tmp_path):
+    from cpc_dataset.hub import DATASET_ALLOW, chosen_files
+
+    folder = tmp_path / "feedback"
+    paths = [write_feedback(folder, FeedbackRow(f"Text {i}.", [], ["G06N3/08"])) for i in range(2)]
+    assert set(chosen_files(folder, DATASET_ALLOW)) == {"README.md", *(f"data/{p.name}" for p in paths)}
