@@ -39,11 +39,10 @@ CHUNK = 512
 
 
 def has_bank(kind: str) -> bool:
-    """Whether a kind keeps a neighbour bank (``Kind`` capability where the registry has one, else this list)."""
-    from cpc_models.registry import KINDS
-
-    flag = getattr(KINDS.get(kind), "neighbour_bank", None)
-    return bool(flag) if flag is not None else kind in BANK_KINDS
+    """Whether a kind keeps a neighbour bank of its own that rows can be written to. (Not ``Kind.neighbour_bank``
+    where the registry has it: that says a loaded scorer may *hold* a bank with documents, an ensemble included,
+    and leaves out ``minilm-knn``, whose bank keeps no documents.)"""
+    return kind in BANK_KINDS
 
 
 @dataclass

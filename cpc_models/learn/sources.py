@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Labelled:
-    source: str  # what was read (a path or repo id)
+    source: str  # what was read: a Hub repo id, or a local file or folder's name
     source_kind: str  # "raw CSV", "raw CSV folder", "dataset folder", "parquet", "feedback folder"
     publication_numbers: list[str] = field(default_factory=list)  # "" where the source has none
     texts: list[str] = field(default_factory=list)  # model inputs: title, then abstract
@@ -128,7 +128,8 @@ def read_labelled(source: str | Path, splits: list[str] | None = None, revision:
     from cpc_dataset.hub import is_repo_id, resolve_dataset
 
     text = str(source)
-    path = resolve_dataset(text, revision) if is_repo_id(text) else Path(text)
+    repo = is_repo_id(text)
+    path = resolve_dataset(text, revision) if repo else Path(text)
     if not path.exists():
         raise InputError(
             f"{source} does not exist; give a raw CSV, a dataset folder or repo id, a parquet file or a feedback folder"
@@ -157,6 +158,7 @@ def read_labelled(source: str | Path, splits: list[str] | None = None, revision:
         _from_parquet(path, data)
     else:
         raise InputError(f"{path}: give a .csv, a .parquet, a dataset folder or a feedback folder")
+    data.source = text if repo else path.name  # what learned.json records: no local folders
     data = dedupe(data)
     if not data.texts:
         reasons = ", ".join(f"{n} {why}" for why, n in data.skipped.items()) or "no rows"
