@@ -127,7 +127,8 @@ class BankRows:
         if self.bank.kind == "tfidf-knn":
             vectorizer = getattr(self.scorer, "vectorizer", None)  # format 2; format 1 scorers hold the blocks
             if vectorizer is not None:
-                x = vectorizer.transform(list(texts)).tocsr()
+                x = vectorizer.transform(list(texts))
+                x = x.to_scipy() if hasattr(x, "to_scipy") else x.tocsr()  # the storage's own CSR, or scipy's
             else:
                 from cpc_models.kinds.tfidf import transform_features
 
