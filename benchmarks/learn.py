@@ -124,7 +124,6 @@ def fit_half_member(full_member: Path, train, mask: np.ndarray, out: Path) -> Pa
     """A TF-IDF kNN member like ``full_member`` but fitted (vectorizer and bank) on the train rows of ``mask``."""
     from cpc_models.data import Split
     from cpc_models.kinds import tfidf_knn
-    from cpc_models.registry import write_model_config
 
     saved = json.loads((full_member / "train_config.json").read_text())
     config = tfidf_knn.Config(**{f.name: saved[f.name] for f in fields(tfidf_knn.Config) if f.name in saved})
@@ -149,7 +148,7 @@ def fit_half_member(full_member: Path, train, mask: np.ndarray, out: Path) -> Pa
         scorer = tfidf_knn.TfidfKnnScorer(half.vocabulary, blocks, x, half.y, config.k, config.temperature)
         scorer.docs = tfidf_knn.bank_docs(Path("missing"), half)
         scorer.save(out)
-    write_model_config(out, "tfidf-knn", train.vocabulary)
+    shutil.copy(full_member / "config.json", out / "config.json")  # the same kind and labels
     return out
 
 
@@ -157,11 +156,11 @@ def half_bank_of(full_member: Path, mask: np.ndarray, out: Path) -> Path:
     """``full_member`` (its vectorizer) with only the bank rows of ``mask``: written with ``cpc learn``'s bank writer."""
     from scipy.sparse import csr_matrix
 
-    from cpc_models.learn.banks import Bank, BankRows, write_rows
+    from cpc_models.learn.banks import BankRows, find_banks, write_rows
     from cpc_models.learn.learn import copy_model
 
     copy_model(full_member, out)
-    bank = BankRows(Bank(out, "tfidf-knn"))
+    bank = BankRows(find_banks(out)[0])
     empty = csr_matrix((0, bank.matrix.shape[1]), dtype=np.float32)
     write_rows(bank, mask, empty, np.zeros((0, len(bank.labels)), np.uint8), [])
     return out
@@ -251,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         same_vocab = half_bank_of(full, t, work / "half-bank")
         r = cpc_learn(same_vocab, other, work / "half-bank-learned")
         runs.append((f"other train half ({r['count']}) into the full vocabulary, half bank", r))
-        from cpc_models.learn.banks import Bank, BankRows
+        from cpc_models.learn.banks import BankRows, find_banks
 
         rows_b, raw = [], {}
         for name, folder in (
@@ -261,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             ("full vocabulary, half bank + learn the other half", work / "half-bank-learned"),
         ):
             raw[name], m = scores_and_metrics(folder, test.texts, test.y, labels, full)
-            rows_b.append([name, str(len(BankRows(Bank(folder, "tfidf-knn")))), *fmt(m)])
+            rows_b.append([name, str(len(BankRows(find_banks(folder)[0]))), *fmt(m)])
             results[f"b_{name}"] = m
         same = raw["full vocabulary, half bank + learn the other half"]
         diff = float(np.abs(same - raw["full member (retrained on all of train)"]).max())

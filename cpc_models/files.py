@@ -23,6 +23,11 @@ METRICS_FILE = "metrics.json"
 TRAIN_CONFIG_FILE = "train_config.json"
 CARD_FILE = "README.md"
 
+# cpc learn (cpc_models.learn): what was learned, and (--in-place) the files the last learn changed, for --undo
+LEARNED_FILE = "learned.json"
+LEARN_PREVIOUS_DIR = "learn_previous"
+LEARN_PREVIOUS_INDEX = "files.json"  # under LEARN_PREVIOUS_DIR: the paths kept (a path absent there did not exist)
+
 # validation/test scores kept for ensembles (a training leftover, not published)
 PREDICTIONS_DIR = "predictions"
 PREDICTIONS_INDEX_FILE = "index.json"  # under PREDICTIONS_DIR: labels and publication numbers per split

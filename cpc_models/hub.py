@@ -19,6 +19,7 @@ from cpc_models.files import (
     CALIBRATION_FILE,
     CARD_FILE,
     CONFIG_FILE,
+    LEARN_PREVIOUS_DIR,
     LEVELS_FILE,
     METRICS_FILE,
     ONNX_DIR,
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Training leftovers that a user of the model does not need (and pickles, which are never published).
 MODEL_IGNORE = [
-    "learn_previous/*",  # cpc learn --in-place: the files it changed, kept for --undo
+    f"{LEARN_PREVIOUS_DIR}/*",  # cpc learn --in-place: the files it changed, kept for --undo
     f"{PREDICTIONS_DIR}/*",
     f"*/{PREDICTIONS_DIR}/*",
     "history.json",
@@ -64,6 +65,7 @@ INT8_ALLOW = [
     CONFIG_FILE,
     THRESHOLDS_FILE,
     CALIBRATION_FILE,
+    LEARN_PREVIOUS_DIR,
     LEVELS_FILE,
     SCOPE_FILE,
     METRICS_FILE,

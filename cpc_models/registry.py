@@ -63,6 +63,7 @@ class Kind:
     # capabilities: what other modules ask of a kind instead of testing its name
     stock_pipeline: bool = False  # a transformer folder in the stock Hub layout: `transformers.pipeline` loads it
     neighbour_bank: bool = False  # its loaded scorer (or one of its members) may hold a neighbour bank with documents
+    learnable_bank: bool = False  # it owns a neighbour bank that `cpc learn` adds rows to (cpc_models.learn.banks)
 
     @property
     def exports_onnx(self) -> bool:
@@ -118,6 +119,7 @@ KINDS: dict[str, Kind] = {
             {"native": NATIVE_SKLEARN},
             TRAIN_SKLEARN,
             neighbour_bank=True,
+            learnable_bank=True,
         ),
         Kind(
             "minilm-knn",
@@ -125,6 +127,7 @@ KINDS: dict[str, Kind] = {
             "Frozen MiniLM embeddings (cached): similarity-weighted vote of the nearest training patents.",
             {"native": ENCODER},
             TRAIN_ENCODER,
+            learnable_bank=True,
         ),
         Kind(
             "minilm-logreg",

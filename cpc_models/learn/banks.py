@@ -21,65 +21,72 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import (
+    CONFIG_FILE,
+    ENSEMBLE_FILE,
+    KNN_BANK_FILE,
+    KNN_DOCS_FILE,
+    KNN_EMBEDDINGS_FILE,
+    KNN_LABELS_FILE,
+    NEIGHBOUR_INDEX_DIR,
+)
+
+try:  # storage format 2 (the memory-mapped bank/ of cpc_models.kinds.bank), where this version has it
+    from cpc_models.files import BANK_DIR
+except ImportError:  # format 1 only
+    BANK_DIR = None
+
 log = logging.getLogger(__name__)
 
-try:  # the model-folder file names, where this version has cpc_models/files.py with the format-2 bank
-    from cpc_models.files import BANK_DIR, KNN_BANK_FILE, KNN_DOCS_FILE, KNN_EMBEDDINGS_FILE, KNN_LABELS_FILE
-except ImportError:  # format 1 only
-    from cpc_models.kinds.minilm_knn import KNN_EMBEDDINGS as KNN_EMBEDDINGS_FILE
-    from cpc_models.kinds.minilm_knn import KNN_LABELS as KNN_LABELS_FILE
-    from cpc_models.kinds.tfidf_knn import KNN_BANK_FILE, KNN_DOCS_FILE
-
-    BANK_DIR = "bank"
-
-BANK_KINDS = ("tfidf-knn", "minilm-knn")  # kinds that keep a neighbour bank
 SAME_TEXT = 0.9999  # cosine at or above which a bank row holds the same (normalised) text
 SAME_TEXT_DEPTH = 20  # format 2: rows of largest dot product among which the same text is looked for
 CHUNK = 512
 
 
 def has_bank(kind: str) -> bool:
-    """Whether a kind keeps a neighbour bank of its own that rows can be written to. (Not ``Kind.neighbour_bank``
-    where the registry has it: that says a loaded scorer may *hold* a bank with documents, an ensemble included,
-    and leaves out ``minilm-knn``, whose bank keeps no documents.)"""
-    return kind in BANK_KINDS
+    """Whether a kind owns a neighbour bank that rows can be written to (``Kind.learnable_bank``)."""
+    from cpc_models.registry import KINDS
+
+    return kind in KINDS and KINDS[kind].learnable_bank
 
 
 @dataclass
 class Bank:
     path: Path  # the bank's folder
-    kind: str  # one of BANK_KINDS
+    kind: str  # a kind with ``learnable_bank``
+
+    @property
+    def tfidf(self) -> bool:
+        """TF-IDF rows (else sentence embeddings, ``KNN_EMBEDDINGS_FILE``)."""
+        return not (self.path / KNN_EMBEDDINGS_FILE).exists()
 
 
 def find_banks(model_dir: str | Path) -> list[Bank]:
     """Every neighbour bank of a model folder (members by their path in ``ensemble.json``)."""
-    from cpc_models.predict.evidence import INDEX_DIR
     from cpc_models.registry import kind_of
 
     model_dir = Path(model_dir)
     kind = kind_of(model_dir)
     banks = [Bank(model_dir, kind)] if has_bank(kind) else []
-    if kind == "ensemble":
-        from cpc_models.kinds.ensemble import ENSEMBLE_FILE
-
+    if (model_dir / ENSEMBLE_FILE).exists():
         for member in json.loads((model_dir / ENSEMBLE_FILE).read_text())["members"]:
             path = model_dir / member["path"]
             if member.get("weight") and path.is_dir() and has_bank(kind_of(path)):
                 banks.append(Bank(path, kind_of(path)))
-    if (model_dir / INDEX_DIR / "config.json").exists():
-        banks.append(Bank(model_dir / INDEX_DIR, "tfidf-knn"))
+    if (model_dir / NEIGHBOUR_INDEX_DIR / CONFIG_FILE).exists():
+        banks.append(Bank(model_dir / NEIGHBOUR_INDEX_DIR, kind_of(model_dir / NEIGHBOUR_INDEX_DIR)))
     return banks
 
 
 def bank_files(bank: Bank) -> list[Path]:
     """What ``write_rows`` rewrites in a bank's folder (files or folders), for ``cpc learn --in-place``'s undo."""
-    if bank.kind == "tfidf-knn":
-        return [bank.path / BANK_DIR, bank.path / KNN_BANK_FILE, bank.path / KNN_DOCS_FILE]
+    if bank.tfidf:
+        return [bank.path / name for name in (BANK_DIR, KNN_BANK_FILE, KNN_DOCS_FILE) if name]
     return [bank.path / KNN_EMBEDDINGS_FILE, bank.path / KNN_LABELS_FILE]
 
 
 def _format2(bank: Bank) -> bool:
-    return bank.kind == "tfidf-knn" and (bank.path / BANK_DIR).is_dir()
+    return bank.tfidf and BANK_DIR is not None and (bank.path / BANK_DIR).is_dir()
 
 
 class BankRows:
@@ -99,7 +106,7 @@ class BankRows:
             self.matrix, y, self.docs, spec = read_bank_rows(bank.path / BANK_DIR)
             self.y = np.asarray(y.todense(), dtype=np.uint8)
             self.knn = (spec["k"], spec["temperature"])
-        elif bank.kind == "tfidf-knn":
+        elif bank.tfidf:
             from scipy.sparse import csr_matrix
 
             b = np.load(bank.path / KNN_BANK_FILE)
@@ -124,7 +131,7 @@ class BankRows:
 
     def features(self, texts: list[str]):
         """The bank rows of ``texts``, as the bank stores them (TF-IDF in float16 precision, or fp16 embeddings)."""
-        if self.bank.kind == "tfidf-knn":
+        if self.bank.tfidf:
             vectorizer = getattr(self.scorer, "vectorizer", None)  # format 2; format 1 scorers hold the blocks
             if vectorizer is not None:
                 x = vectorizer.transform(list(texts))
@@ -180,7 +187,7 @@ def write_rows(bank: BankRows, keep: np.ndarray, x, y: np.ndarray, docs: list[di
 
         rows = vstack([bank.matrix[keep], x], format="csr")
         save_bank(folder / BANK_DIR, rows, labels, *bank.knn, all_docs, n_labels=labels.shape[1])
-    elif bank.bank.kind == "tfidf-knn":
+    elif bank.bank.tfidf:
         rows = vstack([bank.matrix[keep], x], format="csr")
         np.savez_compressed(
             folder / KNN_BANK_FILE,

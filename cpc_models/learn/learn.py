@@ -20,29 +20,37 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import InputError
+from cpc_models.files import (
+    CARD_FILE,
+    CONFIG_FILE,
+    ENSEMBLE_FILE,
+    LEARN_PREVIOUS_DIR,
+    LEARN_PREVIOUS_INDEX,
+    LEARNED_FILE,
+    MEMBERS_DIR,
+    NEIGHBOUR_INDEX_DIR,
+    PREDICTIONS_DIR,
+    THRESHOLDS_FILE,
+)
 from cpc_models.learn.banks import BankRows, find_banks, write_rows
 from cpc_models.learn.sources import Labelled
 
 log = logging.getLogger(__name__)
 
-LEARNED_FILE = "learned.json"
-PREVIOUS_DIR = "learn_previous"  # --in-place: the files the last learn changed, as they were
 CARD_MARK = "<!-- cpc learn -->"
-CARD_FILE = "README.md"
 NEW_LABEL_THRESHOLD = 0.7  # --new-labels: threshold of a code only learned banks know (see benchmarks/learn.py)
 
 
 def copy_model(model_dir: Path, out: Path) -> None:
     """Copy ``model_dir`` to ``out``; ensemble members linked from outside the folder are copied in when they hold
     a bank (learning must not write into them), and re-linked from ``out`` otherwise."""
-    from cpc_models.kinds.ensemble import ENSEMBLE_FILE
     from cpc_models.learn.banks import has_bank
     from cpc_models.registry import kind_of
 
-    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns(PREVIOUS_DIR))
+    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns(LEARN_PREVIOUS_DIR))
     relink_vectorizers(model_dir, out)
     spec_path = out / ENSEMBLE_FILE
-    if kind_of(out) != "ensemble" or not spec_path.exists():
+    if not spec_path.exists():
         return
     spec = json.loads(spec_path.read_text())
     for member in spec["members"]:
@@ -50,10 +58,10 @@ def copy_model(model_dir: Path, out: Path) -> None:
         if source.is_relative_to(model_dir.resolve()):
             continue
         if member.get("weight") and has_bank(kind_of(source)):
-            target = out / "members" / member["name"]
+            target = out / MEMBERS_DIR / member["name"]
             shutil.copytree(source, target)
             relink_vectorizers(source, target)
-            member["path"] = f"members/{member['name']}"
+            member["path"] = f"{MEMBERS_DIR}/{member['name']}"
         else:
             member["path"] = Path(os.path.relpath(source, out.resolve())).as_posix()
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
@@ -76,10 +84,8 @@ def relink_vectorizers(source: Path, copy: Path) -> None:
 
 def _keep_previous(model_dir: Path, banks) -> None:
     from cpc_models.learn.banks import bank_files
-    from cpc_models.registry import CONFIG_FILE
-    from cpc_models.scoring.thresholds import THRESHOLDS_FILE
 
-    previous = model_dir / PREVIOUS_DIR
+    previous = model_dir / LEARN_PREVIOUS_DIR
     shutil.rmtree(previous, ignore_errors=True)
     paths = [model_dir / LEARNED_FILE, model_dir / CARD_FILE, model_dir / CONFIG_FILE, model_dir / THRESHOLDS_FILE]
     for bank in banks:
@@ -93,16 +99,18 @@ def _keep_previous(model_dir: Path, banks) -> None:
             shutil.copytree(path, target)
         elif path.exists():
             shutil.copy2(path, target)
-    (previous / "files.json").write_text(json.dumps([p.relative_to(model_dir).as_posix() for p in paths]) + "\n")
+    (previous / LEARN_PREVIOUS_INDEX).write_text(
+        json.dumps([p.relative_to(model_dir).as_posix() for p in paths]) + "\n"
+    )
 
 
 def undo_learn(model_dir: str | Path) -> list[str]:
     """Put back the files the last in-place learn changed; returns them (paths in the folder)."""
     model_dir = Path(model_dir)
-    previous = model_dir / PREVIOUS_DIR
-    if not (previous / "files.json").exists():
-        raise InputError(f"{model_dir} has nothing to undo (no {PREVIOUS_DIR}/ from `cpc learn --in-place`)")
-    names = json.loads((previous / "files.json").read_text())
+    previous = model_dir / LEARN_PREVIOUS_DIR
+    if not (previous / LEARN_PREVIOUS_INDEX).exists():
+        raise InputError(f"{model_dir} has nothing to undo (no {LEARN_PREVIOUS_DIR}/ from `cpc learn --in-place`)")
+    names = json.loads((previous / LEARN_PREVIOUS_INDEX).read_text())
     for name in names:
         saved, target = previous / name, model_dir / name
         if target.is_dir():
@@ -141,7 +149,7 @@ def learn_into_bank(bank: BankRows, data: Labelled, new_rows: np.ndarray | None 
 
 def extend_labels(folder: Path, codes: list[str]) -> list[str]:
     """Append ``codes`` the folder's ``config.json`` lacks to its labels; returns those appended."""
-    from cpc_models.registry import CONFIG_FILE, label_config, labels_from_config, read_model_config
+    from cpc_models.registry import label_config, labels_from_config, read_model_config
 
     config = read_model_config(folder)
     labels = labels_from_config(config)
@@ -157,15 +165,14 @@ def open_vocabulary(target: Path, banks, codes: list[str], threshold: float) -> 
     or an ensemble with a kNN member) the model predicts them too, decided at ``threshold`` (``thresholds.json``).
     Returns whether the model predicts them."""
     from cpc_models.learn.banks import has_bank
-    from cpc_models.predict.evidence import INDEX_DIR
     from cpc_models.registry import folder_labels, kind_of
     from cpc_models.scoring.thresholds import Thresholds
 
     for bank in banks:
         extend_labels(bank.path, codes)
     kind = kind_of(target)
-    voting = [b for b in banks if b.path != target / INDEX_DIR]
-    if not (has_bank(kind) or (kind == "ensemble" and voting)):
+    voting = [b for b in banks if b.path != target / NEIGHBOUR_INDEX_DIR]
+    if not (has_bank(kind) or ((target / ENSEMBLE_FILE).exists() and voting)):
         return False
     old = folder_labels(target)
     extend_labels(target, codes)
@@ -240,9 +247,9 @@ def learn_model(
         }
     for bank in banks:
         result = learn_into_bank(BankRows(bank), data)
-        shutil.rmtree(bank.path / "predictions", ignore_errors=True)  # scores of the base bank: stale now
+        shutil.rmtree(bank.path / PREDICTIONS_DIR, ignore_errors=True)  # scores of the base bank: stale now
         record["banks"].append({"path": bank.path.relative_to(target).as_posix() or ".", "kind": bank.kind, **result})
-    shutil.rmtree(target / "predictions", ignore_errors=True)
+    shutil.rmtree(target / PREDICTIONS_DIR, ignore_errors=True)
     record["seconds"] = round(time.perf_counter() - t0, 2)
     history = _read_learned(target)
     if not in_place and not history.get("base"):
