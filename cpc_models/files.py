@@ -40,6 +40,19 @@ KNN_BANK_FILE = "knn_bank.npz"  # tfidf-knn: the training patents' TF-IDF rows a
 KNN_DOCS_FILE = "knn_docs.json"  # tfidf-knn: publication number, title and codes of each bank row
 NEIGHBOUR_INDEX_DIR = "neighbour_index"  # a tfidf-knn folder shipped for evidence by models without one
 
+# TF-IDF kinds, storage format 2: memory-mapped .npy arrays (cpc_models.kinds.vectorizer, linear_store, bank).
+# Folders in format 1 (VECTORIZERS_FILE, IDF_FILE, LINEAR_WEIGHTS_FILE, KNN_BANK_FILE, KNN_DOCS_FILE) still load.
+VECTORIZER_DIR = "vectorizer"  # the TF-IDF vectorizer; an ensemble keeps one, at its top, for all its members
+VECTORIZER_FILE = "vectorizer.json"  # under VECTORIZER_DIR: each block's name, field, weight and parameters
+VOCABULARY_FILE = "vocabulary-{block}.txt"  # under VECTORIZER_DIR: one term per line, in column order
+IDF_ARRAY_FILE = "idf-{block}.npy"  # under VECTORIZER_DIR
+FEATURES_FILE = "features.json"  # in a TF-IDF member: {"vectorizer": path of its VECTORIZER_DIR, relative}
+LINEAR_DIR = "linear"  # tfidf-svm: coef_{data,indices,indptr}.npy (features x labels CSR), intercept.npy, linear.json
+LINEAR_FILE = "linear.json"  # under LINEAR_DIR: shape and sigmoid
+BANK_DIR = "bank"  # tfidf-knn: the neighbour bank (cpc_models.kinds.bank)
+BANK_FILE = "bank.json"  # under BANK_DIR: rows, features, k, temperature
+BANK_DOCS_FILE = "docs.jsonl"  # under BANK_DIR: publication number, title and codes of each row, one JSON per line
+
 # MiniLM kinds (minilm-knn, minilm-logreg)
 ENCODER_FILE = "encoder.json"
 KNN_EMBEDDINGS_FILE = "train_embeddings.npy"  # minilm-knn

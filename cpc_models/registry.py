@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cpc_dataset.errors import InputError, MisconfiguredError
 from cpc_models.extras import require
-from cpc_models.files import CONFIG_FILE, ENCODER_FILE, KNN_BANK_FILE
+from cpc_models.files import BANK_DIR, CONFIG_FILE, ENCODER_FILE, KNN_BANK_FILE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -161,7 +161,7 @@ KINDS: dict[str, Kind] = {
 
 # folder types written before the kinds had their own names: (model_dir, config) -> kind
 LEGACY_TYPES = {
-    "linear": lambda d, c: "tfidf-knn" if (d / KNN_BANK_FILE).exists() else "tfidf-svm",
+    "linear": lambda d, c: "tfidf-knn" if (d / KNN_BANK_FILE).exists() or (d / BANK_DIR).is_dir() else "tfidf-svm",
     "embedding": lambda d, c: "minilm-knn" if _embedding_head(d, c) == "knn" else "minilm-logreg",
 }
 

@@ -130,16 +130,22 @@ class EnsembleScorer:
         if len(texts) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         used = [(m, cols, w) for m, cols, w in zip(self.members, self._cols, self.weights) if w]
+        # texts as given: a TextBatch lets members that share a vectorizer vectorize it once
         if self._complete:
-            scores = [np.asarray(m.predict_proba(list(texts)), dtype=np.float32)[:, cols] for m, cols, _ in used]
+            scores = [np.asarray(m.predict_proba(texts), dtype=np.float32)[:, cols] for m, cols, _ in used]
             return combine(scores, [w for _, _, w in used])
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         total = np.zeros(len(self.labels), dtype=np.float32)
         for m, cols, w in used:
             have = cols >= 0
-            out[:, have] += w * np.asarray(m.predict_proba(list(texts)), dtype=np.float32)[:, cols[have]]
+            out[:, have] += w * np.asarray(m.predict_proba(texts), dtype=np.float32)[:, cols[have]]
             total[have] += w
         return out / np.maximum(total, 1e-12)[None, :]
+
+    def known(self, texts: list[str]) -> np.ndarray:
+        """Per text: does some member that can tell see a word it knows (True where no member can tell)."""
+        flags = [m.known(texts) for m, w in zip(self.members, self.weights) if w and hasattr(m, "known")]
+        return np.logical_or.reduce(flags) if flags else np.ones(len(texts), dtype=bool)
 
     def truncated(self, texts: list[str]) -> list[bool]:
         flags = [m.truncated(texts) for m, w in zip(self.members, self.weights) if w]

@@ -2,12 +2,15 @@
 
 ``LinearSVC`` (default) or ``LogisticRegression`` (``classifier: logreg``), one per label. SVM decision values
 are mapped to [0, 1] by one Platt sigmoid (a slope and an intercept shared by all labels) fitted on validation.
-Folder: ``vectorizers.json``, ``idf.npz``, ``linear.npz`` (coefficients as a sparse float16 CSC matrix,
-intercepts, sigmoid). Folders of type ``linear`` written before the kinds had their own names load as this kind.
+Folder (format 2): ``features.json`` (its vectorizer folder, ``cpc_models.kinds.vectorizer``) and ``linear/``
+(coefficients as a features x labels CSR matrix in memory-mapped ``.npy`` arrays, float32 values of float16
+precision; intercepts; ``linear.json``: shape and sigmoid). Format 1 (``vectorizers.json``, ``idf.npz``,
+``linear.npz``) still loads. Folders of type ``linear`` written before the kinds had their own names load as this kind.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -15,19 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import LINEAR_DIR, LINEAR_FILE
 from cpc_models.files import LINEAR_WEIGHTS_FILE as WEIGHTS_FILE
 from cpc_models.kinds.common import fit_per_label, fit_platt, sigmoid
 from cpc_models.kinds.config import option
-from cpc_models.kinds.tfidf import (
-    TfidfConfig,
-    TfidfScorer,
-    describe_blocks,
-    feature_names,
-    fit_blocks,
-    load_blocks,
-    save_blocks,
-    transform_features,
-)
+from cpc_models.kinds.tfidf import TfidfConfig, TfidfScorer, fit_vectorizer
+from cpc_models.kinds.vectorizer import load_vectorizer, save_member_vectorizer
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +41,17 @@ class Config(TfidfConfig):
 class LinearScorer(TfidfScorer):
     """Sparse features -> decision values -> sigmoid (Platt for SVMs, the logistic link for logreg)."""
 
-    def __init__(self, labels: list[str], blocks, coef, intercept: np.ndarray, slope: float = 1.0, offset: float = 0.0):
-        super().__init__(labels, blocks)
+    def __init__(
+        self, labels: list[str], vectorizer, coef, intercept: np.ndarray, slope: float = 1.0, offset: float = 0.0
+    ):
+        super().__init__(labels, vectorizer)
         # (n_features, n_labels) as CSR: a text's few features pick their rows, no conversion per call
         self.coef = coef.tocsr() if hasattr(coef, "tocsr") else coef
         self.intercept = np.asarray(intercept, dtype=np.float32)
         self.slope, self.offset = float(slope), float(offset)
 
     def decision_function(self, texts: list[str]) -> np.ndarray:
-        x = transform_features(self.blocks, list(texts))
+        x = self.features(texts)
         d = x @ self.coef
         d = d.toarray() if hasattr(d, "toarray") else np.asarray(d)
         return d.astype(np.float32) + self.intercept
@@ -68,9 +66,9 @@ class LinearScorer(TfidfScorer):
     ) -> list[dict[int, list[tuple[str, float]]]]:
         """Per text, per asked label: the ``top`` input terms with the largest TF-IDF weight x coefficient (> 0)."""
         if getattr(self, "_names", None) is None:
-            self._names = feature_names(self.blocks)  # built once, on the first explanation
+            self._names = self.vectorizer.feature_names()  # built once, on the first explanation
         names = self._names
-        x = transform_features(self.blocks, list(texts))
+        x = self.features(texts)
         out = []
         for row, labels in enumerate(label_indices):
             start, end = x.indptr[row], x.indptr[row + 1]
@@ -88,31 +86,45 @@ class LinearScorer(TfidfScorer):
             out.append(per_label)
         return out
 
-    def save(self, model_dir: str | Path) -> None:
-        from scipy.sparse import csc_matrix
+    def save(self, model_dir: str | Path, vectorizer_saved: bool = False) -> None:
+        """Weights in ``<model_dir>/linear/``; the vectorizer in ``<model_dir>/vectorizer/`` unless already saved and
+        linked (an ensemble's shared one)."""
+        if not vectorizer_saved:
+            save_member_vectorizer(model_dir, self.vectorizer)
+        save_linear(Path(model_dir) / LINEAR_DIR, self.coef, self.intercept, self.slope, self.offset)
 
-        save_blocks(model_dir, self.blocks)
-        coef = csc_matrix(self.coef, dtype=np.float32)
-        np.savez_compressed(
-            Path(model_dir) / WEIGHTS_FILE,
-            data=coef.data.astype(np.float16),
-            indices=coef.indices,
-            indptr=coef.indptr,
-            shape=np.array(coef.shape),
-            intercept=self.intercept,
-            sigmoid=np.array([self.slope, self.offset], dtype=np.float64),
-        )
+
+def save_linear(folder: Path, coef, intercept: np.ndarray, slope: float, offset: float) -> None:
+    from scipy.sparse import csr_matrix
+
+    folder.mkdir(parents=True, exist_ok=True)
+    coef = csr_matrix(coef, dtype=np.float32)
+    coef.sort_indices()
+    np.save(folder / "coef_data.npy", coef.data.astype(np.float16).astype(np.float32))
+    np.save(folder / "coef_indices.npy", coef.indices.astype(np.int32))
+    np.save(folder / "coef_indptr.npy", coef.indptr.astype(np.int64 if coef.nnz >= 2**31 else np.int32))
+    np.save(folder / "intercept.npy", np.asarray(intercept, dtype=np.float32))
+    spec = {"format": 2, "shape": list(coef.shape), "sigmoid": [float(slope), float(offset)]}
+    (folder / LINEAR_FILE).write_text(json.dumps(spec, indent=2) + "\n")
 
 
 def load(model_dir: Path, backend: str = "native") -> LinearScorer:
-    from scipy.sparse import csc_matrix
+    from scipy.sparse import csc_matrix, csr_matrix
 
     from cpc_models.registry import folder_labels
 
+    labels, vectorizer = folder_labels(model_dir), load_vectorizer(model_dir)
+    folder = model_dir / LINEAR_DIR
+    if (folder / LINEAR_FILE).exists():
+        spec = json.loads((folder / LINEAR_FILE).read_text())
+        arrays = [np.load(folder / f"coef_{k}.npy", mmap_mode="r") for k in ("data", "indices", "indptr")]
+        coef = csr_matrix(tuple(arrays), shape=tuple(spec["shape"]), copy=False)
+        intercept = np.load(folder / "intercept.npy")
+        return LinearScorer(labels, vectorizer, coef, intercept, *spec["sigmoid"])
     w = np.load(model_dir / WEIGHTS_FILE)
     coef = csc_matrix((w["data"].astype(np.float32), w["indices"], w["indptr"]), shape=tuple(w["shape"]))
     slope, offset = w["sigmoid"]
-    return LinearScorer(folder_labels(model_dir), load_blocks(model_dir), coef, w["intercept"], slope, offset)
+    return LinearScorer(labels, vectorizer, coef, w["intercept"], slope, offset)
 
 
 def fit_classifier(config: Config, x, y: np.ndarray):
@@ -149,21 +161,25 @@ def train(config: Config) -> dict:
     train_split = load_split(config.dataset_dir, "train")
     val = load_split(config.dataset_dir, "validation", train_split.vocabulary)
     t0 = time.perf_counter()
-    blocks, x = fit_blocks(config, train_split.texts)
+    vectorizer, x = fit_vectorizer(config, train_split.texts)
     coef, intercept = fit_classifier(config, x, train_split.y)
     sparse = prune(coef, config.min_weight)
-    scorer = LinearScorer(train_split.vocabulary, blocks, sparse, intercept)
+    scorer = LinearScorer(train_split.vocabulary, vectorizer, sparse, intercept)
     if config.classifier == "svc":
         scorer.slope, scorer.offset = fit_platt(scorer.decision_function(val.texts), val.y)
     seconds = time.perf_counter() - t0
     log.info("trained in %.0f s (%d weights kept)", seconds, sparse.nnz)
     scorer.save(out)
     write_model_config(
-        out, "tfidf-svm", train_split.vocabulary, classifier=config.classifier, features=[b.name for b in blocks]
+        out,
+        "tfidf-svm",
+        train_split.vocabulary,
+        classifier=config.classifier,
+        features=[b.name for b in vectorizer.blocks],
     )
     run = {"train_seconds": round(seconds, 1), "n_features": int(x.shape[1]), "nonzero_weights": int(sparse.nnz)}
     description = (
-        f"TF-IDF ({describe_blocks(blocks)} blocks) with one {config.classifier} per CPC code (scikit-learn), "
+        f"TF-IDF ({vectorizer.describe()} blocks) with one {config.classifier} per CPC code (scikit-learn), "
         "saved as JSON vocabularies and .npz arrays (no pickle)."
     )
     return finalize_model_folder(

@@ -1,9 +1,10 @@
 """What lets an analyst check a code: similar training patents, the words behind each code, and a plain
 out-of-scope flag.
 
-- Neighbours come from the model's own TF-IDF neighbour index (a ``tfidf-knn`` member, which keeps the
-  publication number, title and codes of each training patent in ``knn_docs.json``), else from a TF-IDF index
-  shipped in the model folder under ``neighbour_index/`` (``build_neighbour_index``).
+- Neighbours come from the model's own TF-IDF neighbour bank (a ``tfidf-knn`` member, which keeps the
+  publication number, title and codes of each training patent), else from a TF-IDF index shipped in the model
+  folder under ``neighbour_index/`` (``cpc_models.scoring.scope.build_neighbour_index``). One search per batch
+  serves the similar patents, the voters and the scope flag (``cpc_models.kinds.batch``).
 - Terms: for linear members, the input terms with the largest TF-IDF weight x the code's coefficient; for kNN
   members, the voting neighbours that carry the code.
 - Out of scope (``scope.json``, tuned on validation): the text's nearest training patent is less similar than
@@ -19,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cpc_models.files import KNN_BANK_FILE, SCOPE_FILE
 from cpc_models.files import NEIGHBOUR_INDEX_DIR as INDEX_DIR
-from cpc_models.kinds.common import neighbour_vote, top_indices
+from cpc_models.files import SCOPE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -76,32 +76,15 @@ def _members(scorer) -> list[tuple[object, float]]:
 
 
 def find_index(scorer, model_dir: str | Path | None):
-    """The model's own neighbour index (a kNN member with its documents), else ``<model_dir>/neighbour_index``."""
+    """The model's own neighbour bank (a kNN member with its documents), else ``<model_dir>/neighbour_index``."""
     for member, weight in _members(scorer):
-        if hasattr(member, "similarities") and getattr(member, "docs", None):
+        if hasattr(member, "nearest") and getattr(member, "has_docs", False):
             return member
-    if model_dir is not None and (Path(model_dir) / INDEX_DIR / KNN_BANK_FILE).exists():
-        from cpc_models.kinds.tfidf_knn import load
+    if model_dir is not None and (Path(model_dir) / INDEX_DIR / "config.json").exists():
+        from cpc_models.registry import load_scorer
 
-        return load(Path(model_dir) / INDEX_DIR)
+        return load_scorer(Path(model_dir) / INDEX_DIR)
     return None
-
-
-def _rows(index, sim_row: np.ndarray, idx) -> list[dict]:
-    out = []
-    for i in idx:
-        doc = index.doc(int(i))
-        number = doc.get("publication_number", "")
-        out.append(
-            {
-                "publication_number": number,
-                "title": doc.get("title", ""),
-                "codes": list(doc.get("codes", [])),
-                "similarity": round(float(sim_row[i]), 4),
-                "url": PATENT_URL.format(number) if number else "",
-            }
-        )
-    return out
 
 
 class Evidence:
@@ -111,8 +94,6 @@ class Evidence:
         self.scorer = scorer
         self.labels = list(scorer.labels)
         self.index = find_index(scorer, model_dir)
-        # which bank rows carry any label: fixed per index, so computed once here, not per request
-        self.bank_labelled = None if self.index is None else bank_labelled(self.index)
         self.scope = Scope.load(model_dir) if model_dir is not None else None
         self.linear = [m for m, w in _members(scorer) if w and hasattr(m, "explain")]
         self.voters = [m for m, w in _members(scorer) if w and hasattr(m, "voters")]
@@ -121,20 +102,27 @@ class Evidence:
     def available(self) -> bool:
         return self.index is not None
 
-    def similarities(self, texts: list[str]) -> np.ndarray | None:
-        return None if self.index is None else self.index.similarities(texts)
+    def depth(self, neighbours: int, explain: bool) -> int:
+        """How many hits per text one search keeps so that every piece of evidence is served by it."""
+        if self.index is None:
+            return 0
+        wanted = max(neighbours, self.scope.k if self.scope else 0, *(m.k for m in self.voters if explain))
+        return max(self.index.k, 2 * wanted)
 
-    def neighbours(self, sim: np.ndarray, k: int = 5) -> list[list[dict]]:
-        k = min(k, sim.shape[1])
-        return [_rows(self.index, row, top_indices(row, k)) for row in sim]
+    def nearest(self, texts: list[str], n: int):
+        """Rows and cosine similarities of the ``n`` most similar training patents per text."""
+        return self.index.nearest(texts, n)
 
-    def labelled_share(self, sim: np.ndarray, k: int = SCOPE_K, temperature: float = 10.0) -> np.ndarray:
-        return labelled_share(sim, self.bank_labelled, k, temperature)
+    def neighbours(self, texts: list[str], k: int = 5) -> list[list[dict]]:
+        rows, sims = self.nearest(texts, k)
+        return [_rows(self.index, r, s) for r, s in zip(rows, sims)]
 
-    def out_of_scope(self, sim: np.ndarray) -> list[str]:
+    def out_of_scope(self, texts: list[str]) -> list[str]:
         if self.scope is None:
-            return [""] * len(sim)
-        return self.scope.flags(sim.max(axis=1), self.labelled_share(sim, self.scope.k, self.scope.temperature))
+            return [""] * len(texts)
+        rows, sims = self.nearest(texts, self.scope.k)
+        share = self.index.bank.labelled_share(rows, sims, self.scope.temperature)
+        return self.scope.flags(sims[:, 0], share)
 
     def explain(
         self, texts: list[str], codes: list[list[str]], top_terms: int = 5, top_neighbours: int = 3
@@ -165,53 +153,20 @@ class Evidence:
         return out
 
 
-def bank_labelled(index) -> np.ndarray:
-    """(bank rows, 1): 1 where the neighbour index's training patent carries any of the model's labels."""
-    return index.bank_labels.any(axis=1).astype(np.uint8)[:, None]
-
-
-def labelled_share(sim: np.ndarray, labelled: np.ndarray, k: int = SCOPE_K, temperature: float = 10.0) -> np.ndarray:
-    """Similarity-weighted share of each text's ``k`` nearest bank rows that carry a label."""
-    return neighbour_vote(sim, labelled, k, temperature)[:, 0]
-
-
-def fit_scope(index, texts: list[str], unlabelled: np.ndarray, model_dir: str | Path | None = None) -> Scope:
-    """Thresholds on validation: for each signal, the largest cut whose flagged texts (at least 10) have none of
-    their codes among the model's labels at least ``MIN_FLAG_PRECISION`` of the time; 0 (never flags) if no cut does."""
-    sim = index.similarities(texts)
-    nearest, share = sim.max(axis=1), labelled_share(sim, bank_labelled(index))
-    scope = Scope(flag_precision={})
-    for name, signal in (("min_similarity", nearest), ("min_labelled_share", share)):
-        best = 0.0
-        for cut in np.unique(np.round(np.quantile(signal, np.linspace(0.005, 0.3, 60)), 3)):
-            flagged = signal < cut
-            if flagged.sum() >= 10 and unlabelled[flagged].mean() >= MIN_FLAG_PRECISION:
-                best = float(cut)
-                scope.flag_precision[name] = {
-                    "flagged": int(flagged.sum()),
-                    "of": len(signal),
-                    "without_a_model_code": round(float(unlabelled[flagged].mean()), 3),
-                }
-        setattr(scope, name, best)
-    if model_dir is not None:
-        scope.save(model_dir)
-    return scope
-
-
-def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path) -> Path:
-    """A TF-IDF neighbour index of the training split in ``<model_dir>/neighbour_index`` (for models without one)."""
-    from cpc_models.data import load_split
-    from cpc_models.kinds.tfidf import fit_features, make_blocks
-    from cpc_models.kinds.tfidf_knn import KIND, Config, TfidfKnnScorer, bank_docs
-    from cpc_models.registry import write_model_config
-
-    train = load_split(dataset_dir, "train")
-    blocks = make_blocks(Config())
-    x = fit_features(blocks, train.texts)
-    x.data = x.data.astype(np.float16).astype(np.float32)
-    index = TfidfKnnScorer(train.vocabulary, blocks, x, train.y)
-    index.docs = bank_docs(dataset_dir, train)
-    out = Path(model_dir) / INDEX_DIR
-    index.save(out)
-    write_model_config(out, KIND, train.vocabulary, purpose="neighbour index")
+def _rows(index, rows: np.ndarray, sims: np.ndarray) -> list[dict]:
+    out = []
+    for i, s in zip(rows, sims):
+        if i < 0:
+            continue
+        doc = index.doc(int(i))
+        number = doc.get("publication_number", "")
+        out.append(
+            {
+                "publication_number": number,
+                "title": doc.get("title", ""),
+                "codes": list(doc.get("codes", [])),
+                "similarity": round(float(s), 4),
+                "url": PATENT_URL.format(number) if number else "",
+            }
+        )
     return out

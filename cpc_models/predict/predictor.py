@@ -13,7 +13,8 @@ from cpc_models.registry import BACKENDS
 from cpc_models.scoring.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
-CHUNK = 256  # texts per model call in predict() (the TF-IDF kNN keeps the dot products of a batch this size)
+CHUNK = 256  # texts per model call in predict(): each chunk is vectorized and searched once (kinds.batch.TextBatch)
+NO_KNOWN_WORDS = "no known words"  # reason of a text with no word in the model's vocabulary (empty TF-IDF row)
 
 
 @dataclass
@@ -100,8 +101,8 @@ class CpcPredictor:
     ) -> list[Prediction]:
         """Codes per text: those over the tuned thresholds (or ``threshold`` for all), best first, at most ``top_k``.
 
-        Every non-empty text gets at least the model's ``min_codes`` codes. Empty texts get an empty prediction
-        with a reason. Each prediction also has every CPC level with back-off, the ``neighbours`` most similar
+        Every text with a word the model knows gets at least the model's ``min_codes`` codes. Empty texts, and
+        texts with no word the model knows (an empty TF-IDF row), get no codes and a reason. Each prediction also has every CPC level with back-off, the ``neighbours`` most similar
         training patents, the out-of-scope flag and, with ``explain``, the terms and neighbours behind each code.
         """
         if isinstance(texts, str):
@@ -112,12 +113,24 @@ class CpcPredictor:
                 for start in range(0, len(texts), CHUNK)
                 for p in self.predict(texts[start : start + CHUNK], top_k, threshold, explain, neighbours)
             ]
+        from cpc_models.kinds.batch import TextBatch
+
         texts = [t if isinstance(t, str) else "" for t in texts]
         results = [Prediction(reason="empty text") for _ in texts]
         keep = [i for i, t in enumerate(texts) if t.strip()]
         if not keep:
             return results
-        batch = [texts[i] for i in keep]
+        batch = TextBatch([texts[i] for i in keep], self.evidence.depth(neighbours, explain))
+        known = getattr(self.scorer, "known", None)
+        if known is not None:
+            has = np.asarray(known(batch), dtype=bool)
+            for row in np.flatnonzero(~has):
+                results[keep[row]] = Prediction(reason=NO_KNOWN_WORDS)
+            if not has.all():
+                keep = [i for i, h in zip(keep, has) if h]
+                batch = batch.take(np.flatnonzero(has))
+            if not keep:
+                return results
         scores = self.scores(batch)
         rule = (
             self.thresholds
@@ -126,12 +139,13 @@ class CpcPredictor:
         )
         decided = rule.apply(scores, self.labels)
         truncated = self.scorer.truncated(batch)
+        calibrated = self.calibration is not None
         for row, i in enumerate(keep):
             cols = np.flatnonzero(decided[row])
             cols = cols[np.argsort(-scores[row, cols], kind="stable")][: top_k or None]
             codes = [CodeScore(self.labels[j], round(float(scores[row, j]), 4)) for j in cols]
             results[i] = Prediction(
-                codes, _roll(codes, 4), _roll(codes, 1), bool(truncated[row]), calibrated=self.calibration is not None
+                codes, _roll(codes, 4), _roll(codes, 1), bool(truncated[row]), calibrated=calibrated
             )
         self._add_evidence([results[i] for i in keep], batch, scores, rule, explain, neighbours)
         return results
@@ -161,12 +175,11 @@ class CpcPredictor:
                             f"No subgroup is above its threshold; the most specific level that is: {LEVEL_NAMES[broader]} "
                             f"{best.code} ({best.score:.2f}). The subgroups listed are below their thresholds."
                         )
-        sim = self.evidence.similarities(texts) if self.evidence.available else None
-        if sim is not None:
+        if self.evidence.available:
             for p, rows, note in zip(
                 predictions,
-                self.evidence.neighbours(sim, neighbours) if neighbours else [[]] * len(texts),
-                self.evidence.out_of_scope(sim),
+                self.evidence.neighbours(texts, neighbours) if neighbours else [[]] * len(texts),
+                self.evidence.out_of_scope(texts),
             ):
                 p.neighbours, p.out_of_scope, p.scope_note = rows, bool(note), note
         if explain:

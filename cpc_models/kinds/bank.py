@@ -1,0 +1,357 @@
+"""The neighbour bank of a ``tfidf-knn`` member: training patents' TF-IDF rows, their labels and who they are.
+
+Folder (``BANK_DIR``, format 2), every array a plain ``.npy`` read memory-mapped (shared between processes):
+
+- ``postings_{data,indices,indptr}.npy``: the rows transposed (features x rows, CSR, float32 values rounded to
+  float16 precision): a text's terms pick their posting lists, so the top-n search (``sparse_dot_topn``) never
+  materialises texts x bank;
+- ``norms.npy``: each row's L2 norm; ``labels_{indices,indptr}.npy``: each row's label columns (CSR);
+- ``docs.jsonl`` + ``docs_offsets.npy``: publication number, title and codes of each row, one JSON object per
+  line, read only for the rows shown;
+- ``bank.json``: rows, features, labels, ``k`` and ``temperature`` of the vote.
+
+``append_rows`` adds labelled rows to a saved bank (what ``cpc learn`` builds on). Format 1 (``knn_bank.npz`` +
+``knn_docs.json`` in the member folder) still loads (``load_bank_v1``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cpc_dataset.errors import MisconfiguredError
+from cpc_models.files import BANK_DOCS_FILE, BANK_FILE, KNN_BANK_FILE, KNN_DOCS_FILE
+
+FORMAT = 2
+DOC_KEYS = ("publication_number", "title", "codes")
+DEFAULT_K = 50  # rows that vote
+DEFAULT_TEMPERATURE = 10.0
+
+
+def _csr(data, indices, indptr, shape):
+    from scipy.sparse import csr_matrix
+
+    m = csr_matrix(shape, dtype=data.dtype)  # no checks, no copies: the arrays may be memory-mapped
+    m.data, m.indices, m.indptr = data, indices, indptr
+    m._shape = tuple(int(s) for s in shape)
+    m.has_sorted_indices = True
+    return m
+
+
+def row_norms(rows) -> np.ndarray:
+    """L2 norm of each row of a CSR matrix, float32 (as the dense product's cosine always computed it)."""
+    return np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel()).astype(np.float32)
+
+
+@dataclass
+class Hits:
+    """Per text, the bank rows with the largest dot products, best first (``rows`` -1 where fewer)."""
+
+    rows: np.ndarray  # (texts, depth) int64
+    dots: np.ndarray  # (texts, depth) float32, 0 where rows is -1
+    complete: np.ndarray  # (texts,) bool: every bank row with a positive dot product is listed
+    qnorms: np.ndarray  # (texts,) float32
+    features: object  # the texts' TF-IDF rows (CSR), for the exact fallback
+
+    @property
+    def depth(self) -> int:
+        return self.rows.shape[1]
+
+
+class NeighbourBank:
+    def __init__(self, postings, norms, labels, k: int, temperature: float, docs=None):
+        self.postings = postings  # (features, rows) CSR
+        self.norms = np.asarray(norms)
+        self.labels = labels  # (rows, n_labels) CSR of ones
+        self.k, self.temperature = int(k), float(temperature)
+        self.docs = docs  # DocReader or None
+        positive = self.norms[self.norms > 0]
+        self.min_norm = float(positive.min()) if len(positive) else 1.0
+        self._labelled = None
+
+    @property
+    def n_rows(self) -> int:
+        return self.postings.shape[1]
+
+    def labelled(self) -> np.ndarray:
+        """1.0 where a row carries any label (for the scope flag)."""
+        if self._labelled is None:
+            self._labelled = (np.diff(self.labels.indptr) > 0).astype(np.float32)
+        return self._labelled
+
+    def search(self, x, depth: int) -> Hits:
+        """The ``depth`` rows with the largest dot product per text row of ``x`` (exact; sparse top-n product)."""
+        from sparse_dot_topn import _core
+
+        # the public sp_matmul_topn copies the bank's index arrays on every call (astype): call the kernel directly
+        n, depth = x.shape[0], max(1, min(int(depth), self.n_rows))
+        x = x.astype(np.float32) if x.dtype != np.float32 else x
+        p = self.postings
+        if x.nnz == 0 or p.nnz == 0:
+            data, indices, indptr = np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(n + 1, np.int32)
+        else:
+            data, indices, indptr = _core.sp_matmul_topn_sorted(
+                top_n=depth,
+                nrows=n,
+                ncols=p.shape[1],
+                threshold=None,
+                density=1.0,
+                A_data=x.data,
+                A_indptr=x.indptr.astype(np.int32, copy=False),
+                A_indices=x.indices.astype(np.int32, copy=False),
+                B_data=p.data,
+                B_indptr=p.indptr,
+                B_indices=p.indices,
+            )
+        counts = np.diff(indptr)
+        rows = np.full((n, depth), -1, dtype=np.int64)
+        dots = np.zeros((n, depth), dtype=np.float32)
+        pos = np.arange(len(indices)) - np.repeat(indptr[:-1], counts)
+        r = np.repeat(np.arange(n), counts)
+        rows[r, pos], dots[r, pos] = indices, data
+        # best first; equal dot products: lower row first
+        order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -dots), axis=1)
+        rows, dots = np.take_along_axis(rows, order, 1), np.take_along_axis(dots, order, 1)
+        return Hits(rows, dots, counts < depth, row_norms(x), x)
+
+    def vote(self, hits: Hits, k: int | None = None) -> np.ndarray:
+        """exp(temperature * (dot - best))-weighted share of the ``k`` best rows carrying each label."""
+        return self._vote(hits.rows[:, : k or self.k], hits.dots[:, : k or self.k], self.labels, self.temperature)
+
+    @staticmethod
+    def _vote(rows: np.ndarray, sims: np.ndarray, labels, temperature: float) -> np.ndarray:
+        from scipy.sparse import csr_matrix
+
+        valid = rows >= 0
+        best = np.where(valid, sims, -np.inf).max(axis=1, keepdims=True)
+        w = np.where(valid, np.exp(temperature * (sims - np.where(np.isfinite(best), best, 0))), 0).astype(np.float32)
+        n = len(rows)
+        weights = csr_matrix(
+            (w[valid], rows[valid], np.r_[0, np.cumsum(valid.sum(axis=1))]), shape=(n, labels.shape[0])
+        )
+        votes = np.asarray((weights @ labels).todense(), dtype=np.float32) if labels.ndim == 2 else None
+        total = w.sum(axis=1, keepdims=True)
+        return (votes / np.where(total > 0, total, 1)).astype(np.float32)
+
+    def nearest(self, hits: Hits, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` rows of largest cosine similarity per text, best first (ties: lower row first), and the
+        similarities; -1 / 0 where fewer rows share a term with the text. Exact: a text whose hits cannot prove
+        its top ``n`` (a row outside them could still be closer) is searched again over the whole bank."""
+        n = max(1, min(int(n), self.n_rows))
+        valid = hits.rows >= 0
+        scale = np.maximum(hits.qnorms[:, None] * self.norms[np.where(valid, hits.rows, 0)], np.float32(1e-12))
+        cos = np.where(valid, hits.dots / scale, -np.inf).astype(np.float32)
+        order = np.lexsort((np.where(valid, hits.rows, np.iinfo(np.int64).max), -cos), axis=1)[:, :n]
+        rows, sims = np.take_along_axis(hits.rows, order, 1), np.take_along_axis(cos, order, 1)
+        if rows.shape[1] < n:
+            pad = n - rows.shape[1]
+            rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
+            sims = np.pad(sims, ((0, 0), (0, pad)), constant_values=-np.inf)
+        # any row outside the hits has dot <= the last hit's, so cosine <= that / (|q| * smallest norm)
+        bound = hits.dots[:, -1] / np.maximum(hits.qnorms * np.float32(self.min_norm), np.float32(1e-12))
+        proven = hits.complete | (sims[:, -1] > bound)
+        for i in np.flatnonzero(~proven):
+            rows[i], sims[i] = self._exact_nearest(hits.features[i], float(hits.qnorms[i]), n)
+        sims = np.where(rows >= 0, sims, 0).astype(np.float32)
+        return rows, sims
+
+    def _exact_nearest(self, x_row, qnorm: float, n: int):
+        dots = np.asarray((x_row @ self.postings).todense(), dtype=np.float32).ravel()
+        cos = dots / np.maximum(np.float32(qnorm) * self.norms, np.float32(1e-12))
+        cand = np.flatnonzero(dots > 0)
+        top = cand[np.lexsort((cand, -cos[cand]))][:n]
+        rows = np.full(n, -1, dtype=np.int64)
+        sims = np.full(n, -np.inf, dtype=np.float32)
+        rows[: len(top)], sims[: len(top)] = top, cos[top]
+        return rows, sims
+
+    def labelled_share(self, rows: np.ndarray, sims: np.ndarray, temperature: float) -> np.ndarray:
+        """Similarity-weighted share of the given rows that carry any label."""
+        from scipy.sparse import csr_matrix
+
+        labelled = csr_matrix(self.labelled()[:, None])
+        return self._vote(rows, sims, labelled, temperature)[:, 0]
+
+    def doc(self, row: int) -> dict:
+        return {} if self.docs is None else self.docs[row]
+
+
+class DocReader:
+    """Row -> {publication_number, title, codes}, read from ``docs.jsonl`` only for the rows asked."""
+
+    def __init__(self, path: Path, offsets: np.ndarray):
+        self.path, self.offsets = path, offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, row: int) -> dict:
+        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        with open(self.path, "rb") as fh:
+            fh.seek(start)
+            return json.loads(fh.read(end - start))
+
+
+class ListDocs:
+    """Format 1: ``knn_docs.json`` (columns), parsed on first use."""
+
+    def __init__(self, path: Path):
+        self.path, self._docs = path, None
+
+    def __getitem__(self, row: int) -> dict:
+        if self._docs is None:
+            self._docs = json.loads(self.path.read_text())
+        return {k: self._docs[k][row] for k in DOC_KEYS if k in self._docs}
+
+
+def _names(folder: Path) -> dict[str, Path]:
+    keys = ("postings_data", "postings_indices", "postings_indptr", "norms", "labels_indices", "labels_indptr")
+    return {k: folder / f"{k}.npy" for k in (*keys, "docs_offsets")}
+
+
+def save_bank(
+    folder: str | Path,
+    rows,
+    labels: np.ndarray,
+    k: int,
+    temperature: float,
+    docs: list[dict] | None = None,
+    n_labels: int | None = None,
+) -> Path:
+    """Write a bank: ``rows`` (bank rows x features, CSR; values rounded to float16 precision here), ``labels``
+    (rows x labels, 0/1, dense or sparse), ``docs`` one dict per row (``DOC_KEYS``) or None."""
+    from scipy.sparse import csr_matrix
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = csr_matrix(rows, dtype=np.float32)
+    rows.data = rows.data.astype(np.float16).astype(np.float32)
+    postings = rows.T.tocsr()
+    postings.sort_indices()
+    lab = csr_matrix(labels).astype(np.uint8)
+    lab.eliminate_zeros()
+    lab.sort_indices()
+    files = _names(folder)
+    index = np.int64 if postings.nnz >= 2**31 else np.int32
+    np.save(files["postings_data"], postings.data.astype(np.float32))
+    np.save(files["postings_indices"], postings.indices.astype(index))
+    np.save(files["postings_indptr"], postings.indptr.astype(index))
+    np.save(files["norms"], row_norms(rows))
+    np.save(files["labels_indices"], lab.indices.astype(np.int32))
+    np.save(files["labels_indptr"], lab.indptr.astype(np.int64))
+    if docs is not None:
+        if len(docs) != rows.shape[0]:
+            raise ValueError(f"{len(docs)} docs for {rows.shape[0]} bank rows")
+        lines = [(json.dumps({k: d.get(k) for k in DOC_KEYS}, ensure_ascii=False) + "\n").encode() for d in docs]
+        (folder / BANK_DOCS_FILE).write_bytes(b"".join(lines))
+        np.save(files["docs_offsets"], np.r_[0, np.cumsum([len(b) for b in lines])].astype(np.int64))
+    spec = {
+        "format": FORMAT,
+        "rows": int(rows.shape[0]),
+        "features": int(rows.shape[1]),
+        "labels": int(n_labels if n_labels is not None else lab.shape[1]),
+        "k": int(k),
+        "temperature": float(temperature),
+        "docs": docs is not None,
+    }
+    (folder / BANK_FILE).write_text(json.dumps(spec, indent=2) + "\n")
+    return folder
+
+
+def load_bank(folder: str | Path) -> NeighbourBank:
+    folder = Path(folder)
+    spec = json.loads((folder / BANK_FILE).read_text())
+    if spec.get("format") != FORMAT:
+        raise MisconfiguredError(f"{folder}: bank format {spec.get('format')!r}, this version reads {FORMAT}")
+    # copy-on-write maps: shared pages, never written (the search kernel refuses read-only arrays)
+    f = {k: np.load(p, mmap_mode="c") for k, p in _names(folder).items() if p.exists()}
+    postings = _csr(f["postings_data"], f["postings_indices"], f["postings_indptr"], (spec["features"], spec["rows"]))
+    labels = _csr(
+        np.ones(len(f["labels_indices"]), dtype=np.float32),
+        f["labels_indices"],
+        f["labels_indptr"],
+        (spec["rows"], spec["labels"]),
+    )
+    docs = DocReader(folder / BANK_DOCS_FILE, f["docs_offsets"]) if spec.get("docs") else None
+    return NeighbourBank(postings, f["norms"], labels, spec["k"], spec["temperature"], docs)
+
+
+def read_bank_rows(folder: str | Path):
+    """(rows x features CSR, labels CSR, docs list or None, spec) of a saved bank, in memory."""
+    from scipy.sparse import csr_matrix
+
+    bank = load_bank(folder)
+    spec = json.loads((Path(folder) / BANK_FILE).read_text())
+    rows = csr_matrix(bank.postings.T, dtype=np.float32).tocsr()
+    docs = [bank.docs[i] for i in range(bank.n_rows)] if bank.docs is not None else None
+    return rows, csr_matrix(bank.labels, dtype=np.uint8), docs, spec
+
+
+def append_rows(folder: str | Path, rows, labels: np.ndarray, docs: list[dict] | None = None) -> int:
+    """Append labelled rows to the bank saved in ``folder`` (rewritten whole; atomic per file). ``rows``: their
+    TF-IDF rows (from the member's own vectorizer, ``Vectorizer.transform``); ``labels``: (rows, the bank's
+    labels) 0/1; ``docs``: one dict per row (``DOC_KEYS``), required when the bank has docs. Returns the new
+    number of rows."""
+    from scipy.sparse import csr_matrix, vstack
+
+    old, old_labels, old_docs, spec = read_bank_rows(folder)
+    rows, labels = csr_matrix(rows, dtype=np.float32), csr_matrix(labels, dtype=np.uint8)
+    if rows.shape[1] != old.shape[1] or labels.shape[1] != old_labels.shape[1] or rows.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"rows {rows.shape} / labels {labels.shape} do not fit the bank ({old.shape[1]} features, "
+            f"{old_labels.shape[1]} labels)"
+        )
+    if old_docs is not None and (docs is None or len(docs) != rows.shape[0]):
+        raise ValueError("the bank keeps a doc per row: give one per appended row")
+    save_bank(
+        folder,
+        vstack([old, rows], format="csr"),
+        vstack([old_labels, labels], format="csr"),
+        spec["k"],
+        spec["temperature"],
+        None if old_docs is None else old_docs + list(docs),
+    )
+    return old.shape[0] + rows.shape[0]
+
+
+def load_bank_v1(model_dir: str | Path) -> NeighbourBank:
+    """A format-1 member folder (``knn_bank.npz``, ``knn_docs.json``), converted in memory."""
+    from scipy.sparse import csr_matrix
+
+    model_dir = Path(model_dir)
+    b = np.load(model_dir / KNN_BANK_FILE)
+    rows = csr_matrix((b["data"].astype(np.float32), b["indices"], b["indptr"]), shape=tuple(b["shape"]))
+    postings = rows.T.tocsr()
+    postings.sort_indices()
+    postings.indices, postings.indptr = postings.indices.astype(np.int32), postings.indptr.astype(np.int32)
+    labels = csr_matrix(b["labels"].astype(np.float32))
+    docs = ListDocs(model_dir / KNN_DOCS_FILE) if (model_dir / KNN_DOCS_FILE).exists() else None
+    return NeighbourBank(postings, row_norms(rows), labels, int(b["knn"][0]), float(b["knn"][1]), docs)
+
+
+def docs_v1(model_dir: str | Path, n_rows: int) -> list[dict] | None:
+    path = Path(model_dir) / KNN_DOCS_FILE
+    if not path.exists():
+        return None
+    cols = json.loads(path.read_text())
+    return [{k: cols[k][i] for k in DOC_KEYS if k in cols} for i in range(n_rows)]
+
+
+def bank_docs(dataset_dir: str | Path, split) -> list[dict]:
+    """Publication number, title and codes of each document of a dataset split, in the split's row order."""
+    import pyarrow.parquet as pq
+
+    from cpc_models.kinds.vectorizer import title_of
+
+    titles = []
+    for f in sorted((Path(dataset_dir) / "data").glob(f"{split.name}-*.parquet")):
+        titles.extend(pq.read_table(f, columns=["title"]).column("title").to_pylist())
+    if len(titles) != len(split):
+        titles = [title_of(t) for t in split.texts]
+    return [
+        {"publication_number": p, "title": t, "codes": list(c)}
+        for p, t, c in zip(split.publication_numbers, titles, split.codes)
+    ]
