@@ -8,7 +8,8 @@ out-of-fold training scores or cross-fitted on validation) and an MLP over all m
 and did not beat the weighted mean on validation, so the mean is the one combination offered.
 
 Folder: ``config.json`` (type ``ensemble``), ``ensemble.json`` (members by path relative to the folder, or
-copied into ``members/``, and their weights), ``predictions/``, thresholds, metrics and card.
+copied into ``members/`` in TF-IDF storage format 2 with one shared ``vectorizer/``, and their weights),
+thresholds, metrics and card; no ``predictions/`` (an ensemble is never a member).
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ def train(config: Config) -> dict:
             target = out / MEMBERS_DIR / m.name
             if target.resolve() != m.resolve():
                 shutil.rmtree(target, ignore_errors=True)
-                shutil.copytree(m, target)
+                # what prediction needs: no saved scores (an ensemble is never itself a member)
+                shutil.copytree(m, target, ignore=shutil.ignore_patterns(PREDICTIONS_DIR))
             rel = Path(MEMBERS_DIR) / m.name
         else:
             rel = Path(os.path.relpath(m.resolve(), out.resolve()))
@@ -218,13 +220,23 @@ def train(config: Config) -> dict:
     spec = {"method": "weighted_mean", "members": entries, "validation_micro_f1_global": round(val_f1, 4)}
     (out / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2) + "\n")
     write_model_config(out, "ensemble", val.vocabulary, members=[e["name"] for e in entries])
+    if config.copy_members:
+        from cpc_models.kinds.tfidf_storage import convert_folder
+
+        convert_folder(out)  # copied TF-IDF members in format 2, one vectorizer for those that share it
     ens_val, ens_test = combine(val_scores, weights), combine(test_scores, weights)
     run = {"tuned_weights": weights, "seconds": round(time.perf_counter() - t0, 1)}
     train_config = {**config.to_dict(), "kind": "ensemble", "run": run}
     used = ", ".join(f"`{e['name']}` ({e['weight']:.2f})" for e in entries if e["weight"])
     description = f"Weighted mean of {used}; weights tuned on validation."
     return finalize_model_folder(
-        out, config.dataset_dir, train_config, val_scores=ens_val, test_scores=ens_test, description=description
+        out,
+        config.dataset_dir,
+        train_config,
+        val_scores=ens_val,
+        test_scores=ens_test,
+        description=description,
+        save_scores=False,  # an ensemble is never a member: its scores are not kept
     )
 
 

@@ -87,7 +87,7 @@ def test_train_load_and_predict(members, tiny_dataset, tmp_path):
     scores = scorer.predict_proba(test.texts)
     parts = [load_scorer(m).predict_proba(test.texts) for m in members]
     np.testing.assert_allclose(scores, combine(parts, weights), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(np.load(out / "predictions" / "test.npy"), scores, rtol=1e-6, atol=1e-7)
+    assert not (out / "predictions").exists(), "an ensemble keeps no scores: it is never a member"
 
 
 def test_fixed_weights_and_copied_members(members, tiny_dataset, tmp_path):
@@ -100,7 +100,9 @@ def test_fixed_weights_and_copied_members(members, tiny_dataset, tmp_path):
         copy_members=True,
     )
     train_ensemble(config)
-    assert (out / "members" / members[0].name / "linear.npz").exists()
+    copied = out / "members" / members[0].name
+    assert (copied / "linear" / "linear.json").exists() and not (copied / "linear.npz").exists()
+    assert not (copied / "predictions").exists()
     assert not (out / "members" / members[1].name).exists(), "a member with weight 0 is not copied"
     moved = tmp_path / "elsewhere" / "ens"
     shutil.move(str(out), str(moved))

@@ -92,9 +92,9 @@ def test_explanation_terms_are_in_the_input_and_removing_them_lowers_the_score(p
 
 def test_calibration_lowers_validation_ece_and_keeps_f1():
     val = load_split(DATASET, "validation")
-    index = json.loads((MODEL / "predictions" / "index.json").read_text())
-    assert index["validation"] == val.publication_numbers and index["labels"] == val.vocabulary
-    raw = np.load(MODEL / "predictions" / "validation.npy")
+    model = CpcPredictor.from_pretrained(MODEL)
+    assert model.labels == val.vocabulary
+    raw = np.asarray(model.scorer.predict_proba(val.texts), dtype=np.float32)  # uncalibrated
     keep = val.y.sum(axis=1) > 0
     y, raw = val.y[keep], raw[keep]
     calibration = fit_calibration(y, raw, val.vocabulary)
@@ -110,7 +110,7 @@ def test_calibration_lowers_validation_ece_and_keeps_f1():
     saved = Calibration.load(MODEL)
     assert saved is not None and np.allclose(
         saved.apply(raw[:5], val.vocabulary),
-        CpcPredictor.from_pretrained(MODEL).calibration.apply(raw[:5], val.vocabulary),
+        model.calibration.apply(raw[:5], val.vocabulary),
     )
 
 
@@ -271,7 +271,9 @@ def test_cpc_evaluate_reports_ece_below_the_uncalibrated_one_and_draws_the_diagr
 
 def test_a_model_without_a_neighbour_index_gets_one_shipped_in_its_folder(raw_dir, tmp_path):
     from cpc_dataset.build import BuildConfig, build_dataset
-    from cpc_models.predict.evidence import INDEX_DIR, Evidence, build_neighbour_index
+    from cpc_models.files import BANK_DIR, BANK_DOCS_FILE
+    from cpc_models.predict.evidence import INDEX_DIR, Evidence
+    from cpc_models.scoring.scope import build_neighbour_index
 
     dataset = tmp_path / "ds"
     build_dataset(BuildConfig(raw=str(raw_dir), out=str(dataset), progress=False, min_label_freq=0.05))
@@ -280,7 +282,7 @@ def test_a_model_without_a_neighbour_index_gets_one_shipped_in_its_folder(raw_di
     model.mkdir()
     assert not Evidence(_Fixed([0.5, 0.5, 0.5]), model).available
     build_neighbour_index(model, dataset)
-    assert (model / INDEX_DIR / "knn_docs.json").exists()
+    assert (model / INDEX_DIR / BANK_DIR / BANK_DOCS_FILE).exists()
     evidence = Evidence(_Fixed([0.5, 0.5, 0.5]), model)
-    [rows] = evidence.neighbours(evidence.similarities([train.texts[3]]), k=2)
+    [rows] = evidence.neighbours([train.texts[3]], k=2)
     assert rows[0]["publication_number"] == train.publication_numbers[3] and rows[0]["codes"] == train.codes[3]

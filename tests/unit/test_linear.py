@@ -63,11 +63,11 @@ def test_train_save_load_gives_identical_predictions(tiny_dataset, tmp_path, cla
         config, kind = tfidf_svm.Config(**common, classifier=classifier, C=1.0), "tfidf-svm"
     metrics = KINDS[kind].train(config)
     assert_metrics_reproduce(out, tiny_dataset, metrics)
-    weights = "knn_bank.npz" if classifier == "knn" else "linear.npz"
+    weights = "bank/bank.json" if classifier == "knn" else "linear/linear.json"
     for name in (
         "config.json",
-        "vectorizers.json",
-        "idf.npz",
+        "features.json",
+        "vectorizer/vectorizer.json",
         weights,
         "thresholds.json",
         "metrics.json",
@@ -99,12 +99,12 @@ def test_title_block_and_pruning_are_saved(tiny_dataset, tmp_path):
             dataset_dir=str(tiny_dataset), output_dir=str(out), min_df=1, title_weight=0.7, min_weight=0.05
         )
     )
-    specs = json.loads((out / "vectorizers.json").read_text())
+    specs = json.loads((out / "vectorizer" / "vectorizer.json").read_text())["blocks"]
     assert [s["name"] for s in specs] == ["word", "title"] and specs[1]["weight"] == 0.7
     scorer = load_scorer(out)
     assert np.abs(scorer.coef.data).min() >= 0.05 * (1 - 1e-3)  # float16 rounding
     # the title block reads only the text before the first ". "
-    title = scorer.blocks[1]
+    title = scorer.vectorizer.blocks[1]
     with_title = title.transform(["neural network training. Unrelated words about cooking"])
     without = title.transform(["Unrelated words about cooking. neural network training"])
     assert with_title.nnz > 0 and with_title.nnz != without.nnz

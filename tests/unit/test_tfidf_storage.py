@@ -1,0 +1,222 @@
+"""TF-IDF storage format 2: the vectorizer without scikit-learn, the memory-mapped neighbour bank and its exact
+search, one vectorizer shared by an ensemble's members, format-1 folders, and the "no known words" reason."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("sparse_dot_topn")
+
+from cpc_models.kinds import tfidf_knn, tfidf_svm  # noqa: E402
+from cpc_models.kinds.bank import append_rows, load_bank, save_bank  # noqa: E402
+from cpc_models.kinds.batch import TextBatch  # noqa: E402
+from cpc_models.registry import load_scorer  # noqa: E402
+from tests.unit.test_linear import make_tiny_dataset  # noqa: E402
+
+TEXTS = [
+    "Neural network training. A convolutional neural network is trained on labelled images.",
+    "Ça été über naïve café. Résumé of the Zürich déjà vu",
+    "",
+    "zzzz qqqq",
+    "Battery electrode. A lithium battery electrode with a coating; the network predicts wear.",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("dataset"))
+
+
+@pytest.fixture(scope="module")
+def models(tiny_dataset, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    svm = tfidf_svm.Config(dataset_dir=str(tiny_dataset), output_dir=str(root / "svm"), min_df=1, C=1.0)
+    knn = tfidf_knn.Config(dataset_dir=str(tiny_dataset), output_dir=str(root / "knn"), min_df=1, k=5)
+    tfidf_svm.train(svm)
+    tfidf_knn.train(knn)
+    return root / "svm", root / "knn"
+
+
+def test_the_vectorizer_gives_scikit_learns_tfidf_bit_for_bit(tiny_dataset):
+    from cpc_models.data import load_split
+    from cpc_models.kinds.tfidf import TfidfConfig, fit_blocks
+    from cpc_models.kinds.vectorizer import Vectorizer
+
+    train = load_split(tiny_dataset, "train")
+    blocks, _ = fit_blocks(TfidfConfig(min_df=1), train.texts)
+    texts = load_split(tiny_dataset, "test").texts + TEXTS
+    from scipy.sparse import hstack
+
+    expected = hstack([b.transform(texts) for b in blocks]).tocsr()
+    got = Vectorizer.from_sklearn(blocks).transform(texts)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.data, expected.data)
+
+
+def _random_bank(tmp_path, rows=300, features=60, labels=4, seed=0):
+    from scipy.sparse import random as sparse_random
+
+    rng = np.random.default_rng(seed)
+    x = sparse_random(rows, features, density=0.08, format="csr", dtype=np.float32, random_state=seed)
+    x.data = x.data.astype(np.float16).astype(np.float32)
+    from scipy.sparse import vstack
+
+    x = vstack([x[:5], x[7], x[6:]], format="csr")  # row 5 repeats row 7: ties go to the lower row
+    y = (rng.random((rows, labels)) < 0.3).astype(np.uint8)
+    docs = [{"publication_number": f"P{i}", "title": f"t{i}", "codes": [f"C{i}"]} for i in range(rows)]
+    save_bank(tmp_path / "bank", x, y, k=7, temperature=10.0, docs=docs)
+    return x, y, load_bank(tmp_path / "bank")
+
+
+def test_sparse_search_gives_the_dense_products_top_rows_and_vote(tmp_path):
+    from scipy.sparse import random as sparse_random
+
+    from cpc_models.kinds.common import neighbour_vote, top_indices
+
+    x, y, bank = _random_bank(tmp_path)
+    q = sparse_random(40, x.shape[1], density=0.2, format="csr", dtype=np.float32, random_state=3)
+    dots = (q @ x.T).toarray()
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()).astype(np.float32)
+    qn = np.sqrt(np.asarray(q.multiply(q).sum(axis=1)).ravel()).astype(np.float32)
+    cos = dots / np.maximum(qn[:, None] * norms[None, :], 1e-12)
+    for depth in (7, 300):  # shallow hits (the exact fallback proves or redoes the ranking) and every row
+        hits = bank.search(q, depth)
+        rows, sims = bank.nearest(hits, 10)
+        for i in range(q.shape[0]):
+            positive = (dots[i] > 0).sum()
+            expected = [j for j in top_indices(cos[i], 10) if dots[i, j] > 0]
+            assert list(rows[i][: len(expected)]) == expected and (rows[i][len(expected) :] == -1).all()
+            np.testing.assert_allclose(sims[i][: len(expected)], cos[i, expected], rtol=1e-6)
+            ranked = np.sort(dots[i])[::-1]
+            # where k rows share a term and no tie straddles the k-th, the vote is the dense one's
+            if positive >= bank.k and ranked[bank.k - 1] > ranked[bank.k]:
+                np.testing.assert_allclose(
+                    bank.vote(hits)[i], neighbour_vote(dots[i : i + 1], y, bank.k, 10.0)[0], atol=1e-6
+                )
+
+
+def test_appended_rows_are_found_and_carry_their_labels_and_docs(tmp_path):
+    x, y, bank = _random_bank(tmp_path)
+    from scipy.sparse import csr_matrix
+
+    new = csr_matrix(np.linspace(1, 2, x.shape[1], dtype=np.float32)[None, :])  # a row unlike any other
+    n = append_rows(tmp_path / "bank", new, np.array([[0, 1, 0, 1]]), [{"publication_number": "NEW", "codes": []}])
+    assert n == x.shape[0] + 1
+    bank = load_bank(tmp_path / "bank")
+    rows, sims = bank.nearest(bank.search(new, 20), 1)
+    assert rows[0, 0] == x.shape[0] and sims[0, 0] == pytest.approx(1.0, abs=1e-5)
+    assert bank.doc(x.shape[0])["publication_number"] == "NEW" and bank.doc(2)["publication_number"] == "P2"
+    assert list(bank.labels[x.shape[0]].indices) == [1, 3]
+    with pytest.raises(ValueError, match="do not fit"):
+        append_rows(tmp_path / "bank", new[:, :5], np.array([[0, 1, 0, 1]]), [{}])
+
+
+def _write_format_1(member, out):
+    """The layout of format 1, written from a format-2 folder (as older versions saved it)."""
+    from scipy.sparse import csc_matrix
+
+    from cpc_models.kinds.bank import read_bank_rows
+    from cpc_models.kinds.vectorizer import load_vectorizer
+
+    shutil.copytree(member, out, ignore=shutil.ignore_patterns("vectorizer", "features.json", "bank", "linear"))
+    v = load_vectorizer(member)
+    specs = [
+        {"name": b.name, "field": b.field, "weight": b.weight, "params": b.params, "vocabulary": b.terms}
+        for b in v.blocks
+    ]
+    (out / "vectorizers.json").write_text(json.dumps(specs))
+    np.savez_compressed(out / "idf.npz", **{b.name: np.asarray(b.idf) for b in v.blocks})
+    scorer = load_scorer(member)
+    if hasattr(scorer, "bank"):
+        rows, labels, docs, spec = read_bank_rows(member / "bank")
+        np.savez_compressed(
+            out / "knn_bank.npz",
+            data=rows.data.astype(np.float16),
+            indices=rows.indices,
+            indptr=rows.indptr,
+            shape=np.array(rows.shape),
+            labels=labels.toarray(),
+            knn=np.array([spec["k"], spec["temperature"]]),
+        )
+        cols = {k: [d[k] for d in docs] for k in ("publication_number", "title", "codes")}
+        (out / "knn_docs.json").write_text(json.dumps(cols))
+    else:
+        coef = csc_matrix(scorer.coef)
+        np.savez_compressed(
+            out / "linear.npz",
+            data=coef.data.astype(np.float16),
+            indices=coef.indices,
+            indptr=coef.indptr,
+            shape=np.array(coef.shape),
+            intercept=scorer.intercept,
+            sigmoid=np.array([scorer.slope, scorer.offset]),
+        )
+
+
+def test_format_1_folders_load_and_convert_without_changing_a_score(models, tmp_path):
+    from cpc_models.kinds.tfidf_storage import convert_folder
+
+    for member in models:
+        old = tmp_path / member.name
+        _write_format_1(member, old)
+        expected = load_scorer(member).predict_proba(TEXTS)
+        np.testing.assert_array_equal(load_scorer(old).predict_proba(TEXTS), expected)
+        convert_folder(old)
+        assert not (old / "vectorizers.json").exists() and (old / "features.json").exists()
+        np.testing.assert_array_equal(load_scorer(old).predict_proba(TEXTS), expected)
+
+
+def test_an_ensemble_stores_one_vectorizer_and_vectorizes_a_batch_once(models, tiny_dataset, tmp_path, monkeypatch):
+    from cpc_models.kinds.ensemble import Config, train
+    from cpc_models.kinds.vectorizer import Vectorizer
+
+    out = tmp_path / "ens"
+    train(
+        Config(
+            dataset_dir=str(tiny_dataset),
+            output_dir=str(out),
+            members=[str(m) for m in models],
+            weights=[0.5, 0.5],
+            copy_members=True,
+        )
+    )
+    assert (out / "vectorizer" / "vectorizer.json").exists()
+    for m in models:
+        assert not (out / "members" / m.name / "vectorizer").exists()
+        assert not (out / "members" / m.name / "predictions").exists()
+    scorer = load_scorer(out)
+    assert scorer.members[0].vectorizer is scorer.members[1].vectorizer
+    calls = []
+    real = Vectorizer.transform
+    monkeypatch.setattr(Vectorizer, "transform", lambda self, texts: calls.append(len(texts)) or real(self, texts))
+    scorer.predict_proba(TextBatch(TEXTS))
+    assert calls == [len(TEXTS)]
+
+
+def test_texts_with_no_known_word_get_a_reason_and_no_codes(models):
+    from cpc_models.predict.predictor import NO_KNOWN_WORDS, CpcPredictor
+
+    predictor = CpcPredictor.from_pretrained(models[0])
+    out = predictor.predict(TEXTS)
+    assert [p.reason for p in out] == ["", "", "empty text", NO_KNOWN_WORDS, ""]
+    assert not out[3].codes and not out[3].levels and out[0].codes
+    # the others are predicted as they are alone
+    assert [p.to_dict() for p in predictor.predict([TEXTS[0], TEXTS[4]])] == [out[0].to_dict(), out[4].to_dict()]
+
+
+def test_a_batch_gives_what_one_text_at_a_time_gives(models):
+    from cpc_models.predict.predictor import CpcPredictor
+
+    predictor = CpcPredictor.from_pretrained(models[1])
+    texts = [t for t in TEXTS if t] * 3
+    together = [p.to_dict() for p in predictor.predict(texts, explain=True, neighbours=4)]
+    alone = [predictor.predict(t, explain=True, neighbours=4)[0].to_dict() for t in texts]
+    assert together == alone
+    assert any(p["neighbours"] for p in together)
