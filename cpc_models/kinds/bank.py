@@ -138,9 +138,20 @@ class NeighbourBank:
 
     def nearest(self, hits: Hits, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` rows of largest cosine similarity per text, best first (ties: lower row first), and the
-        similarities; -1 / 0 where fewer rows share a term with the text. Exact: a text whose hits cannot prove
-        its top ``n`` (a row outside them could still be closer) is searched again over the whole bank."""
+        similarities; -1 / 0 where fewer rows share a term with the text. Exact: texts whose hits cannot prove
+        their top ``n`` (a row outside them could still be closer) are searched again, deeper, until they can."""
         n = max(1, min(int(n), self.n_rows))
+        rows, sims, proven = self._rank(hits, n)
+        todo, depth = np.flatnonzero(~proven), hits.depth
+        while len(todo):
+            depth *= 4
+            deeper = self.search(hits.features[todo], depth)
+            r, s, ok = self._rank(deeper, n)
+            rows[todo[ok]], sims[todo[ok]] = r[ok], s[ok]
+            todo = todo[~ok]
+        return rows, np.where(rows >= 0, sims, 0).astype(np.float32)
+
+    def _rank(self, hits: Hits, n: int):
         valid = hits.rows >= 0
         scale = np.maximum(hits.qnorms[:, None] * self.norms[np.where(valid, hits.rows, 0)], np.float32(1e-12))
         cos = np.where(valid, hits.dots / scale, -np.inf).astype(np.float32)
@@ -153,20 +164,7 @@ class NeighbourBank:
         # any row outside the hits has dot <= the last hit's, so cosine <= that / (|q| * smallest norm)
         bound = hits.dots[:, -1] / np.maximum(hits.qnorms * np.float32(self.min_norm), np.float32(1e-12))
         proven = hits.complete | (sims[:, -1] > bound)
-        for i in np.flatnonzero(~proven):
-            rows[i], sims[i] = self._exact_nearest(hits.features[i], float(hits.qnorms[i]), n)
-        sims = np.where(rows >= 0, sims, 0).astype(np.float32)
-        return rows, sims
-
-    def _exact_nearest(self, x_row, qnorm: float, n: int):
-        dots = np.asarray((x_row @ self.postings).todense(), dtype=np.float32).ravel()
-        cos = dots / np.maximum(np.float32(qnorm) * self.norms, np.float32(1e-12))
-        cand = np.flatnonzero(dots > 0)
-        top = cand[np.lexsort((cand, -cos[cand]))][:n]
-        rows = np.full(n, -1, dtype=np.int64)
-        sims = np.full(n, -np.inf, dtype=np.float32)
-        rows[: len(top)], sims[: len(top)] = top, cos[top]
-        return rows, sims
+        return rows, sims, proven
 
     def labelled_share(self, rows: np.ndarray, sims: np.ndarray, temperature: float) -> np.ndarray:
         """Similarity-weighted share of the given rows that carry any label."""
@@ -184,15 +182,24 @@ class DocReader:
 
     def __init__(self, path: Path, offsets: np.ndarray):
         self.path, self.offsets = path, offsets
+        self._fd = None
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def __getitem__(self, row: int) -> dict:
+        import os
+
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)  # one descriptor; pread is safe between threads
         start, end = int(self.offsets[row]), int(self.offsets[row + 1])
-        with open(self.path, "rb") as fh:
-            fh.seek(start)
-            return json.loads(fh.read(end - start))
+        return json.loads(os.pread(self._fd, end - start, start))
+
+    def __del__(self):
+        import os
+
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
 
 
 class ListDocs:

@@ -89,7 +89,7 @@ class Block:
             tokens = pattern.findall(doc)
             out = list(tokens) if lo == 1 else []
             for n in range(max(lo, 2), hi + 1):
-                out.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+                out.extend(map(" ".join, zip(*(tokens[i:] for i in range(n)))))
             return out
 
         return analyze
@@ -102,7 +102,7 @@ class Block:
         vocab, analyze = self.vocabulary, self.analyzer()
         indices, counts, indptr = [], [], [0]
         for text in texts:
-            c = Counter(vocab.get(t) for t in analyze(text))
+            c = Counter(map(vocab.get, analyze(text)))
             c.pop(None, None)
             indices.extend(c)
             counts.extend(c.values())

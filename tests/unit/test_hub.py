@@ -62,13 +62,21 @@ def test_built_card_records_split_sizes_as_datasets_counts_them(raw_dir, tmp_pat
     }
 
 
-def test_model_push_leaves_out_predictions_and_the_dataset_push_takes_what_load_dataset_needs():
-    model_files = chosen_files(DEFAULT_MODEL, None, MODEL_IGNORE)
-    assert "config.json" in model_files and "members/tfidf-knn/knn_bank.npz" in model_files
-    assert not [f for f in model_files if "predictions" in f]
-    assert {p.relative_to(DEFAULT_MODEL).as_posix() for p in DEFAULT_MODEL.rglob("*") if p.is_file()} - set(
-        model_files
-    ) == {p.relative_to(DEFAULT_MODEL).as_posix() for p in DEFAULT_MODEL.rglob("predictions/*")}
+def test_model_push_leaves_out_predictions_and_the_dataset_push_takes_what_load_dataset_needs(tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    for folder in (model / "predictions", model / "members" / "tfidf-knn" / "predictions"):  # training leftovers
+        folder.mkdir()
+        (folder / "test.npy").write_bytes(b"")
+    model_files = chosen_files(model, None, MODEL_IGNORE)
+    assert "config.json" in model_files and "members/tfidf-knn/bank/postings_data.npy" in model_files
+    assert "vectorizer/vectorizer.json" in model_files
+    assert {p.relative_to(model).as_posix() for p in model.rglob("*") if p.is_file()} - set(model_files) == {
+        "predictions/test.npy",
+        "members/tfidf-knn/predictions/test.npy",
+    }
     data_files = chosen_files(DATASET, DATASET_ALLOW)
     assert "README.md" in data_files and "labels.json" in data_files
     assert sorted(f for f in data_files if f.endswith(".parquet")) == sorted(

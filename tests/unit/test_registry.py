@@ -87,8 +87,9 @@ def test_every_kind_trains_saves_loads_and_predicts(trained, kind):
     predictor = CpcPredictor.from_pretrained(out)
     assert predictor.labels == test.vocabulary and predictor.backend in KINDS[kind].backends
     scores = predictor.scorer.predict_proba(test.texts)  # raw scores, as saved (the predictor calibrates them)
-    saved = np.load(out / "predictions" / "test.npy").astype(np.float32)
-    np.testing.assert_allclose(scores, saved, atol=2e-3)  # the loaded model scores as the trained one did
+    if kind != "ensemble":  # an ensemble keeps no scores (never a member): its metrics are recomputed live instead
+        saved = np.load(out / "predictions" / "test.npy").astype(np.float32)
+        np.testing.assert_allclose(scores, saved, atol=2e-3)  # the loaded model scores as the trained one did
     predictions = predictor.predict(test.texts[:5])
     assert all(p.codes and not p.reason for p in predictions)
     assert predictor.predict(["   "])[0].reason == "empty text"
