@@ -17,6 +17,7 @@ Folder (``BANK_DIR``, format 2), every array a plain ``.npy`` read memory-mapped
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,21 +25,12 @@ import numpy as np
 
 from cpc_dataset.errors import MisconfiguredError
 from cpc_models.files import BANK_DOCS_FILE, BANK_FILE, KNN_BANK_FILE, KNN_DOCS_FILE
+from cpc_models.kinds.common import csr_from_arrays
 
 FORMAT = 2
 DOC_KEYS = ("publication_number", "title", "codes")
 DEFAULT_K = 50  # rows that vote
 DEFAULT_TEMPERATURE = 10.0
-
-
-def _csr(data, indices, indptr, shape):
-    from scipy.sparse import csr_matrix
-
-    m = csr_matrix(shape, dtype=data.dtype)  # no checks, no copies: the arrays may be memory-mapped
-    m.data, m.indices, m.indptr = data, indices, indptr
-    m._shape = tuple(int(s) for s in shape)
-    m.has_sorted_indices = True
-    return m
 
 
 def row_norms(rows) -> np.ndarray:
@@ -119,22 +111,25 @@ class NeighbourBank:
 
     def vote(self, hits: Hits, k: int | None = None) -> np.ndarray:
         """exp(temperature * (dot - best))-weighted share of the ``k`` best rows carrying each label."""
-        return self._vote(hits.rows[:, : k or self.k], hits.dots[:, : k or self.k], self.labels, self.temperature)
+        rows, sims = hits.rows[:, : k or self.k], hits.dots[:, : k or self.k]
+        w = self._weights(rows, sims, self.temperature)
+        valid = rows >= 0
+        r, q = rows[valid], np.nonzero(valid)[0]
+        starts, ends = self.labels.indptr[r], self.labels.indptr[r + 1]
+        lengths = ends - starts
+        flat = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
+        n_labels = self.labels.shape[1]
+        cells = np.repeat(q, lengths) * n_labels + self.labels.indices[flat]
+        votes = np.bincount(cells, weights=np.repeat(w[valid], lengths), minlength=len(rows) * n_labels)
+        total = w.sum(axis=1, keepdims=True)
+        return (votes.reshape(len(rows), n_labels) / np.where(total > 0, total, 1)).astype(np.float32)
 
     @staticmethod
-    def _vote(rows: np.ndarray, sims: np.ndarray, labels, temperature: float) -> np.ndarray:
-        from scipy.sparse import csr_matrix
-
+    def _weights(rows: np.ndarray, sims: np.ndarray, temperature: float) -> np.ndarray:
         valid = rows >= 0
-        best = np.where(valid, sims, -np.inf).max(axis=1, keepdims=True)
-        w = np.where(valid, np.exp(temperature * (sims - np.where(np.isfinite(best), best, 0))), 0).astype(np.float32)
-        n = len(rows)
-        weights = csr_matrix(
-            (w[valid], rows[valid], np.r_[0, np.cumsum(valid.sum(axis=1))]), shape=(n, labels.shape[0])
-        )
-        votes = np.asarray((weights @ labels).todense(), dtype=np.float32) if labels.ndim == 2 else None
-        total = w.sum(axis=1, keepdims=True)
-        return (votes / np.where(total > 0, total, 1)).astype(np.float32)
+        best = np.where(valid, sims, -np.inf).max(axis=1, keepdims=True) if rows.shape[1] else np.zeros((len(rows), 1))
+        best = np.where(np.isfinite(best), best, 0).astype(np.float32)
+        return np.where(valid, np.exp(np.float32(temperature) * (sims - best)), 0).astype(np.float32)
 
     def nearest(self, hits: Hits, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` rows of largest cosine similarity per text, best first (ties: lower row first), and the
@@ -168,10 +163,10 @@ class NeighbourBank:
 
     def labelled_share(self, rows: np.ndarray, sims: np.ndarray, temperature: float) -> np.ndarray:
         """Similarity-weighted share of the given rows that carry any label."""
-        from scipy.sparse import csr_matrix
-
-        labelled = csr_matrix(self.labelled()[:, None])
-        return self._vote(rows, sims, labelled, temperature)[:, 0]
+        w = self._weights(rows, sims, temperature)
+        labelled = np.where(rows >= 0, self.labelled()[np.where(rows >= 0, rows, 0)], 0)
+        total = w.sum(axis=1)
+        return ((w * labelled).sum(axis=1) / np.where(total > 0, total, 1)).astype(np.float32)
 
     def doc(self, row: int) -> dict:
         return {} if self.docs is None else self.docs[row]
@@ -188,16 +183,12 @@ class DocReader:
         return len(self.offsets) - 1
 
     def __getitem__(self, row: int) -> dict:
-        import os
-
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)  # one descriptor; pread is safe between threads
         start, end = int(self.offsets[row]), int(self.offsets[row + 1])
         return json.loads(os.pread(self._fd, end - start, start))
 
     def __del__(self):
-        import os
-
         if getattr(self, "_fd", None) is not None:
             os.close(self._fd)
 
@@ -275,15 +266,17 @@ def load_bank(folder: str | Path) -> NeighbourBank:
         raise MisconfiguredError(f"{folder}: bank format {spec.get('format')!r}, this version reads {FORMAT}")
     # copy-on-write maps: shared pages, never written (the search kernel refuses read-only arrays)
     f = {k: np.load(p, mmap_mode="c") for k, p in _names(folder).items() if p.exists()}
-    postings = _csr(f["postings_data"], f["postings_indices"], f["postings_indptr"], (spec["features"], spec["rows"]))
-    labels = _csr(
+    postings = csr_from_arrays(
+        f["postings_data"], f["postings_indices"], f["postings_indptr"], (spec["features"], spec["rows"])
+    )
+    labels = csr_from_arrays(
         np.ones(len(f["labels_indices"]), dtype=np.float32),
         f["labels_indices"],
         f["labels_indptr"],
         (spec["rows"], spec["labels"]),
     )
     docs = DocReader(folder / BANK_DOCS_FILE, f["docs_offsets"]) if spec.get("docs") else None
-    return NeighbourBank(postings, f["norms"], labels, spec["k"], spec["temperature"], docs)
+    return NeighbourBank(postings, np.asarray(f["norms"]), labels, spec["k"], spec["temperature"], docs)
 
 
 def read_bank_rows(folder: str | Path):

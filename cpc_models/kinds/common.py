@@ -20,22 +20,40 @@ def fit_platt(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
-def fit_per_label(x, y: np.ndarray, make_model, desc: str = "fitting") -> tuple[np.ndarray, np.ndarray]:
-    """One binary scikit-learn model per label column of ``y`` (``make_model()`` makes a fresh one).
+def fit_per_label(
+    x, y: np.ndarray, make_model, desc: str = "fitting", n_jobs: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One binary scikit-learn model per label column of ``y`` (``make_model()`` makes a fresh one), fitted in
+    ``n_jobs`` threads (all cores by default: liblinear releases the GIL; each fit holds its own copy of ``x``,
+    so memory grows with ``n_jobs``, not with the labels).
 
     Returns coefficients (n_features, n_labels) and intercepts. A label with one class only (tiny subsets)
     gets no weights and an intercept of -10 (never predicted) or +10 (always).
     """
+    import os
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     from tqdm.auto import tqdm
 
     coef = np.zeros((x.shape[1], y.shape[1]), dtype=np.float32)
     intercept = np.zeros(y.shape[1], dtype=np.float32)
-    for j in tqdm(range(y.shape[1]), desc=desc, unit="label"):
+    todo = []
+    for j in range(y.shape[1]):
         if y[:, j].min() == y[:, j].max():
             intercept[j] = -10.0 if y[0, j] == 0 else 10.0
-            continue
-        model = make_model().fit(x, y[:, j])
-        coef[:, j], intercept[j] = model.coef_[0], model.intercept_[0]
+        else:
+            todo.append(j)
+
+    def fit(j: int):
+        return j, make_model().fit(x, y[:, j])
+
+    workers = max(1, min(n_jobs or os.cpu_count() or 1, len(todo) or 1))
+    with ThreadPoolExecutor(workers) as pool, tqdm(total=y.shape[1], desc=desc, unit="label") as bar:
+        bar.update(y.shape[1] - len(todo))
+        for future in as_completed([pool.submit(fit, j) for j in todo]):
+            j, model = future.result()
+            coef[:, j], intercept[j] = model.coef_[0], model.intercept_[0]
+            bar.update(1)
     return coef, intercept
 
 
@@ -57,6 +75,17 @@ def top_indices(row: np.ndarray, k: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     idx = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))
     return idx[np.lexsort((idx, -row[idx]))]
+
+
+def csr_from_arrays(data, indices, indptr, shape):
+    """A CSR matrix over these arrays as they are (sorted indices; memory maps stay memory maps, seen as plain
+    arrays): no checks and no copies, which scipy's constructor would make on every small batch."""
+    from scipy.sparse import csr_matrix
+
+    m = csr_matrix(tuple(int(s) for s in shape), dtype=data.dtype)
+    m.data, m.indices, m.indptr = np.asarray(data), np.asarray(indices), np.asarray(indptr)
+    m.has_sorted_indices = True
+    return m
 
 
 def no_truncation(texts: list[str]) -> list[bool]:

@@ -14,20 +14,7 @@ import numpy as np
 
 from cpc_models.kinds.common import no_truncation
 from cpc_models.kinds.config import KindConfig, option
-from cpc_models.kinds.vectorizer import FIELDS, Vectorizer, title_of  # noqa: F401  (title_of: kinds import it here)
-
-# TfidfVectorizer parameters that decide what transform() returns (everything else is fit-time only)
-TRANSFORM_PARAMS = (
-    "analyzer",
-    "lowercase",
-    "strip_accents",
-    "token_pattern",
-    "ngram_range",
-    "norm",
-    "use_idf",
-    "smooth_idf",
-    "sublinear_tf",
-)
+from cpc_models.kinds.vectorizer import FIELDS, TRANSFORM_PARAMS, Vectorizer, title_of  # noqa: F401
 
 
 @dataclass

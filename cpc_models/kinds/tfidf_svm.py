@@ -36,6 +36,9 @@ class Config(TfidfConfig):
     )
     C: float = option(0.3, help="Inverse regularisation strength.")
     min_weight: float = option(0.03, help="Coefficients smaller than this (absolute) are dropped when saving.")
+    n_jobs: int = option(
+        0, help="Threads fitting the per-code models (each holds a copy of the features); 0: all cores."
+    )
 
 
 class LinearScorer(TfidfScorer):
@@ -109,8 +112,9 @@ def save_linear(folder: Path, coef, intercept: np.ndarray, slope: float, offset:
 
 
 def load(model_dir: Path, backend: str = "native") -> LinearScorer:
-    from scipy.sparse import csc_matrix, csr_matrix
+    from scipy.sparse import csc_matrix
 
+    from cpc_models.kinds.bank import csr_from_arrays
     from cpc_models.registry import folder_labels
 
     labels, vectorizer = folder_labels(model_dir), load_vectorizer(model_dir)
@@ -118,7 +122,7 @@ def load(model_dir: Path, backend: str = "native") -> LinearScorer:
     if (folder / LINEAR_FILE).exists():
         spec = json.loads((folder / LINEAR_FILE).read_text())
         arrays = [np.load(folder / f"coef_{k}.npy", mmap_mode="r") for k in ("data", "indices", "indptr")]
-        coef = csr_matrix(tuple(arrays), shape=tuple(spec["shape"]), copy=False)
+        coef = csr_from_arrays(*arrays, spec["shape"])
         intercept = np.load(folder / "intercept.npy")
         return LinearScorer(labels, vectorizer, coef, intercept, *spec["sigmoid"])
     w = np.load(model_dir / WEIGHTS_FILE)
@@ -140,15 +144,16 @@ def fit_classifier(config: Config, x, y: np.ndarray):
         from cpc_dataset.errors import InputError
 
         raise InputError(f"unknown classifier {config.classifier!r}: svc or logreg")
-    return fit_per_label(x, y, make, desc=f"fitting {config.classifier}")
+    return fit_per_label(x, y, make, desc=f"fitting {config.classifier}", n_jobs=config.n_jobs or None)
 
 
 def prune(coef: np.ndarray, min_weight: float):
     """Drop the small coefficients and round the rest to float16 (as saved), so the model in memory is the saved one."""
     from scipy.sparse import csc_matrix
 
-    kept = np.where(np.abs(coef) >= min_weight, coef, 0.0).astype(np.float16).astype(np.float32)
-    return csc_matrix(kept)
+    coef[np.abs(coef) < min_weight] = 0.0  # in place: no second dense copy as the vocabulary grows
+    coef[:] = coef.astype(np.float16)
+    return csc_matrix(coef)
 
 
 def train(config: Config) -> dict:

@@ -34,6 +34,18 @@ from cpc_models.files import (
 )
 
 FORMAT = 2
+# TfidfVectorizer parameters that decide what transform() returns (everything else is fit-time only)
+TRANSFORM_PARAMS = (
+    "analyzer",
+    "lowercase",
+    "strip_accents",
+    "token_pattern",
+    "ngram_range",
+    "norm",
+    "use_idf",
+    "smooth_idf",
+    "sublinear_tf",
+)
 
 
 def title_of(text: str) -> str:
@@ -95,34 +107,36 @@ class Block:
         return analyze
 
     def transform(self, texts: list[str]):
-        from scipy.sparse import csr_matrix
-
+        """The block's TF-IDF as (rows, columns, values) arrays, sorted by row then column."""
         if not self.native():
-            return self._sklearn_transform(texts)
+            x = self._sklearn_transform(texts).tocoo()
+            order = np.lexsort((x.col, x.row))
+            return x.row[order].astype(np.int64), x.col[order].astype(np.int64), x.data[order].astype(np.float32)
         vocab, analyze = self.vocabulary, self.analyzer()
-        indices, counts, indptr = [], [], [0]
+        cols, counts, lengths = [], [], []
         for text in texts:
             c = Counter(map(vocab.get, analyze(text)))
             c.pop(None, None)
-            indices.extend(c)
+            cols.extend(c)
             counts.extend(c.values())
-            indptr.append(len(indices))
-        x = csr_matrix(
-            (np.asarray(counts, dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(indptr, np.int32)),
-            shape=(len(texts), len(self.terms)),
-        )
-        x.sort_indices()
+            lengths.append(len(c))
+        rows = np.repeat(np.arange(len(texts)), lengths)
+        cols = np.asarray(cols, dtype=np.int64)
+        order = np.lexsort((cols, rows))
+        rows, cols = rows[order], cols[order]
+        data = np.asarray(counts, dtype=np.float32)[order]
         if self.params.get("sublinear_tf"):
-            np.log(x.data, x.data)
-            x.data += 1.0
+            np.log(data, data)
+            data += 1.0
         if self.params.get("use_idf", True):
-            x.data *= self.idf[x.indices]
-        if self.params.get("norm") == "l2" and x.nnz:
-            lengths = np.diff(x.indptr)
-            rows = np.repeat(np.arange(len(texts)), lengths)
-            norms = np.sqrt(np.bincount(rows, weights=(x.data * x.data).astype(np.float64), minlength=len(texts)))
-            x.data = (x.data / norms[rows]).astype(np.float32)  # in double, as scikit-learn's normalize
-        return x * np.float32(self.weight) if self.weight != 1.0 else x
+            data *= self.idf[cols]
+        if self.params.get("norm") == "l2" and len(data):
+            # squares in float32, summed in double, divided in double: as scikit-learn's normalize
+            norms = np.sqrt(np.bincount(rows, weights=(data * data).astype(np.float64), minlength=len(texts)))
+            data = (data / norms[rows]).astype(np.float32)
+        if self.weight != 1.0:
+            data *= np.float32(self.weight)
+        return rows, cols, data
 
     def _sklearn_transform(self, texts: list[str]):
         if self._sklearn is None:
@@ -143,11 +157,22 @@ class Vectorizer:
         self.n_features = sum(len(b.terms) for b in blocks)
 
     def transform(self, texts: list[str]):
-        from scipy.sparse import hstack
+        """(texts, features) CSR float32, sorted indices: the blocks side by side."""
+        from cpc_models.kinds.common import csr_from_arrays
 
         texts = list(texts)
-        parts = [b.transform(texts) for b in self.blocks]
-        return parts[0].tocsr() if len(parts) == 1 else hstack(parts, format="csr")
+        rows, cols, data, offset = [], [], [], 0
+        for b in self.blocks:
+            r, c, d = b.transform(texts)
+            rows.append(r)
+            cols.append(c + offset)
+            data.append(d)
+            offset += len(b.terms)
+        rows, cols, data = np.concatenate(rows), np.concatenate(cols), np.concatenate(data)
+        order = np.lexsort((cols, rows)) if len(self.blocks) > 1 else slice(None)
+        indptr = np.zeros(len(texts) + 1, dtype=np.int32)
+        np.cumsum(np.bincount(rows, minlength=len(texts)), out=indptr[1:])
+        return csr_from_arrays(data[order], cols[order].astype(np.int32), indptr, (len(texts), self.n_features))
 
     def feature_names(self) -> list[str]:
         """The term of each column (a title-block column has the same term as its text one)."""
@@ -159,8 +184,6 @@ class Vectorizer:
     @classmethod
     def from_sklearn(cls, blocks) -> Vectorizer:
         """From fitted ``cpc_models.kinds.tfidf.FeatureBlock`` s."""
-        from cpc_models.kinds.tfidf import TRANSFORM_PARAMS
-
         out = []
         for b in blocks:
             v = b.vectorizer
