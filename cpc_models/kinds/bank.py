@@ -25,7 +25,8 @@ import numpy as np
 
 from cpc_dataset.errors import MisconfiguredError
 from cpc_models.files import BANK_DOCS_FILE, BANK_FILE, KNN_BANK_FILE, KNN_DOCS_FILE
-from cpc_models.kinds.common import csr_from_arrays
+from cpc_models.kinds.sparse import Csr, as_csr, top_n
+from cpc_models.kinds.sparse import row_norms as query_norms
 
 FORMAT = 2
 DOC_KEYS = ("publication_number", "title", "codes")
@@ -75,29 +76,11 @@ class NeighbourBank:
         return self._labelled
 
     def search(self, x, depth: int) -> Hits:
-        """The ``depth`` rows with the largest dot product per text row of ``x`` (exact; sparse top-n product)."""
-        from sparse_dot_topn import _core
-
-        # the public sp_matmul_topn copies the bank's index arrays on every call (astype): call the kernel directly
+        """The ``depth`` rows with the largest dot product per text row of ``x`` (exact; sparse top-n product that
+        never materialises texts x bank)."""
+        x = as_csr(x)
         n, depth = x.shape[0], max(1, min(int(depth), self.n_rows))
-        x = x.astype(np.float32) if x.dtype != np.float32 else x
-        p = self.postings
-        if x.nnz == 0 or p.nnz == 0:
-            data, indices, indptr = np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(n + 1, np.int32)
-        else:
-            data, indices, indptr = _core.sp_matmul_topn_sorted(
-                top_n=depth,
-                nrows=n,
-                ncols=p.shape[1],
-                threshold=None,
-                density=1.0,
-                A_data=x.data,
-                A_indptr=x.indptr.astype(np.int32, copy=False),
-                A_indices=x.indices.astype(np.int32, copy=False),
-                B_data=p.data,
-                B_indptr=p.indptr,
-                B_indices=p.indices,
-            )
+        data, indices, indptr = top_n(x, self.postings, depth)
         counts = np.diff(indptr)
         rows = np.full((n, depth), -1, dtype=np.int64)
         dots = np.zeros((n, depth), dtype=np.float32)
@@ -107,7 +90,7 @@ class NeighbourBank:
         # best first; equal dot products: lower row first
         order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -dots), axis=1)
         rows, dots = np.take_along_axis(rows, order, 1), np.take_along_axis(dots, order, 1)
-        return Hits(rows, dots, counts < depth, row_norms(x), x)
+        return Hits(rows, dots, counts < depth, query_norms(x), x)
 
     def vote(self, hits: Hits, k: int | None = None) -> np.ndarray:
         """exp(temperature * (dot - best))-weighted share of the ``k`` best rows carrying each label."""
@@ -140,7 +123,7 @@ class NeighbourBank:
         todo, depth = np.flatnonzero(~proven), hits.depth
         while len(todo):
             depth *= 4
-            deeper = self.search(hits.features[todo], depth)
+            deeper = self.search(hits.features.take(todo), depth)
             r, s, ok = self._rank(deeper, n)
             rows[todo[ok]], sims[todo[ok]] = r[ok], s[ok]
             todo = todo[~ok]
@@ -266,10 +249,8 @@ def load_bank(folder: str | Path) -> NeighbourBank:
         raise MisconfiguredError(f"{folder}: bank format {spec.get('format')!r}, this version reads {FORMAT}")
     # copy-on-write maps: shared pages, never written (the search kernel refuses read-only arrays)
     f = {k: np.load(p, mmap_mode="c") for k, p in _names(folder).items() if p.exists()}
-    postings = csr_from_arrays(
-        f["postings_data"], f["postings_indices"], f["postings_indptr"], (spec["features"], spec["rows"])
-    )
-    labels = csr_from_arrays(
+    postings = Csr(f["postings_data"], f["postings_indices"], f["postings_indptr"], (spec["features"], spec["rows"]))
+    labels = Csr(
         np.ones(len(f["labels_indices"]), dtype=np.float32),
         f["labels_indices"],
         f["labels_indptr"],
@@ -285,9 +266,9 @@ def read_bank_rows(folder: str | Path):
 
     bank = load_bank(folder)
     spec = json.loads((Path(folder) / BANK_FILE).read_text())
-    rows = csr_matrix(bank.postings.T, dtype=np.float32).tocsr()
+    rows = csr_matrix(bank.postings.to_scipy().T, dtype=np.float32).tocsr()
     docs = [bank.docs[i] for i in range(bank.n_rows)] if bank.docs is not None else None
-    return rows, csr_matrix(bank.labels, dtype=np.uint8), docs, spec
+    return rows, csr_matrix(bank.labels.to_scipy(), dtype=np.uint8), docs, spec
 
 
 def append_rows(folder: str | Path, rows, labels: np.ndarray, docs: list[dict] | None = None) -> int:
@@ -324,12 +305,9 @@ def load_bank_v1(model_dir: str | Path) -> NeighbourBank:
     model_dir = Path(model_dir)
     b = np.load(model_dir / KNN_BANK_FILE)
     rows = csr_matrix((b["data"].astype(np.float32), b["indices"], b["indptr"]), shape=tuple(b["shape"]))
-    postings = rows.T.tocsr()
-    postings.sort_indices()
-    postings.indices, postings.indptr = postings.indices.astype(np.int32), postings.indptr.astype(np.int32)
-    labels = csr_matrix(b["labels"].astype(np.float32))
+    labels = as_csr(csr_matrix(b["labels"].astype(np.float32)))
     docs = ListDocs(model_dir / KNN_DOCS_FILE) if (model_dir / KNN_DOCS_FILE).exists() else None
-    return NeighbourBank(postings, row_norms(rows), labels, int(b["knn"][0]), float(b["knn"][1]), docs)
+    return NeighbourBank(as_csr(rows.T), row_norms(rows), labels, int(b["knn"][0]), float(b["knn"][1]), docs)
 
 
 def docs_v1(model_dir: str | Path, n_rows: int) -> list[dict] | None:

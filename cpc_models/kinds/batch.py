@@ -7,8 +7,6 @@ search serves the vote, the similar patents, the voters and the scope flag. One 
 
 from __future__ import annotations
 
-import numpy as np
-
 
 class TextBatch(list):
     def __init__(self, texts, depth: int = 0):
@@ -22,7 +20,7 @@ class TextBatch(list):
         out = TextBatch([self[i] for i in rows], self.depth)
         for key, value in self.cache.items():
             if key[0] == "features":
-                out.cache[key] = value[np.asarray(rows, dtype=np.int64)]
+                out.cache[key] = value.take(rows)
         return out
 
 

@@ -77,17 +77,6 @@ def top_indices(row: np.ndarray, k: int) -> np.ndarray:
     return idx[np.lexsort((idx, -row[idx]))]
 
 
-def csr_from_arrays(data, indices, indptr, shape):
-    """A CSR matrix over these arrays as they are (sorted indices; memory maps stay memory maps, seen as plain
-    arrays): no checks and no copies, which scipy's constructor would make on every small batch."""
-    from scipy.sparse import csr_matrix
-
-    m = csr_matrix(tuple(int(s) for s in shape), dtype=data.dtype)
-    m.data, m.indices, m.indptr = np.asarray(data), np.asarray(indices), np.asarray(indptr)
-    m.has_sorted_indices = True
-    return m
-
-
 def no_truncation(texts: list[str]) -> list[bool]:
     """For kinds that read the whole text."""
     return [False] * len(texts)

@@ -22,6 +22,7 @@ from cpc_models.files import LINEAR_DIR, LINEAR_FILE
 from cpc_models.files import LINEAR_WEIGHTS_FILE as WEIGHTS_FILE
 from cpc_models.kinds.common import fit_per_label, fit_platt, sigmoid
 from cpc_models.kinds.config import option
+from cpc_models.kinds.sparse import Csr, as_csr, matmul_dense
 from cpc_models.kinds.tfidf import TfidfConfig, TfidfScorer, fit_vectorizer
 from cpc_models.kinds.vectorizer import load_vectorizer, save_member_vectorizer
 
@@ -49,15 +50,12 @@ class LinearScorer(TfidfScorer):
     ):
         super().__init__(labels, vectorizer)
         # (n_features, n_labels) as CSR: a text's few features pick their rows, no conversion per call
-        self.coef = coef.tocsr() if hasattr(coef, "tocsr") else coef
+        self.coef = as_csr(coef)
         self.intercept = np.asarray(intercept, dtype=np.float32)
         self.slope, self.offset = float(slope), float(offset)
 
     def decision_function(self, texts: list[str]) -> np.ndarray:
-        x = self.features(texts)
-        d = x @ self.coef
-        d = d.toarray() if hasattr(d, "toarray") else np.asarray(d)
-        return d.astype(np.float32) + self.intercept
+        return matmul_dense(self.features(texts), self.coef) + self.intercept
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         if len(texts) == 0:
@@ -77,7 +75,7 @@ class LinearScorer(TfidfScorer):
             start, end = x.indptr[row], x.indptr[row + 1]
             cols, weights = x.indices[start:end], x.data[start:end]
             per_label = {}
-            block = self.coef[cols][:, list(labels)].toarray() * weights[:, None] if len(cols) and labels else None
+            block = self._coef_rows(cols)[:, list(labels)] * weights[:, None] if len(cols) and labels else None
             for n, j in enumerate(labels):
                 terms: dict[str, float] = {}
                 for c, v in zip(cols, block[:, n] if block is not None else []):
@@ -87,6 +85,12 @@ class LinearScorer(TfidfScorer):
                 best = sorted(((t, v) for t, v in terms.items() if v > 0), key=lambda tv: -tv[1])[:top]
                 per_label[j] = [(t, round(v, 4)) for t, v in best]
             out.append(per_label)
+        return out
+
+    def _coef_rows(self, cols: np.ndarray) -> np.ndarray:
+        rows = self.coef.take(cols)
+        out = np.zeros((len(cols), self.coef.shape[1]), dtype=np.float32)
+        out[np.repeat(np.arange(len(cols)), np.diff(rows.indptr)), rows.indices] = rows.data
         return out
 
     def save(self, model_dir: str | Path, vectorizer_saved: bool = False) -> None:
@@ -101,7 +105,7 @@ def save_linear(folder: Path, coef, intercept: np.ndarray, slope: float, offset:
     from scipy.sparse import csr_matrix
 
     folder.mkdir(parents=True, exist_ok=True)
-    coef = csr_matrix(coef, dtype=np.float32)
+    coef = csr_matrix(coef.to_scipy() if isinstance(coef, Csr) else coef, dtype=np.float32)
     coef.sort_indices()
     np.save(folder / "coef_data.npy", coef.data.astype(np.float16).astype(np.float32))
     np.save(folder / "coef_indices.npy", coef.indices.astype(np.int32))
@@ -112,19 +116,19 @@ def save_linear(folder: Path, coef, intercept: np.ndarray, slope: float, offset:
 
 
 def load(model_dir: Path, backend: str = "native") -> LinearScorer:
-    from scipy.sparse import csc_matrix
-
-    from cpc_models.kinds.bank import csr_from_arrays
     from cpc_models.registry import folder_labels
 
     labels, vectorizer = folder_labels(model_dir), load_vectorizer(model_dir)
     folder = model_dir / LINEAR_DIR
     if (folder / LINEAR_FILE).exists():
         spec = json.loads((folder / LINEAR_FILE).read_text())
-        arrays = [np.load(folder / f"coef_{k}.npy", mmap_mode="r") for k in ("data", "indices", "indptr")]
-        coef = csr_from_arrays(*arrays, spec["shape"])
+        # copy-on-write maps: shared pages, never written (the product kernel refuses read-only arrays)
+        arrays = [np.load(folder / f"coef_{k}.npy", mmap_mode="c") for k in ("data", "indices", "indptr")]
+        coef = Csr(*arrays, tuple(spec["shape"]))
         intercept = np.load(folder / "intercept.npy")
         return LinearScorer(labels, vectorizer, coef, intercept, *spec["sigmoid"])
+    from scipy.sparse import csc_matrix  # format 1
+
     w = np.load(model_dir / WEIGHTS_FILE)
     coef = csc_matrix((w["data"].astype(np.float32), w["indices"], w["indptr"]), shape=tuple(w["shape"]))
     slope, offset = w["sigmoid"]

@@ -157,8 +157,8 @@ class Vectorizer:
         self.n_features = sum(len(b.terms) for b in blocks)
 
     def transform(self, texts: list[str]):
-        """(texts, features) CSR float32, sorted indices: the blocks side by side."""
-        from cpc_models.kinds.common import csr_from_arrays
+        """(texts, features) ``Csr`` float32, sorted indices: the blocks side by side."""
+        from cpc_models.kinds.sparse import Csr
 
         texts = list(texts)
         rows, cols, data, offset = [], [], [], 0
@@ -172,7 +172,7 @@ class Vectorizer:
         order = np.lexsort((cols, rows)) if len(self.blocks) > 1 else slice(None)
         indptr = np.zeros(len(texts) + 1, dtype=np.int32)
         np.cumsum(np.bincount(rows, minlength=len(texts)), out=indptr[1:])
-        return csr_from_arrays(data[order], cols[order].astype(np.int32), indptr, (len(texts), self.n_features))
+        return Csr(data[order], cols[order].astype(np.int32), indptr, (len(texts), self.n_features))
 
     def feature_names(self) -> list[str]:
         """The term of each column (a title-block column has the same term as its text one)."""

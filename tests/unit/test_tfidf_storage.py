@@ -113,7 +113,7 @@ def test_appended_rows_are_found_and_carry_their_labels_and_docs(tmp_path):
     rows, sims = bank.nearest(bank.search(new, 20), 1)
     assert rows[0, 0] == x.shape[0] and sims[0, 0] == pytest.approx(1.0, abs=1e-5)
     assert bank.doc(x.shape[0])["publication_number"] == "NEW" and bank.doc(2)["publication_number"] == "P2"
-    assert list(bank.labels[x.shape[0]].indices) == [1, 3]
+    assert list(bank.labels.take([x.shape[0]]).indices) == [1, 3]
     with pytest.raises(ValueError, match="do not fit"):
         append_rows(tmp_path / "bank", new[:, :5], np.array([[0, 1, 0, 1]]), [{}])
 
@@ -148,7 +148,7 @@ def _write_format_1(member, out):
         cols = {k: [d[k] for d in docs] for k in ("publication_number", "title", "codes")}
         (out / "knn_docs.json").write_text(json.dumps(cols))
     else:
-        coef = csc_matrix(scorer.coef)
+        coef = csc_matrix(scorer.coef.to_scipy())
         np.savez_compressed(
             out / "linear.npz",
             data=coef.data.astype(np.float16),
