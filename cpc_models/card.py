@@ -151,23 +151,27 @@ No pickle: JSON and NumPy `.npz` files only (`numpy.load`; sparse matrices as Sc
 - `thresholds.json`: `per_label` threshold per code (tuned on validation), `global` for codes without one;
   a code is predicted when its score >= its threshold, and every text keeps at least its best code.
 - `ensemble.json` (ensembles): `members` (`path`, `weight`); the score is the weighted mean of the members' scores.
-- `vectorizers.json` + `idf.npz` (TF-IDF members): one block per entry, in order: `field` (`text`, or `title` = the text
-  before its first ". "; model input is "title. abstract"), scikit-learn `TfidfVectorizer` `params`, `vocabulary` (term of column i), `weight`
-  (the block's features are multiplied by it); `idf.npz[name]` is that block's `idf_` (float32). The features of a
-  text are the blocks' L2-normalised TF-IDF rows, each times its weight, concatenated.
-- `linear.npz` (one-vs-rest linear models): `data` (float16), `indices`, `indptr`, `shape` = a CSC matrix
-  `W` of shape (n_features, n_labels); `intercept` (n_labels,); `sigmoid` = (a, b). Score = 1 / (1 + exp(-(a * (x W +
-  intercept) + b))).
-- `knn_bank.npz` (nearest-neighbour vote): `data` (float16), `indices`, `indptr`, `shape` = a CSR matrix B of the
-  training patents' features (n_train, n_features); `labels` (n_train, n_labels) uint8; `knn` = (k, temperature).
-  With s = x Bᵀ, take the k largest similarities, weights w = exp(temperature * (s - max s)); the score of a code is
-  the w-weighted share of those k patents that carry it.
+- `vectorizer/` (TF-IDF members; an ensemble keeps one at its top, and each TF-IDF member's `features.json` gives its
+  path): `vectorizer.json` lists the blocks in order: `field` (`text`, or `title` = the text before its first ". ";
+  model input is "title. abstract"), scikit-learn `TfidfVectorizer` `params`, `weight` (the block's features are
+  multiplied by it); `vocabulary-<block>.txt` holds the term of column i on line i, `idf-<block>.npy` the block's idf
+  (float32). The features of a text are the blocks' L2-normalised TF-IDF rows, each times its weight, concatenated.
+  (Older folders: `vectorizers.json` + `idf.npz` in the member, same content.)
+- `linear/` (one-vs-rest linear models): `coef_data.npy` (float32 of float16 precision), `coef_indices.npy`,
+  `coef_indptr.npy` = a CSR matrix `W` (n_features, n_labels); `intercept.npy`; `linear.json`: `shape`, `sigmoid` =
+  (a, b). Score = 1 / (1 + exp(-(a * (x W + intercept) + b))). (Older folders: `linear.npz`, the same as CSC.)
+- `bank/` (nearest-neighbour vote): `postings_{data,indices,indptr}.npy` = the training patents' features transposed
+  (n_features, n_train) as CSR; `norms.npy` (each patent's L2 norm); `labels_{indices,indptr}.npy` (each patent's
+  label columns, CSR); `docs.jsonl` + `docs_offsets.npy` (publication number, title, codes per patent, one JSON per
+  line); `bank.json`: `k`, `temperature`. With s = x Bᵀ, take the k largest s, weights w = exp(temperature * (s -
+  max s)); the score of a code is the w-weighted share of those k patents that carry it. (Older folders:
+  `knn_bank.npz` + `knn_docs.json`.) Arrays are plain `.npy`, read memory-mapped.
 - `calibration.json` (where present): per code (a, b) in `per_label`, else `global`; the calibrated score is
   sigmoid(a * logit(s) + b) of the model's score s (s clipped to [1e-6, 1 - 1e-6]); thresholds
   apply to calibrated scores. `levels.json`: per CPC level (main group, subclass, section) a threshold and a
   calibration (a, b) of 1 - prod(1 - p) over the calibrated scores of the codes under the group (its `score` field).
   `scope.json`: a text is flagged out of scope when the similarity-weighted share of its `k` nearest training patents
-  (knn bank) that carry any label is below `min_labelled_share`. `knn_docs.json`: the knn bank's publication numbers, row by row.
+  (by cosine similarity, knn bank) that carry any label is below `min_labelled_share`.
 - `metrics.json`, `train_config.json`: the test/validation metrics of the card and the training settings (for people).
 - `handler.py`, `requirements.txt`: the Inference Endpoints custom handler (it runs this project's predictor) and
   what it imports (see Inference Endpoints above).
