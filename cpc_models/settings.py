@@ -78,3 +78,10 @@ def _short(path: Path) -> Path:
 def cache_dir() -> Path:
     """Cache for embeddings and other reusable intermediates (``CPC_CACHE`` overrides)."""
     return Path(os.environ.get("CPC_CACHE", "cache"))
+
+
+def search_threads() -> int:
+    """Threads of one neighbour search over a batch (``CPC_SEARCH_THREADS``, default 1: servers and corpus runs
+    already run one process per core)."""
+    value = os.environ.get("CPC_SEARCH_THREADS", "1")
+    return max(1, int(value)) if value.isdigit() else 1

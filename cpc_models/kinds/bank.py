@@ -80,7 +80,9 @@ class NeighbourBank:
         never materialises texts x bank)."""
         x = as_csr(x)
         n, depth = x.shape[0], max(1, min(int(depth), self.n_rows))
-        data, indices, indptr = top_n(x, self.postings, depth)
+        from cpc_models.settings import search_threads
+
+        data, indices, indptr = top_n(x, self.postings, depth, search_threads())
         counts = np.diff(indptr)
         rows = np.full((n, depth), -1, dtype=np.int64)
         dots = np.zeros((n, depth), dtype=np.float32)

@@ -106,13 +106,16 @@ def matmul_dense(a: Csr, b: Csr) -> np.ndarray:
     return out
 
 
-def top_n(a: Csr, b: Csr, n: int):
-    """(data, indices, indptr) of ``a @ b`` keeping each row's ``n`` largest values, largest first."""
+def top_n(a: Csr, b: Csr, n: int, threads: int = 1):
+    """(data, indices, indptr) of ``a @ b`` keeping each row's ``n`` largest values, largest first; rows split over
+    ``threads`` (the same result)."""
     if a.nnz == 0 or b.nnz == 0:
         return np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(a.shape[0] + 1, np.int32)
-    return kernels().sp_matmul_topn_sorted(
-        top_n=n, nrows=a.shape[0], ncols=b.shape[1], threshold=None, density=1.0, **_args(a, b)
-    )
+    k = kernels()
+    common = {"top_n": n, "nrows": a.shape[0], "ncols": b.shape[1], "threshold": None, **_args(a, b)}
+    if threads > 1 and a.shape[0] > 1 and k._has_openmp_support:
+        return k.sp_matmul_topn_sorted_mt(n_threads=threads, **common)
+    return k.sp_matmul_topn_sorted(density=1.0, **common)
 
 
 def row_norms(a: Csr) -> np.ndarray:
