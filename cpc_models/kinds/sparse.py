@@ -26,13 +26,20 @@ def kernels():
 
             raise MisconfiguredError("sparse-dot-topn is not installed: pip install 'patent-cpc[space]'")
         folder = os.path.join(package.submodule_search_locations[0], "lib")
-        name = next(f for f in os.listdir(folder) if f.startswith("_sparse_dot_topn_core"))
-        spec = importlib.util.spec_from_file_location(
-            "sparse_dot_topn.lib._sparse_dot_topn_core", os.path.join(folder, name)
+        names = (
+            [f for f in os.listdir(folder) if f.startswith("_sparse_dot_topn_core")] if os.path.isdir(folder) else []
         )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _KERNELS = module
+        if names:
+            spec = importlib.util.spec_from_file_location(
+                "sparse_dot_topn.lib._sparse_dot_topn_core", os.path.join(folder, names[0])
+            )
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            _KERNELS = module
+        else:  # another layout: through the package (which imports scipy)
+            from sparse_dot_topn import _core
+
+            _KERNELS = _core
     return _KERNELS
 
 
