@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import InputError, MisconfiguredError
-from cpc_models.files import ENSEMBLE_FILE, MEMBERS_DIR, PREDICTIONS_DIR
+from cpc_models.files import BANK_DIR, BANK_FILE, ENSEMBLE_FILE, MEMBERS_DIR, NEIGHBOUR_INDEX_DIR, PREDICTIONS_DIR
 from cpc_models.files import PREDICTIONS_INDEX_FILE as INDEX_FILE
 from cpc_models.kinds.config import KindConfig, option
 from cpc_models.scoring.thresholds import best_global_micro_f1
@@ -206,13 +206,16 @@ def train(config: Config) -> dict:
     test_scores = [member_scores(m, test) if w else empty for m, w in zip(members, weights)]
     out.mkdir(parents=True, exist_ok=True)
     entries = []
+    has_bank = any(w and (m / BANK_DIR / BANK_FILE).exists() for m, w in zip(members, weights))
     for m, w in zip(members, weights):
         if config.copy_members and w:
             target = out / MEMBERS_DIR / m.name
             if target.resolve() != m.resolve():
                 shutil.rmtree(target, ignore_errors=True)
-                # what prediction needs: no saved scores (an ensemble is never itself a member)
-                shutil.copytree(m, target, ignore=shutil.ignore_patterns(PREDICTIONS_DIR))
+                # what prediction needs: no saved scores (an ensemble is never itself a member), and no shipped
+                # neighbour index where a kNN member's bank serves the evidence
+                skipped = [PREDICTIONS_DIR] + ([NEIGHBOUR_INDEX_DIR] if has_bank else [])
+                shutil.copytree(m, target, ignore=shutil.ignore_patterns(*skipped))
             rel = Path(MEMBERS_DIR) / m.name
         else:
             rel = Path(os.path.relpath(m.resolve(), out.resolve()))

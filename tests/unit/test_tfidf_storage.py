@@ -191,6 +191,8 @@ def test_an_ensemble_stores_one_vectorizer_and_vectorizes_a_batch_once(models, t
     for m in models:
         assert not (out / "members" / m.name / "vectorizer").exists()
         assert not (out / "members" / m.name / "predictions").exists()
+    # the linear member ships a neighbour index of its own; the ensemble's kNN bank serves instead
+    assert (models[0] / "neighbour_index").is_dir() and not (out / "members" / "svm" / "neighbour_index").exists()
     scorer = load_scorer(out)
     assert scorer.members[0].vectorizer is scorer.members[1].vectorizer
     calls = []
