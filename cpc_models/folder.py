@@ -90,9 +90,10 @@ def write_scope(
     member) gets one shipped in its folder first (``neighbour_index/``), when ``dataset_dir`` is given."""
     from dataclasses import asdict
 
+    from cpc_models.kinds.neighbour_index import build_neighbour_index
     from cpc_models.predict.evidence import find_index
     from cpc_models.registry import folder_kind, load_scorer
-    from cpc_models.scoring.scope import build_neighbour_index, fit_scope
+    from cpc_models.scoring.scope import fit_scope
 
     if scorer is None and folder_kind(model_dir).neighbour_bank:
         scorer = load_scorer(model_dir)  # its members may hold a neighbour index; other kinds only a shipped one

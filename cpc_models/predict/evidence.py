@@ -3,7 +3,7 @@ out-of-scope flag.
 
 - Neighbours come from the model's own TF-IDF neighbour bank (a ``tfidf-knn`` member, which keeps the
   publication number, title and codes of each training patent), else from a TF-IDF index shipped in the model
-  folder under ``neighbour_index/`` (``cpc_models.scoring.scope.build_neighbour_index``). One search per batch
+  folder under ``neighbour_index/`` (``cpc_models.kinds.neighbour_index``). One search per batch
   serves the similar patents, the voters and the scope flag (``cpc_models.kinds.batch``).
 - Terms: for linear members, the input terms with the largest TF-IDF weight x the code's coefficient; for kNN
   members, the voting neighbours that carry the code.

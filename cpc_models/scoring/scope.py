@@ -1,6 +1,6 @@
-"""Training side of the evidence: the out-of-scope thresholds (``scope.json``) and, for models without a TF-IDF
-kNN member, a neighbour index shipped in the model folder. What prediction reads lives in
-``cpc_models.predict.evidence``."""
+"""Training side of the evidence: the out-of-scope thresholds (``scope.json``), fitted on validation. What
+prediction reads lives in ``cpc_models.predict.evidence``; the neighbour index a model without a TF-IDF kNN member
+ships is built by ``cpc_models.kinds.neighbour_index``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cpc_models.files import NEIGHBOUR_INDEX_DIR
 from cpc_models.predict.evidence import MIN_FLAG_PRECISION, SCOPE_K, Scope
 
 
@@ -44,22 +43,3 @@ def fit_scope(index, texts: list[str], unlabelled: np.ndarray, model_dir: str | 
     if model_dir is not None:
         scope.save(model_dir)
     return scope
-
-
-def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path) -> Path:
-    """A TF-IDF neighbour index of the training split in ``<model_dir>/neighbour_index`` (for models without one)."""
-    from cpc_models.data import load_split
-    from cpc_models.files import BANK_DIR
-    from cpc_models.kinds.bank import DEFAULT_K, DEFAULT_TEMPERATURE, bank_docs, save_bank
-    from cpc_models.kinds.tfidf import TfidfConfig, fit_vectorizer
-    from cpc_models.kinds.vectorizer import save_member_vectorizer
-    from cpc_models.registry import write_model_config
-
-    train = load_split(dataset_dir, "train")
-    vectorizer, x = fit_vectorizer(TfidfConfig(), train.texts)
-    out = Path(model_dir) / NEIGHBOUR_INDEX_DIR
-    save_member_vectorizer(out, vectorizer)
-    docs = bank_docs(dataset_dir, train)
-    save_bank(out / BANK_DIR, x, train.y, DEFAULT_K, DEFAULT_TEMPERATURE, docs, n_labels=len(train.vocabulary))
-    write_model_config(out, "tfidf-knn", train.vocabulary, purpose="neighbour index")
-    return out

@@ -272,8 +272,8 @@ def test_cpc_evaluate_reports_ece_below_the_uncalibrated_one_and_draws_the_diagr
 def test_a_model_without_a_neighbour_index_gets_one_shipped_in_its_folder(raw_dir, tmp_path):
     from cpc_dataset.build import BuildConfig, build_dataset
     from cpc_models.files import BANK_DIR, BANK_DOCS_FILE
+    from cpc_models.kinds.neighbour_index import build_neighbour_index
     from cpc_models.predict.evidence import INDEX_DIR, Evidence
-    from cpc_models.scoring.scope import build_neighbour_index
 
     dataset = tmp_path / "ds"
     build_dataset(BuildConfig(raw=str(raw_dir), out=str(dataset), progress=False, min_label_freq=0.05))
