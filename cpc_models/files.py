@@ -49,9 +49,13 @@ IDF_ARRAY_FILE = "idf-{block}.npy"  # under VECTORIZER_DIR
 FEATURES_FILE = "features.json"  # in a TF-IDF member: {"vectorizer": path of its VECTORIZER_DIR, relative}
 LINEAR_DIR = "linear"  # tfidf-svm: coef_{data,indices,indptr}.npy (features x labels CSR), intercept.npy, linear.json
 LINEAR_FILE = "linear.json"  # under LINEAR_DIR: shape and sigmoid
+LINEAR_COEF_FILE = "coef_{part}.npy"  # under LINEAR_DIR: part = data, indices, indptr
+LINEAR_INTERCEPT_FILE = "intercept.npy"  # under LINEAR_DIR
 BANK_DIR = "bank"  # tfidf-knn: the neighbour bank (cpc_models.kinds.bank)
 BANK_FILE = "bank.json"  # under BANK_DIR: rows, features, k, temperature
 BANK_DOCS_FILE = "docs.jsonl"  # under BANK_DIR: publication number, title and codes of each row, one JSON per line
+BANK_ARRAY_FILE = "{name}.npy"  # under BANK_DIR: postings_{data,indices,indptr}, norms, labels_{indices,indptr},
+# docs_offsets (cpc_models.kinds.bank)
 
 # MiniLM kinds (minilm-knn, minilm-logreg)
 ENCODER_FILE = "encoder.json"

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from cpc_dataset.errors import MisconfiguredError
-from cpc_models.files import BANK_DOCS_FILE, BANK_FILE, KNN_BANK_FILE, KNN_DOCS_FILE
+from cpc_models.files import BANK_ARRAY_FILE, BANK_DOCS_FILE, BANK_FILE, KNN_BANK_FILE, KNN_DOCS_FILE
 from cpc_models.kinds.sparse import Csr, as_csr, top_n
 from cpc_models.kinds.sparse import row_norms as query_norms
 
@@ -192,7 +192,7 @@ class ListDocs:
 
 def _names(folder: Path) -> dict[str, Path]:
     keys = ("postings_data", "postings_indices", "postings_indptr", "norms", "labels_indices", "labels_indptr")
-    return {k: folder / f"{k}.npy" for k in (*keys, "docs_offsets")}
+    return {k: folder / BANK_ARRAY_FILE.format(name=k) for k in (*keys, "docs_offsets")}
 
 
 def save_bank(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cpc_models.files import LINEAR_DIR, LINEAR_FILE
+from cpc_models.files import LINEAR_COEF_FILE, LINEAR_DIR, LINEAR_FILE, LINEAR_INTERCEPT_FILE
 from cpc_models.files import LINEAR_WEIGHTS_FILE as WEIGHTS_FILE
 from cpc_models.kinds.common import fit_per_label, fit_platt, sigmoid
 from cpc_models.kinds.config import option
@@ -107,10 +107,12 @@ def save_linear(folder: Path, coef, intercept: np.ndarray, slope: float, offset:
     folder.mkdir(parents=True, exist_ok=True)
     coef = csr_matrix(coef.to_scipy() if isinstance(coef, Csr) else coef, dtype=np.float32)
     coef.sort_indices()
-    np.save(folder / "coef_data.npy", coef.data.astype(np.float16).astype(np.float32))
-    np.save(folder / "coef_indices.npy", coef.indices.astype(np.int32))
-    np.save(folder / "coef_indptr.npy", coef.indptr.astype(np.int64 if coef.nnz >= 2**31 else np.int32))
-    np.save(folder / "intercept.npy", np.asarray(intercept, dtype=np.float32))
+    np.save(folder / LINEAR_COEF_FILE.format(part="data"), coef.data.astype(np.float16).astype(np.float32))
+    np.save(folder / LINEAR_COEF_FILE.format(part="indices"), coef.indices.astype(np.int32))
+    np.save(
+        folder / LINEAR_COEF_FILE.format(part="indptr"), coef.indptr.astype(np.int64 if coef.nnz >= 2**31 else np.int32)
+    )
+    np.save(folder / LINEAR_INTERCEPT_FILE, np.asarray(intercept, dtype=np.float32))
     spec = {"format": 2, "shape": list(coef.shape), "sigmoid": [float(slope), float(offset)]}
     (folder / LINEAR_FILE).write_text(json.dumps(spec, indent=2) + "\n")
 
@@ -123,9 +125,11 @@ def load(model_dir: Path, backend: str = "native") -> LinearScorer:
     if (folder / LINEAR_FILE).exists():
         spec = json.loads((folder / LINEAR_FILE).read_text())
         # copy-on-write maps: shared pages, never written (the product kernel refuses read-only arrays)
-        arrays = [np.load(folder / f"coef_{k}.npy", mmap_mode="c") for k in ("data", "indices", "indptr")]
+        arrays = [
+            np.load(folder / LINEAR_COEF_FILE.format(part=k), mmap_mode="c") for k in ("data", "indices", "indptr")
+        ]
         coef = Csr(*arrays, tuple(spec["shape"]))
-        intercept = np.load(folder / "intercept.npy")
+        intercept = np.load(folder / LINEAR_INTERCEPT_FILE)
         return LinearScorer(labels, vectorizer, coef, intercept, *spec["sigmoid"])
     from scipy.sparse import csc_matrix  # format 1
 
