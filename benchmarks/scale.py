@@ -36,9 +36,9 @@ def train(dataset: str, out: str) -> dict:
 
     out = Path(out)
     t0 = time.perf_counter()
-    tfidf_svm.train(tfidf_svm.Config(dataset_dir=dataset, output_dir=str(out / "tfidf-linear")))
-    tfidf_knn.train(tfidf_knn.Config(dataset_dir=dataset, output_dir=str(out / "tfidf-knn")))
-    members = [str(out / "tfidf-linear"), str(out / "tfidf-knn")]
+    tfidf_svm.train(tfidf_svm.Config(dataset_dir=dataset, output_dir=str(out / "linear")))
+    tfidf_knn.train(tfidf_knn.Config(dataset_dir=dataset, output_dir=str(out / "knn")))
+    members = [str(out / "linear"), str(out / "knn")]
     config = ensemble.Config(
         dataset_dir=dataset, output_dir=str(out / "model"), members=members, weights=[0.6, 0.4], copy_members=True
     )

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_models.files import CONFIG_FILE, SCOPE_FILE
 from cpc_models.files import NEIGHBOUR_INDEX_DIR as INDEX_DIR
-from cpc_models.files import SCOPE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def find_index(scorer, model_dir: str | Path | None):
     for member, weight in _members(scorer):
         if hasattr(member, "nearest") and getattr(member, "has_docs", False):
             return member
-    if model_dir is not None and (Path(model_dir) / INDEX_DIR / "config.json").exists():
+    if model_dir is not None and (Path(model_dir) / INDEX_DIR / CONFIG_FILE).exists():
         from cpc_models.registry import load_scorer
 
         return load_scorer(Path(model_dir) / INDEX_DIR)
