@@ -145,7 +145,7 @@ ONNX model) on a random split with the same patents in train and validation and 
 ARRAY_LAYOUT = """
 ## Files and array layout (reading the model without this project)
 
-No pickle: JSON and NumPy `.npz` files only (`numpy.load`; sparse matrices as SciPy CSR/CSC parts).
+No pickle: JSON, text and NumPy `.npy` files only (`numpy.load`; sparse matrices as SciPy CSR parts).
 
 - `config.json`: `id2label` (column j of every score matrix is the code `id2label[str(j)]`), `cpc_model_type`.
 - `thresholds.json`: `per_label` threshold per code (tuned on validation), `global` for codes without one;
@@ -154,18 +154,20 @@ No pickle: JSON and NumPy `.npz` files only (`numpy.load`; sparse matrices as Sc
 - `vectorizer/` (TF-IDF members; an ensemble keeps one at its top, and each TF-IDF member's `features.json` gives its
   path): `vectorizer.json` lists the blocks in order: `field` (`text`, or `title` = the text before its first ". ";
   model input is "title. abstract"), scikit-learn `TfidfVectorizer` `params`, `weight` (the block's features are
-  multiplied by it); `vocabulary-<block>.txt` holds the term of column i on line i, `idf-<block>.npy` the block's idf
-  (float32). The features of a text are the blocks' L2-normalised TF-IDF rows, each times its weight, concatenated.
-  (Older folders: `vectorizers.json` + `idf.npz` in the member, same content.)
+  multiplied by it); `vocabulary-<block>.txt` (`vocabulary-word.txt`, `vocabulary-title.txt`) holds the term of
+  column i on line i, `idf-<block>.npy` (`idf-word.npy`, `idf-title.npy`) the block's idf (float32). The features of
+  a text are the blocks' L2-normalised TF-IDF rows, each times its weight, concatenated. (Older folders:
+  `vectorizers.json` + `idf.npz` in the member, same content.)
 - `linear/` (one-vs-rest linear models): `coef_data.npy` (float32 of float16 precision), `coef_indices.npy`,
   `coef_indptr.npy` = a CSR matrix `W` (n_features, n_labels); `intercept.npy`; `linear.json`: `shape`, `sigmoid` =
   (a, b). Score = 1 / (1 + exp(-(a * (x W + intercept) + b))). (Older folders: `linear.npz`, the same as CSC.)
-- `bank/` (nearest-neighbour vote): `postings_{data,indices,indptr}.npy` = the training patents' features transposed
-  (n_features, n_train) as CSR; `norms.npy` (each patent's L2 norm); `labels_{indices,indptr}.npy` (each patent's
-  label columns, CSR); `docs.jsonl` + `docs_offsets.npy` (publication number, title, codes per patent, one JSON per
-  line); `bank.json`: `k`, `temperature`. With s = x Bᵀ, take the k largest s, weights w = exp(temperature * (s -
-  max s)); the score of a code is the w-weighted share of those k patents that carry it. (Older folders:
-  `knn_bank.npz` + `knn_docs.json`.) Arrays are plain `.npy`, read memory-mapped.
+- `bank/` (nearest-neighbour vote): `postings_data.npy`, `postings_indices.npy`, `postings_indptr.npy` = the
+  training patents' features transposed (n_features, n_train) as CSR; `norms.npy` (each patent's L2 norm);
+  `labels_indices.npy`, `labels_indptr.npy` (each patent's label columns, CSR); `docs.jsonl` + `docs_offsets.npy`
+  (publication number, title, codes per patent, one JSON per line, and the byte offset of each line); `bank.json`:
+  `k`, `temperature`. With s = x Bᵀ, take the k largest s, weights w = exp(temperature * (s - max s)); the score of
+  a code is the w-weighted share of those k patents that carry it. (Older folders: `knn_bank.npz` +
+  `knn_docs.json`.) Arrays are plain `.npy`, read memory-mapped.
 - `calibration.json` (where present): per code (a, b) in `per_label`, else `global`; the calibrated score is
   sigmoid(a * logit(s) + b) of the model's score s (s clipped to [1e-6, 1 - 1e-6]); thresholds
   apply to calibrated scores. `levels.json`: per CPC level (main group, subclass, section) a threshold and a
