@@ -281,6 +281,7 @@ def append_rows(folder: str | Path, rows, labels: np.ndarray, docs: list[dict] |
     from scipy.sparse import csr_matrix, vstack
 
     old, old_labels, old_docs, spec = read_bank_rows(folder)
+    rows = rows.to_scipy() if isinstance(rows, Csr) else rows  # Vectorizer.transform gives a Csr
     rows, labels = csr_matrix(rows, dtype=np.float32), csr_matrix(labels, dtype=np.uint8)
     if rows.shape[1] != old.shape[1] or labels.shape[1] != old_labels.shape[1] or rows.shape[0] != labels.shape[0]:
         raise ValueError(

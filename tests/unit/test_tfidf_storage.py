@@ -106,7 +106,9 @@ def test_appended_rows_are_found_and_carry_their_labels_and_docs(tmp_path):
     x, y, bank = _random_bank(tmp_path)
     from scipy.sparse import csr_matrix
 
-    new = csr_matrix(np.linspace(1, 2, x.shape[1], dtype=np.float32)[None, :])  # a row unlike any other
+    from cpc_models.kinds.sparse import as_csr
+
+    new = as_csr(csr_matrix(np.linspace(1, 2, x.shape[1], dtype=np.float32)[None, :]))  # as Vectorizer.transform gives
     n = append_rows(tmp_path / "bank", new, np.array([[0, 1, 0, 1]]), [{"publication_number": "NEW", "codes": []}])
     assert n == x.shape[0] + 1
     bank = load_bank(tmp_path / "bank")
@@ -115,7 +117,7 @@ def test_appended_rows_are_found_and_carry_their_labels_and_docs(tmp_path):
     assert bank.doc(x.shape[0])["publication_number"] == "NEW" and bank.doc(2)["publication_number"] == "P2"
     assert list(bank.labels.take([x.shape[0]]).indices) == [1, 3]
     with pytest.raises(ValueError, match="do not fit"):
-        append_rows(tmp_path / "bank", new[:, :5], np.array([[0, 1, 0, 1]]), [{}])
+        append_rows(tmp_path / "bank", new.to_scipy()[:, :5], np.array([[0, 1, 0, 1]]), [{}])
 
 
 def _write_format_1(member, out):
