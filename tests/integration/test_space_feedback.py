@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from tests.fixtures.processes import stop_server
+from tests.fixtures.processes import group_alive, stop_server
 from tests.fixtures.serving import ABSTRACT, chrome, screenshot, server_env, set_textarea, start_cpc, wait_until
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,8 @@ def feedback_space(model, tmp_path_factory):
     process = start_cpc("space", tmp, env)
     process.feedback = tmp / "feedback"
     yield process
-    assert stop_server(process) is not None
+    stop_server(process)
+    assert not group_alive(process.pid)  # stopped by PID, with every process it started
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,8 @@ def test_a_correction_saved_in_the_browser_is_learned_by_cpc_learn(feedback_spac
     save = browser.find_element(By.CSS_SELECTOR, "#save-correction")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", save)
     save.click()
-    note = wait_until(lambda: "saved" in browser.find_element(By.CSS_SELECTOR, "#correction-note").text)
-    assert note
+    note = wait_until(lambda: browser.find_element(By.CSS_SELECTOR, "#correction-note").text)
+    assert note.startswith("Correction saved (2 codes)"), note  # the two corrected codes, not the predicted ones
     screenshot(browser, tmp_path, "space-correction")
     files = list((feedback_space.feedback / "data").glob("train-*.parquet"))
     assert len(files) == 1
