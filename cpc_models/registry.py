@@ -189,9 +189,9 @@ def kind_of(model_dir: str | Path, config: dict | None = None) -> str:
     name = config.get("cpc_model_type")
     if name is None:
         return "transformer"
-    if name in LEGACY_TYPES:
+    if isinstance(name, str) and name in LEGACY_TYPES:
         return LEGACY_TYPES[name](model_dir, config)
-    if name not in KINDS:
+    if not isinstance(name, str) or name not in KINDS:
         raise MisconfiguredError(f"{model_dir}: unknown model kind {name!r}; known: {', '.join(KINDS)}")
     return name
 
@@ -215,9 +215,12 @@ def read_model_config(model_dir: str | Path) -> dict:
     if not path.exists():
         raise InputError(f"{model_dir} is not a model folder (no {CONFIG_FILE})")
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise InputError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise InputError(f"{path} is not a JSON object: not a model folder")
+    return config
 
 
 def label_config(labels: list[str]) -> dict:

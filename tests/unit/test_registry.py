@@ -179,6 +179,23 @@ def test_an_unreadable_config_file_is_one_line(tmp_path, capsys):
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("[1, 2]", "config.json is not a JSON object"),
+        ('{"cpc_model_type": ["tfidf-svm"], "id2label": {"0": "G06N3/08"}}', "unknown model kind ['tfidf-svm']"),
+    ],
+)
+def test_a_model_config_of_the_wrong_shape_is_one_line(tmp_path, capsys, config, message):
+    from spaces.cli import main
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text(config)
+    assert main(["predict", "--model", str(tmp_path / "model"), "a neural network"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_a_missing_library_is_one_line_naming_the_extra(trained, monkeypatch):
     """Checked before any import: the loader never starts, the message says what to install."""
     import importlib.util
