@@ -252,4 +252,8 @@ def load_scorer(model_dir: str | Path, backend: str = "auto") -> Scorer:
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     model_dir = Path(model_dir)
-    return KINDS[kind_of(model_dir)].load(model_dir, backend)
+    name = kind_of(model_dir)
+    try:
+        return KINDS[name].load(model_dir, backend)
+    except FileNotFoundError as exc:  # a folder missing one of its kind's files: one line, not a traceback
+        raise InputError(f"{model_dir} is an incomplete {name} model folder: {exc.filename} is missing") from None

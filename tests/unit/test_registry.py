@@ -184,9 +184,11 @@ def test_an_unreadable_config_file_is_one_line(tmp_path, capsys):
     [
         ("[1, 2]", "config.json is not a JSON object"),
         ('{"cpc_model_type": ["tfidf-svm"], "id2label": {"0": "G06N3/08"}}', "unknown model kind ['tfidf-svm']"),
+        ('{"cpc_model_type": "tfidf-knn", "id2label": {"0": "G06N3/08"}}', "an incomplete tfidf-knn model folder"),
+        ('{"cpc_model_type": "ensemble", "id2label": {"0": "G06N3/08"}}', "an incomplete ensemble model folder"),
     ],
 )
-def test_a_model_config_of_the_wrong_shape_is_one_line(tmp_path, capsys, config, message):
+def test_a_model_folder_of_the_wrong_shape_is_one_line(tmp_path, capsys, config, message):
     from spaces.cli import main
 
     (tmp_path / "model").mkdir()
