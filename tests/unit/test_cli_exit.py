@@ -8,7 +8,7 @@ import click
 import pytest
 
 from spaces.cli import cli, main
-from tests.fixtures.processes import cpc_command
+from tests.fixtures.processes import LOCALHOST, cpc_command, free_port
 
 
 @pytest.fixture
@@ -37,3 +37,14 @@ def test_the_process_exits_with_the_status_of_a_failed_command(tmp_path):
         text=True,
     )
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
+
+
+def test_a_failed_search_exits_1_from_the_process(tmp_path):
+    """`cpc scrape search` ends a failed query with ctx.exit(1), which no exception carries: the status must be
+    passed on by `main` (it was 0). The site is a loopback port nobody listens on."""
+    pytest.importorskip("httpx")
+    site = f"http://{LOCALHOST}:{free_port()}"
+    args = ("-q", "scrape", "search", "edge ai", "--out", str(tmp_path), "--base-url", site, "--retries", "0")
+    failed = subprocess.run(cpc_command(*args, "--timeout", "5"), capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1, failed.stderr
+    assert "edge ai: FAILED" in failed.stderr and "Traceback" not in failed.stderr
