@@ -24,7 +24,8 @@ def machine_prefixes(root: Path = ROOT, home: Path | None = None) -> list[str]:
 def machine_path_pattern(prefixes: list[str]) -> re.Pattern[bytes]:
     """A prefix at the start of a path (not inside a word or a URL path) followed by a separator or the end."""
     alternatives = b"|".join(re.escape(p.encode()) for p in prefixes)
-    return re.compile(rb"(?<![\w.~/-])(?:" + alternatives + rb")(?=[/\\\s\"'`),;:\]]|$)", re.M)
+    start = rb"(?:(?<![\w.~/-])|(?<=file://))"  # a file URL names a local path too
+    return re.compile(start + rb"(?:" + alternatives + rb")(?=[/\\\s\"'`),;:\]]|$)", re.M)
 
 
 def tracked_files(root: Path = ROOT) -> list[Path]:
@@ -39,6 +40,7 @@ def test_the_pattern_finds_machine_paths_and_passes_portable_ones():
         "data in /srv/clones/shared/data",
         "cache: /home/ann/.cache/patent-cpc",
         "HOME=/home/ann",
+        "file:///srv/clones/patent-cpc/hub/models/cpc-default",
     ):
         assert pattern.search(text.encode()), text
     for text in (
