@@ -14,7 +14,8 @@ are never mistaken for the page's patent:
 Bounded: a page with more than ``MAX_CODES`` CPC leaf codes, or an abstract or title longer than
 ``MAX_ABSTRACT_CHARS`` / ``MAX_TITLE_CHARS``, is refused with its reason (the largest of the corpus: 225 codes,
 10,131 and 478 characters), so every cell of the raw CSV stays far below the ``csv`` module's field limit; and
-parsing is linear in the page's size (at most ``MAX_CLASSIFICATION_NODES`` nodes are read).
+parsing is linear in the page's size (at most ``MAX_CLASSIFICATION_NODES`` nodes are read, and at most
+``MAX_PROPERTY_NODES`` property nodes inside them, which bounds items nested in one another).
 
 Text is plain: entities decoded, scripts and styles dropped, whitespace collapsed. On machine-translated pages
 (CN, KR, JP ...) the original-language text that Google keeps beside each translated sentence
@@ -30,6 +31,7 @@ from cpc_dataset.errors import MisconfiguredError
 
 MAX_CODES = 1000  # CPC leaf codes per page
 MAX_CLASSIFICATION_NODES = 20 * MAX_CODES  # classification nodes read (a code's path has 5 nodes or so)
+MAX_PROPERTY_NODES = 5 * MAX_CLASSIFICATION_NODES  # property nodes looked at inside them (4 each on a real page)
 MAX_ABSTRACT_CHARS = 50_000
 MAX_TITLE_CHARS = 2_000
 MAX_CODE_TITLE_CHARS = 1_000  # a code's description is cut to this
@@ -140,13 +142,18 @@ def _abstract(tree) -> str:
 def _classifications(tree) -> tuple[list[str], dict[str, str]]:
     codes: dict[str, None] = {}  # an ordered set: membership in O(1) (a list made 20,000 codes quadratic)
     titles: dict[str, str] = {}
+    looked_at = 0
     for n, item in enumerate(tree.css('[itemprop="classifications"]')):
         if n >= MAX_CLASSIFICATION_NODES:
             raise PageError(f"more than {MAX_CLASSIFICATION_NODES:,} classification nodes on the page")
         if "itemscope" not in (item.attributes or {}):
             continue
         props = {}
-        for node in item.css("[itemprop]"):
+        nodes = item.css("[itemprop]")  # nested items are looked at again inside each item that holds them
+        looked_at += len(nodes)
+        if looked_at > MAX_PROPERTY_NODES:
+            raise PageError(f"more than {MAX_PROPERTY_NODES:,} properties in classification nodes (nested items?)")
+        for node in nodes:
             owner = _owner(node)
             if owner is not None and owner.mem_id == item.mem_id:
                 props.setdefault(node.attributes.get("itemprop"), node)

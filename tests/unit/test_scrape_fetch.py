@@ -136,3 +136,20 @@ def test_many_codes_are_refused_and_parsing_stops_at_the_cap(monkeypatch):
             parse_patent_page(patent_page(good_row(1, codes)))
         sizes[n] = len(reads)
     assert sizes[2 * MAX_CODES] == sizes[8 * MAX_CODES]  # bounded: the same work however many codes follow
+
+
+def test_nested_classification_items_are_refused_not_parsed_in_quadratic_time():
+    """Each item's properties are looked up in its whole subtree: items nested 3,000 deep would be read 4.5 million
+    times (minutes); the budget of property nodes ends the page with its reason instead."""
+    from cpc_dataset.scrape.pages import MAX_PROPERTY_NODES
+
+    nested = "".join(
+        f'<div itemprop="classifications" itemscope><span itemprop="Code">G06N3/{i}</span>'
+        '<meta itemprop="IsCPC" content="true">'
+        for i in range(3000)
+    )
+    html = patent_page(good_row(1)).replace("</body>", nested + "</div>" * 3000 + "</body>")
+    with pytest.raises(PageError, match=f"more than {MAX_PROPERTY_NODES:,} properties"):
+        parse_patent_page(html)
+    codes = [f"G06N{3 + i // 900}/{i % 900 + 1:02d}" for i in range(MAX_CODES)]  # a flat page at the cap still reads
+    assert len(parse_patent_page(patent_page(good_row(1, codes))).cpc_codes) == MAX_CODES
