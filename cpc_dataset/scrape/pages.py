@@ -14,7 +14,7 @@ are never mistaken for the page's patent:
 Bounded: a page with more than ``MAX_CODES`` CPC leaf codes, or an abstract or title longer than
 ``MAX_ABSTRACT_CHARS`` / ``MAX_TITLE_CHARS``, is refused with its reason (the largest of the corpus: 225 codes,
 10,131 and 478 characters), so every cell of the raw CSV stays far below the ``csv`` module's field limit; and
-parsing is linear in the page's size (at most ``MAX_CLASSIFICATION_NODES`` nodes are read, and at most
+parsing is linear in the page's size (an item is looked for at most ``MAX_DEPTH`` elements up; at most ``MAX_CLASSIFICATION_NODES`` nodes are read, and at most
 ``MAX_PROPERTY_NODES`` property nodes inside them, which bounds items nested in one another).
 
 Text is plain: entities decoded, scripts and styles dropped, whitespace collapsed. On machine-translated pages
@@ -35,6 +35,7 @@ MAX_PROPERTY_NODES = 5 * MAX_CLASSIFICATION_NODES  # property nodes looked at in
 MAX_ABSTRACT_CHARS = 50_000
 MAX_TITLE_CHARS = 2_000
 MAX_CODE_TITLE_CHARS = 1_000  # a code's description is cut to this
+MAX_DEPTH = 256  # elements looked through for a property's item (a real page nests about 30 deep)
 
 _NOT_TEXT = ["script", "style", "noscript", "template"]
 _ORIGINAL_TEXT = ".google-src-text"  # the source-language text of a translated page (shown on hover)
@@ -99,19 +100,30 @@ def parse_patent_page(html: str) -> PatentPage:
     return PatentPage(number, title, abstract, codes, titles)
 
 
+class _TooDeep:
+    """The owner of a node nested deeper than ``MAX_DEPTH``: no item's (walking further made parsing quadratic)."""
+
+    mem_id = None
+
+
+_TOO_DEEP = _TooDeep()
+
+
 def _owner(node):
     """The item a property node belongs to: its nearest ancestor with ``itemscope`` (None: the document)."""
     parent = node.parent
-    while parent is not None and parent.tag != "-undef":
+    for _ in range(MAX_DEPTH):
+        if parent is None or parent.tag == "-undef":
+            return None
         if "itemscope" in (parent.attributes or {}):
             return parent
         parent = parent.parent
-    return None
+    return _TOO_DEEP
 
 
 def _is_page_item(item) -> bool:
     """True for the document itself or an item that is not nested in another item (the page's patent)."""
-    return item is None or _owner(item) is None
+    return item is None or (item is not _TOO_DEEP and _owner(item) is None)
 
 
 def _own_properties(tree, name: str) -> list:
