@@ -145,7 +145,7 @@ the {shape["real_exports"]} real exports in the shared data) -> {guess["results"
 the rows of the shared scrape are distinct patents): about **{guess["hours"]} hours**, set by the rate limit.
 
 Fixture site on 127.0.0.1, {args.latency_ms:g} ms added to every request, no rate limit; one run on one machine
-({os.cpu_count()} CPUs, load average {load:.1f} at the start, Python {platform.python_version()}), shared with other jobs.
+({os.cpu_count()} CPUs, load average {load:.1f} at the start, Python {platform.python_version()}).
 """
     print(report)
     if not args.no_save:
