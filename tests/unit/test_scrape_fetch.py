@@ -167,3 +167,17 @@ def test_a_property_nested_deeper_than_the_bound_is_not_the_pages():
     without = patent_page(row).replace('itemprop="publicationNumber"', 'itemprop="x"', 1)
     with pytest.raises(PageError, match="no publication number"):
         parse_patent_page(without.replace("<body>", "<body>" + hidden, 1))
+
+
+def test_deflate_reads_whatever_the_network_chunks():
+    """Whether deflate is zlib-wrapped is told from its first two bytes, which may come in two chunks."""
+    import zlib
+
+    html = patent_page(good_row(1)).encode()
+    wrapped = zlib.compress(html)
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw = raw.compress(html) + raw.flush()
+    for body in (wrapped, raw):
+        assert b"".join(decode_body([body[:1], body[1:2], body[2:]], ["deflate"])) == html
+    with pytest.raises(BadEncoding, match="cut short"):
+        list(decode_body([wrapped[:1]], ["deflate"]))
