@@ -52,10 +52,15 @@ def _zlib(chunks: Iterable[bytes], name: str, wbits: int | None) -> Iterator[byt
     """gzip (several members allowed) or deflate (zlib-wrapped or raw, as browsers accept)."""
     decoder = None
     fed = False
+    held = b""  # deflate: a first chunk of one byte, kept until a second tells whether it is zlib-wrapped
     for chunk in chunks:
-        data = chunk
+        data = held + chunk
+        held = b""
         while data:
             if decoder is None:
+                if wbits is None and len(data) < 2:
+                    held, fed = data, True
+                    break
                 decoder = zlib.decompressobj(wbits if wbits is not None else _deflate_wbits(data))
             fed = True
             try:
@@ -74,7 +79,7 @@ def _zlib(chunks: Iterable[bytes], name: str, wbits: int | None) -> Iterator[byt
                 decoder = None
                 if name == "deflate":  # nothing may follow a deflate stream; a gzip member may follow another
                     return
-    if fed and decoder is not None:
+    if fed and (decoder is not None or held):
         raise BadEncoding(f"Content-Encoding {name} but the body is cut short")
 
 

@@ -131,11 +131,14 @@ class ScrapeOutput:
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
+                entry = None
+            if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
                 log.warning("%s: skipped an unreadable line", path)
                 continue
             if entry.get("publication_number") in self.numbers:
                 self.urls_done.add(entry["url"])
-                self.titles.update(entry.get("titles") or {})
+                titles = entry.get("titles")
+                self.titles.update(titles if isinstance(titles, dict) else {})
         codes = codes_path(self.out)
         if codes.exists():  # titles written by earlier runs stay (the journal may have been removed)
             try:

@@ -14,7 +14,8 @@ are never mistaken for the page's patent:
 Bounded: a page with more than ``MAX_CODES`` CPC leaf codes, or an abstract or title longer than
 ``MAX_ABSTRACT_CHARS`` / ``MAX_TITLE_CHARS``, is refused with its reason (the largest of the corpus: 225 codes,
 10,131 and 478 characters), so every cell of the raw CSV stays far below the ``csv`` module's field limit; and
-parsing is linear in the page's size (at most ``MAX_CLASSIFICATION_NODES`` nodes are read).
+parsing is linear in the page's size (an item is looked for at most ``MAX_DEPTH`` elements up; at most ``MAX_CLASSIFICATION_NODES`` nodes are read, and at most
+``MAX_PROPERTY_NODES`` property nodes inside them, which bounds items nested in one another).
 
 Text is plain: entities decoded, scripts and styles dropped, whitespace collapsed. On machine-translated pages
 (CN, KR, JP ...) the original-language text that Google keeps beside each translated sentence
@@ -30,9 +31,11 @@ from cpc_dataset.errors import MisconfiguredError
 
 MAX_CODES = 1000  # CPC leaf codes per page
 MAX_CLASSIFICATION_NODES = 20 * MAX_CODES  # classification nodes read (a code's path has 5 nodes or so)
+MAX_PROPERTY_NODES = 5 * MAX_CLASSIFICATION_NODES  # property nodes looked at inside them (4 each on a real page)
 MAX_ABSTRACT_CHARS = 50_000
 MAX_TITLE_CHARS = 2_000
 MAX_CODE_TITLE_CHARS = 1_000  # a code's description is cut to this
+MAX_DEPTH = 256  # elements looked through for a property's item (a real page nests about 30 deep)
 
 _NOT_TEXT = ["script", "style", "noscript", "template"]
 _ORIGINAL_TEXT = ".google-src-text"  # the source-language text of a translated page (shown on hover)
@@ -97,19 +100,30 @@ def parse_patent_page(html: str) -> PatentPage:
     return PatentPage(number, title, abstract, codes, titles)
 
 
+class _TooDeep:
+    """The owner of a node nested deeper than ``MAX_DEPTH``: no item's (walking further made parsing quadratic)."""
+
+    mem_id = None
+
+
+_TOO_DEEP = _TooDeep()
+
+
 def _owner(node):
     """The item a property node belongs to: its nearest ancestor with ``itemscope`` (None: the document)."""
     parent = node.parent
-    while parent is not None and parent.tag != "-undef":
+    for _ in range(MAX_DEPTH):
+        if parent is None or parent.tag == "-undef":
+            return None
         if "itemscope" in (parent.attributes or {}):
             return parent
         parent = parent.parent
-    return None
+    return _TOO_DEEP
 
 
 def _is_page_item(item) -> bool:
     """True for the document itself or an item that is not nested in another item (the page's patent)."""
-    return item is None or _owner(item) is None
+    return item is None or (item is not _TOO_DEEP and _owner(item) is None)
 
 
 def _own_properties(tree, name: str) -> list:
@@ -140,13 +154,18 @@ def _abstract(tree) -> str:
 def _classifications(tree) -> tuple[list[str], dict[str, str]]:
     codes: dict[str, None] = {}  # an ordered set: membership in O(1) (a list made 20,000 codes quadratic)
     titles: dict[str, str] = {}
+    looked_at = 0
     for n, item in enumerate(tree.css('[itemprop="classifications"]')):
         if n >= MAX_CLASSIFICATION_NODES:
             raise PageError(f"more than {MAX_CLASSIFICATION_NODES:,} classification nodes on the page")
         if "itemscope" not in (item.attributes or {}):
             continue
         props = {}
-        for node in item.css("[itemprop]"):
+        nodes = item.css("[itemprop]")  # nested items are looked at again inside each item that holds them
+        looked_at += len(nodes)
+        if looked_at > MAX_PROPERTY_NODES:
+            raise PageError(f"more than {MAX_PROPERTY_NODES:,} properties in classification nodes (nested items?)")
+        for node in nodes:
             owner = _owner(node)
             if owner is not None and owner.mem_id == item.mem_id:
                 props.setdefault(node.attributes.get("itemprop"), node)

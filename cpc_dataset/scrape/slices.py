@@ -101,8 +101,10 @@ class SliceStore:
         if not path.exists():
             return None
         try:
-            return SearchPlan(**json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError, UnicodeDecodeError):
+            plan = SearchPlan(**json.loads(path.read_text(encoding="utf-8")))
+            date.fromisoformat(plan.cut_until)  # what the search cuts an open end at
+            return plan
+        except (ValueError, TypeError):  # not JSON, not UTF-8, not a plan, not a day
             log.warning("%s: unreadable; the saved slices are not used", path)
             return None
 

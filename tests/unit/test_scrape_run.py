@@ -308,3 +308,17 @@ def test_one_oversized_cell_never_refuses_the_file(tmp_path):
     summary = scrape_patents(_config(tmp_path, site.urls), fetcher=site)
     assert (summary.done, summary.skipped) == (1, 2)
     assert [r.publication_number for r in read_raw_file(out, RawReadStats())] == ["US1000B2", "US1001B2", "US1002B2"]
+
+
+def test_journal_lines_that_are_not_entries_are_skipped_not_a_traceback(tmp_path):
+    site = FakeSite([_row(i) for i in range(3)])
+    config = _config(tmp_path, site.urls[:2])
+    scrape_patents(config, fetcher=site)
+    number = _row(0)["publication_number"]
+    with journal_path(Path(config.out)).open("a", encoding="utf-8") as fh:
+        fh.write(
+            '5\n["a"]\n{"publication_number": "%s"}\n{"url": "u", "publication_number": "%s", "titles": 7}\n'
+            % (number, number)
+        )
+    summary = scrape_patents(_config(tmp_path, site.urls), fetcher=site)
+    assert (summary.done, summary.skipped) == (1, 2)

@@ -236,3 +236,17 @@ def test_bad_options_are_one_line_errors(tmp_path, kwargs, message):
 def test_queries_that_would_share_a_file_are_refused(tmp_path):
     with pytest.raises(MisconfiguredError, match="share a file"):
         _config(tmp_path, queries=("Edge AI", "edge-ai"))
+
+
+@pytest.mark.parametrize("plan", ['{"query": "widget"}', "[1]", "null", "{}"])
+def test_an_unreadable_saved_plan_starts_the_search_again(tmp_path, plan):
+    import json
+
+    site = PatentSite(_rows(30), full_text=True, cap=10)
+    search_exports(_config(tmp_path, cap=10), ExportSite(site, fail_after=2))
+    saved = tmp_path / "search" / "widget.slices" / "search.json"
+    if plan == "{}":  # the same search, but the day it cut an open end at is not a day
+        plan = json.dumps({**json.loads(saved.read_text()), "cut_until": "someday"})
+    saved.write_text(plan)
+    result = search_exports(_config(tmp_path, cap=10), ExportSite(site)).queries["widget"]
+    assert result.reused == 0 and result.results == 30 and not result.failed
