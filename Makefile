@@ -40,10 +40,13 @@ dataset: venv
 
 # the corpus' 20 queries (cpc_dataset/queries.py) searched again on Google Patents, new pages scraped, the dataset
 # rebuilt; resumable (run it again after a stop) and incremental (a later run fetches only new patents)
+# Into its own folder: the tracked dataset is built from the shared scrape (make dataset), and a first or partly
+# failed refresh holds only the pages fetched so far; point CPC_DATASET (or --data) at it once it is complete.
 REFRESH_RAW ?= raw
+REFRESH_OUT ?= refreshed/patent-cpc-ai
 REFRESH_RATE ?= 2
 refresh: venv
-	$(BIN)/cpc data refresh --out $(DATASET) --raw $(REFRESH_RAW) --max-rate $(REFRESH_RATE)
+	$(BIN)/cpc data refresh --out $(REFRESH_OUT) --raw $(REFRESH_RAW) --max-rate $(REFRESH_RATE)
 
 test: venv browser lint
 	$(BIN)/python -m pytest -q
