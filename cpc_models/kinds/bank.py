@@ -92,7 +92,8 @@ class NeighbourBank:
         # best first; equal dot products: lower row first
         order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -dots), axis=1)
         rows, dots = np.take_along_axis(rows, order, 1), np.take_along_axis(dots, order, 1)
-        return Hits(rows, dots, counts < depth, query_norms(x), x)
+        # complete: fewer hits than asked for, or as deep as the bank (every row is listed)
+        return Hits(rows, dots, (counts < depth) | (depth >= self.n_rows), query_norms(x), x)
 
     def vote(self, hits: Hits, k: int | None = None) -> np.ndarray:
         """exp(temperature * (dot - best))-weighted share of the ``k`` best rows carrying each label."""

@@ -102,6 +102,23 @@ def test_sparse_search_gives_the_dense_products_top_rows_and_vote(tmp_path):
                 )
 
 
+def test_a_search_as_deep_as_the_bank_is_complete_even_when_every_row_is_a_hit():
+    """A text sharing a term with every row of a small bank: hits as deep as the bank list them all, so the ranking
+    is proven (before, ``complete`` was false there and ``nearest`` searched deeper for ever)."""
+    from scipy.sparse import csr_matrix
+
+    from cpc_models.kinds.bank import NeighbourBank
+
+    rows = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]], dtype=np.float32)  # every row has feature 0
+    norms = np.linalg.norm(rows, axis=1)
+    bank = NeighbourBank(csr_matrix(rows.T), norms, csr_matrix(np.eye(3, dtype=np.float32)), k=3, temperature=10.0)
+    q = csr_matrix(np.array([[1.0, 0.0]], dtype=np.float32))
+    hits = bank.search(q, 10)  # deeper than the bank: as deep as it
+    assert hits.depth == 3 and hits.complete.all()
+    found, _ = bank.nearest(bank.search(q, 2), 3)  # shallow: searched again, deeper, until proven
+    assert list(found[0]) == [0, 1, 2]
+
+
 def test_appended_rows_are_found_and_carry_their_labels_and_docs(tmp_path):
     x, y, bank = _random_bank(tmp_path)
     from scipy.sparse import csr_matrix
