@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -334,3 +335,53 @@ def test_revision_reaches_the_local_and_the_ray_engine(tmp_path, monkeypatch, pr
     assert json.loads((tmp_path / ".out.csv.cpc_job.json").read_text())["revision"] == "v1.0"
     ShardWorker(str(DEFAULT_MODEL), CorpusJob(str(source), str(tmp_path / "o"), str(DEFAULT_MODEL), revision="v2"))
     assert asked == ["v1.0", "v2"]
+
+
+def test_a_ray_worker_that_dies_fails_its_shard_and_takes_no_more(tmp_path, monkeypatch):
+    """A worker killed mid-shard (out of memory, a lost node): its shard is reported in the one-line error, the other
+    shards are written by the workers left, and the dead one is given none (Ray's calls stand in for a cluster)."""
+    ray = pytest.importorskip("ray")
+    from cpc_models.predict import distributed
+
+    class Worker:  # a worker that dies on part-000 and, like a dead actor, fails every later call
+        def __init__(self, model, job):
+            self.dead, self.ran = False, []
+
+        def ready(self):
+            return True
+
+        def run(self, shard):
+            if self.dead or shard.source.name == "part-000.parquet":
+                self.dead = True
+                raise ray.exceptions.ActorDiedError()
+            self.ran.append(shard.source.name)
+            return shard.rows, ""
+
+    class Call:
+        def __init__(self, method):
+            self.remote = lambda *args: lambda: method(*args)
+
+    class Actor:
+        def __init__(self, *args):
+            self.worker = Worker(*args)
+            self.ready, self.run = Call(self.worker.ready), Call(self.worker.run)
+
+    actors = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    monkeypatch.setattr(
+        ray, "remote", lambda **_: lambda cls: SimpleNamespace(remote=lambda *a: actors.append(Actor(*a)) or actors[-1])
+    )
+    monkeypatch.setattr(ray, "get", lambda ref: [r() for r in ref] if isinstance(ref, list) else ref())
+    monkeypatch.setattr(ray, "wait", lambda refs, num_returns: (refs[:1], refs[1:]))
+    monkeypatch.setattr(ray, "kill", lambda actor: None)
+    monkeypatch.setattr(distributed, "ShardWorker", Worker)
+    write_corpus(tmp_path / "in", [5, 5, 5], bad_rows=False)
+    job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), engine="ray", progress=False)
+    with pytest.raises(
+        CpcError, match=r"^Bad input: 1 of 3 shards not written \(\S+part-000.parquet: its Ray worker died"
+    ):
+        predict_corpus(job)
+    [dead] = [a.worker for a in actors if a.worker.dead]
+    [alive] = [a.worker for a in actors if not a.worker.dead]
+    assert dead.ran == [] and alive.ran == ["part-001.parquet", "part-002.parquet"]
