@@ -72,12 +72,19 @@ def plan_shards(input_spec: str | Path, output: str | Path) -> list[Shard]:
         if len(files) != 1:
             raise InputError(f"--output {output} is one file; {len(files)} inputs need an output folder")
         return [_shard(files[0].absolute(), Path(output).absolute())]
-    output_dir = Path(output).absolute()
-    files = [f for f in files if not f.absolute().is_relative_to(output_dir)]  # earlier outputs are not inputs
+    output_dir, root = Path(output).absolute(), root.absolute()
     if root.resolve() == output_dir.resolve():
         raise InputError("--output must be a folder other than the input folder (inputs would be overwritten)")
-    root = root.absolute()
-    return [_shard(f.absolute(), output_dir / f.absolute().relative_to(root)) for f in files]
+    if output_dir.is_relative_to(root):  # an output folder inside the input folder: earlier outputs are not inputs
+        files = [f for f in files if not f.absolute().is_relative_to(output_dir)]
+    shards = [_shard(f.absolute(), output_dir / f.absolute().relative_to(root)) for f in files]
+    sources = {s.source.resolve() for s in shards}
+    for shard in shards:
+        if shard.output.resolve() in sources:
+            raise InputError(
+                f"--output {output} would put an output on the input {shard.output}; choose another folder"
+            )
+    return shards
 
 
 def is_file_output(output: str | Path) -> bool:

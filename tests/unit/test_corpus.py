@@ -23,6 +23,7 @@ from tests.fixtures.corpus import (
     DEFAULT_MODEL,
     assert_equals_predictor,
     assert_same_rows,
+    read_input,
     read_output,
     write_bad_shards,
     write_corpus,
@@ -385,3 +386,16 @@ def test_a_ray_worker_that_dies_fails_its_shard_and_takes_no_more(tmp_path, monk
     [dead] = [a.worker for a in actors if a.worker.dead]
     [alive] = [a.worker for a in actors if not a.worker.dead]
     assert dead.ran == [] and alive.ran == ["part-001.parquet", "part-002.parquet"]
+
+
+def test_an_output_folder_above_the_input_still_classifies_every_input(tmp_path):
+    """Inputs under the output folder are earlier outputs only when the output folder lies inside the input folder;
+    an output that would land on another input is refused before anything is written."""
+    [source] = write_corpus(tmp_path / "d" / "sub", [6], bad_rows=False)
+    report = predict_corpus(CorpusJob(str(tmp_path / "d" / "sub"), str(tmp_path / "d"), str(DEFAULT_MODEL)))
+    assert report.rows == 6 and len(read_output(tmp_path / "d" / source.name)) == 6
+    write_corpus(tmp_path / "e" / "sub" / "sub", [3], bad_rows=False)
+    write_corpus(tmp_path / "e" / "sub", [3], bad_rows=False)  # where e/sub/sub's output would go
+    with pytest.raises(CpcError, match="would put an output on the input"):
+        predict_corpus(CorpusJob(str(tmp_path / "e" / "sub"), str(tmp_path / "e"), str(DEFAULT_MODEL), overwrite=True))
+    assert len(read_input(tmp_path / "e" / "sub" / source.name)) == 3
