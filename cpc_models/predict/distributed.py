@@ -40,6 +40,14 @@ def require_ray() -> None:
         )
 
 
+def check_model(model: str) -> None:
+    """A wrong model folder says so here, before the output is touched, not in every actor."""
+    if not is_repo_id(model):
+        from cpc_models.registry import read_model_config
+
+        read_model_config(Path(model))
+
+
 class ShardWorker:
     """One Ray actor: loads the predictor once, then classifies and writes shard after shard."""
 
@@ -97,10 +105,6 @@ def run_ray(job: CorpusJob, shards: list[Shard], ship_model: bool | None = None)
     a cluster with ``--address``)."""
     import ray
 
-    if not is_repo_id(job.model):  # a wrong folder says so here, not in every actor
-        from cpc_models.registry import read_model_config
-
-        read_model_config(Path(job.model))
     started_here = not ray.is_initialized()
     if started_here:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

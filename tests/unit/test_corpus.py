@@ -399,3 +399,19 @@ def test_an_output_folder_above_the_input_still_classifies_every_input(tmp_path)
     with pytest.raises(CpcError, match="would put an output on the input"):
         predict_corpus(CorpusJob(str(tmp_path / "e" / "sub"), str(tmp_path / "e"), str(DEFAULT_MODEL), overwrite=True))
     assert len(read_input(tmp_path / "e" / "sub" / source.name)) == 3
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_overwrite_with_a_model_that_cannot_load_keeps_the_earlier_output(tmp_path, engine):
+    if engine == "ray":
+        pytest.importorskip("ray")
+    [source] = write_corpus(tmp_path / "in", [4], bad_rows=False)
+    predict_corpus(CorpusJob(str(source), str(tmp_path / "out.csv"), str(DEFAULT_MODEL), progress=False))
+    before = (tmp_path / "out.csv").read_bytes()
+    missing = CorpusJob(
+        str(source), str(tmp_path / "out.csv"), str(tmp_path / "no-model"), engine=engine, overwrite=True
+    )
+    with pytest.raises(CpcError):
+        predict_corpus(missing)
+    assert (tmp_path / "out.csv").read_bytes() == before
+    assert json.loads((tmp_path / ".out.csv.cpc_job.json").read_text())["model"] == str(DEFAULT_MODEL.resolve())
