@@ -39,10 +39,11 @@ class Shard:
 
 
 def find_inputs(spec: str | Path) -> tuple[Path, list[Path]]:
-    """The input files named by a file, a folder (searched recursively) or a glob, and the folder they sit under.
+    """The input files named by a file, a folder (searched recursively) or a glob (a path that exists is taken as it
+    is), and the folder they sit under.
     A symbolic link to a file is followed, wherever the file is; its output is named after the link."""
     spec = str(spec)
-    if _GLOB_CHARS & set(spec):
+    if _GLOB_CHARS & set(spec) and not Path(spec).exists():  # a file named "a[1].csv" is that file
         parts = Path(spec).parts
         static = [p for p in parts[: next(i for i, p in enumerate(parts) if _GLOB_CHARS & set(p))]]
         root = Path(*static) if static else Path(".")

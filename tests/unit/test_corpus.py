@@ -46,6 +46,9 @@ def test_inputs_from_a_file_a_folder_or_a_glob(tmp_path):
     assert root == tmp_path / "in" and [f.name for f in files] == ["b.csv", "a.parquet"]
     assert [f.name for f in find_inputs(str(tmp_path / "in" / "2*" / "*.csv"))[1]] == ["b.csv"]
     assert find_inputs(tmp_path / "in" / "a.parquet")[1] == [tmp_path / "in" / "a.parquet"]
+    (tmp_path / "in" / "a[1].csv").write_text("abstract\nx\n")  # a name with glob characters is that file
+    (tmp_path / "in" / "a1.csv").write_text("abstract\nx\n")
+    assert find_inputs(str(tmp_path / "in" / "a[1].csv"))[1] == [tmp_path / "in" / "a[1].csv"]
     with pytest.raises(CpcError, match="no .parquet or .csv files"):
         find_inputs(str(tmp_path / "in" / "*.json"))
     with pytest.raises(CpcError, match="does not exist"):
