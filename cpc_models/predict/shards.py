@@ -223,8 +223,13 @@ def csv_options(path: Path | None = None, columns: list[str] | None = None) -> d
 
 def skip_invalid_row(row) -> str:
     """A CSV line with the wrong number of fields cannot be classified: it is skipped, with a warning."""
+    where = f"CSV line {row.number}" if row.number is not None else "a CSV line"  # pyarrow has no number in quoted mode
     logging.getLogger(__name__).warning(
-        "CSV line %s skipped: %s fields where the header has %s", row.number, row.actual_columns, row.expected_columns
+        "%s skipped: %s fields where the header has %s: %.80r",
+        where,
+        row.actual_columns,
+        row.expected_columns,
+        row.text,
     )
     return "skip"
 

@@ -418,3 +418,13 @@ def test_overwrite_with_a_model_that_cannot_load_keeps_the_earlier_output(tmp_pa
         predict_corpus(missing)
     assert (tmp_path / "out.csv").read_bytes() == before
     assert json.loads((tmp_path / ".out.csv.cpc_job.json").read_text())["model"] == str(DEFAULT_MODEL.resolve())
+
+
+def test_a_csv_line_with_too_many_fields_is_skipped_with_its_text_in_the_warning(tmp_path, caplog):
+    (tmp_path / "x.csv").write_text(
+        "publication_number,abstract\nA,A neural network.\nB,A robot arm, with a gripper.\n"
+    )
+    report = predict_corpus(CorpusJob(str(tmp_path / "x.csv"), str(tmp_path / "o.csv"), str(DEFAULT_MODEL)))
+    assert report.rows == 1 and [r["publication_number"] for r in read_output(tmp_path / "o.csv")] == ["A"]
+    [warning] = {r.getMessage() for r in caplog.records if "skipped" in r.getMessage()}
+    assert "None" not in warning and "B,A robot arm, with a gripper." in warning and "3 fields" in warning
