@@ -24,13 +24,16 @@ def predict_corpus(job: CorpusJob, predictor=None, **engine_options) -> CorpusRe
     if job.engine not in ENGINES:
         raise InputError(f"unknown engine {job.engine!r}; choose one of {', '.join(ENGINES)}")
     if job.engine == "ray":
-        from cpc_models.predict.distributed import require_ray
+        from cpc_models.predict.distributed import check_model, require_ray
 
         require_ray()
+        check_model(job.model)
     shards = plan_shards(job.input, job.output)
     problems = {s: shard_problem(s, job.id_columns) for s in shards}
     if len(shards) == 1 and problems[shards[0]]:  # one file: its problem is the whole answer
         raise InputError(f"{shards[0].source}: {problems[shards[0]]}")
+    if job.overwrite and job.engine == "local" and predictor is None:  # a model that fails to load keeps the output
+        predictor = load_predictor(job)
     prepare_output(job.output, shards, job.settings(), job.resume, job.overwrite)
     done = {s for s in shards if s.done}
     unreadable = {str(s.source): why for s, why in problems.items() if why and s not in done}
@@ -74,9 +77,7 @@ def run_local(job: CorpusJob, shards: list[Shard], predictor=None) -> CorpusRepo
 
     report, start = CorpusReport(), time.perf_counter()
     if predictor is None:
-        from cpc_models.predict.predictor import CpcPredictor
-
-        predictor = CpcPredictor.from_pretrained(job.model, backend=job.backend, revision=job.revision)
+        predictor = load_predictor(job)
     report.startup_seconds = time.perf_counter() - start
     with tqdm(
         total=sum(s.rows for s in shards), desc="classifying", unit="row", unit_scale=True, disable=not job.progress
@@ -101,3 +102,9 @@ def run_local(job: CorpusJob, shards: list[Shard], predictor=None) -> CorpusRepo
         report.startup_seconds,
     )
     return report
+
+
+def load_predictor(job: CorpusJob):
+    from cpc_models.predict.predictor import CpcPredictor
+
+    return CpcPredictor.from_pretrained(job.model, backend=job.backend, revision=job.revision)

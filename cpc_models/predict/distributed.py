@@ -40,6 +40,14 @@ def require_ray() -> None:
         )
 
 
+def check_model(model: str) -> None:
+    """A wrong model folder says so here, before the output is touched, not in every actor."""
+    if not is_repo_id(model):
+        from cpc_models.registry import read_model_config
+
+        read_model_config(Path(model))
+
+
 class ShardWorker:
     """One Ray actor: loads the predictor once, then classifies and writes shard after shard."""
 
@@ -97,10 +105,6 @@ def run_ray(job: CorpusJob, shards: list[Shard], ship_model: bool | None = None)
     a cluster with ``--address``)."""
     import ray
 
-    if not is_repo_id(job.model):  # a wrong folder says so here, not in every actor
-        from cpc_models.registry import read_model_config
-
-        read_model_config(Path(job.model))
     started_here = not ray.is_initialized()
     if started_here:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -147,13 +151,20 @@ def _run_pipeline(job: CorpusJob, shards: list[Shard], ship_model: bool) -> Corp
             while idle and queue:
                 actor, shard = idle.pop(), queue.pop(0)
                 running[actor.run.remote(shard)] = (actor, shard)
+            if not running:  # every worker died: the shards left are reported, not lost
+                for shard in queue:
+                    report.failed[str(shard.source)] = "not classified: no Ray worker left"
+                break
             [ref], _ = ray.wait(list(running), num_returns=1)
             actor, shard = running.pop(ref)
-            idle.append(actor)
             try:
                 rows, error = ray.get(ref)
+                idle.append(actor)
             except ray.exceptions.RayTaskError as exc:  # a bug in one shard's run: the others go on
+                idle.append(actor)
                 rows, error = 0, f"{type(exc.cause).__name__}: {exc.cause}"
+            except ray.exceptions.RayActorError as exc:  # the worker died (killed, out of memory): it takes no more
+                rows, error = 0, f"its Ray worker died ({first_line(exc)})"
             if error:
                 report.failed[str(shard.source)] = error
                 log.error("%s: %s", shard.source, error)

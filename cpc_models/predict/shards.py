@@ -39,10 +39,11 @@ class Shard:
 
 
 def find_inputs(spec: str | Path) -> tuple[Path, list[Path]]:
-    """The input files named by a file, a folder (searched recursively) or a glob, and the folder they sit under.
+    """The input files named by a file, a folder (searched recursively) or a glob (a path that exists is taken as it
+    is), and the folder they sit under.
     A symbolic link to a file is followed, wherever the file is; its output is named after the link."""
     spec = str(spec)
-    if _GLOB_CHARS & set(spec):
+    if _GLOB_CHARS & set(spec) and not Path(spec).exists():  # a file named "a[1].csv" is that file
         parts = Path(spec).parts
         static = [p for p in parts[: next(i for i, p in enumerate(parts) if _GLOB_CHARS & set(p))]]
         root = Path(*static) if static else Path(".")
@@ -72,12 +73,19 @@ def plan_shards(input_spec: str | Path, output: str | Path) -> list[Shard]:
         if len(files) != 1:
             raise InputError(f"--output {output} is one file; {len(files)} inputs need an output folder")
         return [_shard(files[0].absolute(), Path(output).absolute())]
-    output_dir = Path(output).absolute()
-    files = [f for f in files if not f.absolute().is_relative_to(output_dir)]  # earlier outputs are not inputs
+    output_dir, root = Path(output).absolute(), root.absolute()
     if root.resolve() == output_dir.resolve():
         raise InputError("--output must be a folder other than the input folder (inputs would be overwritten)")
-    root = root.absolute()
-    return [_shard(f.absolute(), output_dir / f.absolute().relative_to(root)) for f in files]
+    if output_dir.is_relative_to(root):  # an output folder inside the input folder: earlier outputs are not inputs
+        files = [f for f in files if not f.absolute().is_relative_to(output_dir)]
+    shards = [_shard(f.absolute(), output_dir / f.absolute().relative_to(root)) for f in files]
+    sources = {s.source.resolve() for s in shards}
+    for shard in shards:
+        if shard.output.resolve() in sources:
+            raise InputError(
+                f"--output {output} would put an output on the input {shard.output}; choose another folder"
+            )
+    return shards
 
 
 def is_file_output(output: str | Path) -> bool:
@@ -215,8 +223,13 @@ def csv_options(path: Path | None = None, columns: list[str] | None = None) -> d
 
 def skip_invalid_row(row) -> str:
     """A CSV line with the wrong number of fields cannot be classified: it is skipped, with a warning."""
+    where = f"CSV line {row.number}" if row.number is not None else "a CSV line"  # pyarrow has no number in quoted mode
     logging.getLogger(__name__).warning(
-        "CSV line %s skipped: %s fields where the header has %s", row.number, row.actual_columns, row.expected_columns
+        "%s skipped: %s fields where the header has %s: %.80r",
+        where,
+        row.actual_columns,
+        row.expected_columns,
+        row.text,
     )
     return "skip"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,6 +23,7 @@ from tests.fixtures.corpus import (
     DEFAULT_MODEL,
     assert_equals_predictor,
     assert_same_rows,
+    read_input,
     read_output,
     write_bad_shards,
     write_corpus,
@@ -44,6 +46,9 @@ def test_inputs_from_a_file_a_folder_or_a_glob(tmp_path):
     assert root == tmp_path / "in" and [f.name for f in files] == ["b.csv", "a.parquet"]
     assert [f.name for f in find_inputs(str(tmp_path / "in" / "2*" / "*.csv"))[1]] == ["b.csv"]
     assert find_inputs(tmp_path / "in" / "a.parquet")[1] == [tmp_path / "in" / "a.parquet"]
+    (tmp_path / "in" / "a[1].csv").write_text("abstract\nx\n")  # a name with glob characters is that file
+    (tmp_path / "in" / "a1.csv").write_text("abstract\nx\n")
+    assert find_inputs(str(tmp_path / "in" / "a[1].csv"))[1] == [tmp_path / "in" / "a[1].csv"]
     with pytest.raises(CpcError, match="no .parquet or .csv files"):
         find_inputs(str(tmp_path / "in" / "*.json"))
     with pytest.raises(CpcError, match="does not exist"):
@@ -334,3 +339,92 @@ def test_revision_reaches_the_local_and_the_ray_engine(tmp_path, monkeypatch, pr
     assert json.loads((tmp_path / ".out.csv.cpc_job.json").read_text())["revision"] == "v1.0"
     ShardWorker(str(DEFAULT_MODEL), CorpusJob(str(source), str(tmp_path / "o"), str(DEFAULT_MODEL), revision="v2"))
     assert asked == ["v1.0", "v2"]
+
+
+def test_a_ray_worker_that_dies_fails_its_shard_and_takes_no_more(tmp_path, monkeypatch):
+    """A worker killed mid-shard (out of memory, a lost node): its shard is reported in the one-line error, the other
+    shards are written by the workers left, and the dead one is given none (Ray's calls stand in for a cluster)."""
+    ray = pytest.importorskip("ray")
+    from cpc_models.predict import distributed
+
+    class Worker:  # a worker that dies on part-000 and, like a dead actor, fails every later call
+        def __init__(self, model, job):
+            self.dead, self.ran = False, []
+
+        def ready(self):
+            return True
+
+        def run(self, shard):
+            if self.dead or shard.source.name == "part-000.parquet":
+                self.dead = True
+                raise ray.exceptions.ActorDiedError()
+            self.ran.append(shard.source.name)
+            return shard.rows, ""
+
+    class Call:
+        def __init__(self, method):
+            self.remote = lambda *args: lambda: method(*args)
+
+    class Actor:
+        def __init__(self, *args):
+            self.worker = Worker(*args)
+            self.ready, self.run = Call(self.worker.ready), Call(self.worker.run)
+
+    actors = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    monkeypatch.setattr(
+        ray, "remote", lambda **_: lambda cls: SimpleNamespace(remote=lambda *a: actors.append(Actor(*a)) or actors[-1])
+    )
+    monkeypatch.setattr(ray, "get", lambda ref: [r() for r in ref] if isinstance(ref, list) else ref())
+    monkeypatch.setattr(ray, "wait", lambda refs, num_returns: (refs[:1], refs[1:]))
+    monkeypatch.setattr(ray, "kill", lambda actor: None)
+    monkeypatch.setattr(distributed, "ShardWorker", Worker)
+    write_corpus(tmp_path / "in", [5, 5, 5], bad_rows=False)
+    job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), engine="ray", progress=False)
+    with pytest.raises(
+        CpcError, match=r"^Bad input: 1 of 3 shards not written \(\S+part-000.parquet: its Ray worker died"
+    ):
+        predict_corpus(job)
+    [dead] = [a.worker for a in actors if a.worker.dead]
+    [alive] = [a.worker for a in actors if not a.worker.dead]
+    assert dead.ran == [] and alive.ran == ["part-001.parquet", "part-002.parquet"]
+
+
+def test_an_output_folder_above_the_input_still_classifies_every_input(tmp_path):
+    """Inputs under the output folder are earlier outputs only when the output folder lies inside the input folder;
+    an output that would land on another input is refused before anything is written."""
+    [source] = write_corpus(tmp_path / "d" / "sub", [6], bad_rows=False)
+    report = predict_corpus(CorpusJob(str(tmp_path / "d" / "sub"), str(tmp_path / "d"), str(DEFAULT_MODEL)))
+    assert report.rows == 6 and len(read_output(tmp_path / "d" / source.name)) == 6
+    write_corpus(tmp_path / "e" / "sub" / "sub", [3], bad_rows=False)
+    write_corpus(tmp_path / "e" / "sub", [3], bad_rows=False)  # where e/sub/sub's output would go
+    with pytest.raises(CpcError, match="would put an output on the input"):
+        predict_corpus(CorpusJob(str(tmp_path / "e" / "sub"), str(tmp_path / "e"), str(DEFAULT_MODEL), overwrite=True))
+    assert len(read_input(tmp_path / "e" / "sub" / source.name)) == 3
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_overwrite_with_a_model_that_cannot_load_keeps_the_earlier_output(tmp_path, engine):
+    if engine == "ray":
+        pytest.importorskip("ray")
+    [source] = write_corpus(tmp_path / "in", [4], bad_rows=False)
+    predict_corpus(CorpusJob(str(source), str(tmp_path / "out.csv"), str(DEFAULT_MODEL), progress=False))
+    before = (tmp_path / "out.csv").read_bytes()
+    missing = CorpusJob(
+        str(source), str(tmp_path / "out.csv"), str(tmp_path / "no-model"), engine=engine, overwrite=True
+    )
+    with pytest.raises(CpcError):
+        predict_corpus(missing)
+    assert (tmp_path / "out.csv").read_bytes() == before
+    assert json.loads((tmp_path / ".out.csv.cpc_job.json").read_text())["model"] == str(DEFAULT_MODEL.resolve())
+
+
+def test_a_csv_line_with_too_many_fields_is_skipped_with_its_text_in_the_warning(tmp_path, caplog):
+    (tmp_path / "x.csv").write_text(
+        "publication_number,abstract\nA,A neural network.\nB,A robot arm, with a gripper.\n"
+    )
+    report = predict_corpus(CorpusJob(str(tmp_path / "x.csv"), str(tmp_path / "o.csv"), str(DEFAULT_MODEL)))
+    assert report.rows == 1 and [r["publication_number"] for r in read_output(tmp_path / "o.csv")] == ["A"]
+    [warning] = {r.getMessage() for r in caplog.records if "skipped" in r.getMessage()}
+    assert "None" not in warning and "B,A robot arm, with a gripper." in warning and "3 fields" in warning
