@@ -259,3 +259,15 @@ def test_a_loaded_bank_keeps_its_rows_and_docs_when_the_folder_is_rewritten(tmp_
     new = load_bank(tmp_path / "bank")
     assert new.search(q, 2).rows[0, 0] == 1 and new.doc(0)["publication_number"] == "NEW"
     assert [p.name for p in tmp_path.iterdir()] == ["bank"]
+
+
+@pytest.mark.parametrize("norm", ["l1", None])
+def test_the_vectorizer_gives_scikit_learns_tfidf_for_other_norms(norm):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from cpc_models.kinds.tfidf import FeatureBlock
+    from cpc_models.kinds.vectorizer import Vectorizer
+
+    sk = TfidfVectorizer(norm=norm, sublinear_tf=True, dtype=np.float32).fit(TEXTS)
+    got = Vectorizer.from_sklearn([FeatureBlock("word", "text", 1.0, sk)]).transform(TEXTS)
+    np.testing.assert_allclose(got.to_scipy().toarray(), sk.transform(TEXTS).toarray(), rtol=1e-6)
