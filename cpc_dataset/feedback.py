@@ -156,7 +156,10 @@ def read_feedback(folder: str | Path) -> list[FeedbackRow]:
 
     rows = []
     for path in sorted(Path(folder).glob(DATA_GLOB)):
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a file it cannot read
+            raise InputError(f"{path}: not a readable parquet file ({str(exc)[:120]})") from None
         missing = [c for c in ("text", "corrected_codes") if c not in table.column_names]
         if missing:
             raise InputError(f"{path}: not a feedback file (no {', '.join(missing)} column)")

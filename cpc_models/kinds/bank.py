@@ -163,14 +163,14 @@ class DocReader:
 
     def __init__(self, path: Path, offsets: np.ndarray):
         self.path, self.offsets = path, offsets
-        self._fd = None
+        # opened at load, with the offsets: a bank rewritten later (cpc learn --in-place) is a new file, and this
+        # process keeps reading the one its offsets describe; one descriptor, pread is safe between threads
+        self._fd = os.open(path, os.O_RDONLY)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def __getitem__(self, row: int) -> dict:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)  # one descriptor; pread is safe between threads
         start, end = int(self.offsets[row]), int(self.offsets[row + 1])
         return json.loads(os.pread(self._fd, end - start, start))
 
@@ -206,11 +206,32 @@ def save_bank(
     n_labels: int | None = None,
 ) -> Path:
     """Write a bank: ``rows`` (bank rows x features, CSR; values rounded to float16 precision here), ``labels``
-    (rows x labels, 0/1, dense or sparse), ``docs`` one dict per row (``DOC_KEYS``) or None."""
+    (rows x labels, 0/1, dense or sparse), ``docs`` one dict per row (``DOC_KEYS``) or None.
+
+    The files are written into a sibling folder that then takes ``folder``'s place: a process that has the
+    previous bank memory-mapped keeps reading it whole (its files are unlinked, not rewritten)."""
+    import shutil
+
+    final = Path(folder)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    folder = final.with_name(f".{final.name}.new-{os.getpid()}")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    _write_bank(folder, rows, labels, k, temperature, docs, n_labels)
+    if final.exists():
+        previous = final.with_name(f".{final.name}.old-{os.getpid()}")
+        shutil.rmtree(previous, ignore_errors=True)
+        os.rename(final, previous)
+        os.rename(folder, final)
+        shutil.rmtree(previous)
+    else:
+        os.rename(folder, final)
+    return final
+
+
+def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels) -> None:
     from scipy.sparse import csr_matrix
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     rows = csr_matrix(rows, dtype=np.float32)
     rows.data = rows.data.astype(np.float16).astype(np.float32)
     postings = rows.T.tocsr()
@@ -242,7 +263,6 @@ def save_bank(
         "docs": docs is not None,
     }
     (folder / BANK_FILE).write_text(json.dumps(spec, indent=2) + "\n")
-    return folder
 
 
 def load_bank(folder: str | Path) -> NeighbourBank:
@@ -275,7 +295,7 @@ def read_bank_rows(folder: str | Path):
 
 
 def append_rows(folder: str | Path, rows, labels: np.ndarray, docs: list[dict] | None = None) -> int:
-    """Append labelled rows to the bank saved in ``folder`` (rewritten whole; atomic per file). ``rows``: their
+    """Append labelled rows to the bank saved in ``folder`` (rewritten whole, see ``save_bank``). ``rows``: their
     TF-IDF rows (from the member's own vectorizer, ``Vectorizer.transform``); ``labels``: (rows, the bank's
     labels) 0/1; ``docs``: one dict per row (``DOC_KEYS``), required when the bank has docs. Returns the new
     number of rows."""

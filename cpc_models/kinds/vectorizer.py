@@ -83,7 +83,11 @@ class Block:
 
     def native(self) -> bool:
         p = self.params
-        return p.get("analyzer", "word") == "word" and p.get("strip_accents") in (None, "unicode")
+        return (
+            p.get("analyzer", "word") == "word"
+            and p.get("strip_accents") in (None, "unicode")
+            and p.get("norm", "l2") in (None, "l2")
+        )
 
     def analyzer(self):
         p = self.params

@@ -62,3 +62,10 @@ def test_cpc_push_dataset_would_send_the_card_and_every_correction(tmp_path):
     folder = tmp_path / "feedback"
     paths = [write_feedback(folder, FeedbackRow(f"Text {i}.", [], ["G06N3/08"])) for i in range(2)]
     assert set(chosen_files(folder, DATASET_ALLOW)) == {"README.md", *(f"data/{p.name}" for p in paths)}
+
+
+def test_an_unreadable_correction_file_is_one_line_not_a_traceback(tmp_path):
+    write_feedback(tmp_path, FeedbackRow("A neural network.", [], ["G06N3/08"]))
+    (tmp_path / "data" / "train-0-broken.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="train-0-broken.parquet: not a readable parquet file"):
+        read_feedback(tmp_path)

@@ -241,3 +241,33 @@ def test_a_batch_gives_what_one_text_at_a_time_gives(models):
     alone = [predictor.predict(t, explain=True, neighbours=4)[0].to_dict() for t in texts]
     assert together == alone
     assert any(p["neighbours"] for p in together)
+
+
+def test_a_loaded_bank_keeps_its_rows_and_docs_when_the_folder_is_rewritten(tmp_path):
+    from scipy.sparse import csr_matrix
+
+    # what `cpc learn --in-place` does under a running server: the server's bank must not change under it
+    docs = [{"publication_number": n} for n in ("A0", "A1")]
+    save_bank(tmp_path / "bank", csr_matrix(np.eye(2, 3, dtype=np.float32)), np.eye(2), 5, 10.0, docs)
+    old = load_bank(tmp_path / "bank")
+    q = csr_matrix(np.array([[1.0, 0.0, 0.0]], np.float32))
+    new_rows = csr_matrix(np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], np.float32))
+    new_docs = [{"publication_number": n} for n in ("NEW", "A0", "A1")]
+    save_bank(tmp_path / "bank", new_rows, np.eye(3)[:, :2], 5, 10.0, new_docs)
+    assert old.search(q, 2).rows[0, 0] == 0 and old.n_rows == 2
+    assert [old.doc(i)["publication_number"] for i in (0, 1)] == ["A0", "A1"]
+    new = load_bank(tmp_path / "bank")
+    assert new.search(q, 2).rows[0, 0] == 1 and new.doc(0)["publication_number"] == "NEW"
+    assert [p.name for p in tmp_path.iterdir()] == ["bank"]
+
+
+@pytest.mark.parametrize("norm", ["l1", None])
+def test_the_vectorizer_gives_scikit_learns_tfidf_for_other_norms(norm):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from cpc_models.kinds.tfidf import FeatureBlock
+    from cpc_models.kinds.vectorizer import Vectorizer
+
+    sk = TfidfVectorizer(norm=norm, sublinear_tf=True, dtype=np.float32).fit(TEXTS)
+    got = Vectorizer.from_sklearn([FeatureBlock("word", "text", 1.0, sk)]).transform(TEXTS)
+    np.testing.assert_allclose(got.to_scipy().toarray(), sk.transform(TEXTS).toarray(), rtol=1e-6)
