@@ -185,10 +185,9 @@ def superseded_section(report) -> str:
 
 
 def _label_minimum(report) -> int:
-    import math
+    from cpc_dataset.vocabulary import label_minimum
 
-    freq = report.config.min_label_freq
-    return math.ceil(freq * len(report.documents["train"]) - 1e-9) if freq < 1 else int(freq)
+    return label_minimum(report.config.min_label_freq, report.split_sizes["train"])
 
 
 def write_card(path: Path, report, plots: dict[str, str], titles: dict[str, str]) -> None:
