@@ -22,10 +22,13 @@ def split_infos(folder: Path, splits: list[str]) -> dict:
     infos, download = [], 0
     for split in splits:
         files = sorted((folder / "data").glob(f"{split}-*.parquet"))
-        tables = [pq.read_table(f) for f in files]
-        infos.append(
-            {"name": split, "num_bytes": sum(t.nbytes for t in tables), "num_examples": sum(t.num_rows for t in tables)}
-        )
+        num_bytes = num_rows = 0
+        for f in files:  # one row group at a time: a split of millions of rows is never loaded whole
+            pf = pq.ParquetFile(f)
+            for i in range(pf.num_row_groups):
+                group = pf.read_row_group(i)
+                num_bytes, num_rows = num_bytes + group.nbytes, num_rows + group.num_rows
+        infos.append({"name": split, "num_bytes": num_bytes, "num_examples": num_rows})
         download += sum(f.stat().st_size for f in files)
     return {"splits": infos, "download_size": download, "dataset_size": sum(i["num_bytes"] for i in infos)}
 

@@ -2,8 +2,9 @@
 
 Tables of the scratch database, in order:
 
-- ``rows``: every usable raw row (``seq``: its place in the reading order; ``akey``: SHA-256 of its normalised
-  abstract, ``cpc_dataset.text.abstract_key``; ``bucket``: the split bucket of that key).
+- ``rows``: every usable raw row, without its text (``seq``: its place in the reading order; ``akey``: SHA-256
+  of its normalised abstract, ``cpc_dataset.text.abstract_key``; ``bucket``: the split bucket of that key);
+  ``texts``: a view of the rows' titles and abstracts, read from the raw parquet files when written out.
 - ``numbers``: one per publication number; title and abstract from its first row, codes united in reading order.
 - ``members``: each number with ``head``, the number that represents its abstract group: the member with the
   most codes, the earliest of equals. ``docs``: one per head, the group's codes united (the head's first), the
@@ -28,7 +29,6 @@ from cpc_dataset.text import abstract_key
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 50_000
-ROW_COLUMNS = ("publication_number", "title", "abstract", "cpc_codes", "family_id")
 
 
 def split_bucket(key: str) -> int:
@@ -49,87 +49,124 @@ def split_case(split_percent: tuple[int, int, int], column: str = "bucket") -> s
 
 
 # -- reading ---------------------------------------------------------------------------------------------
-def ingest(con, raw_dirs: list[str], progress: bool = True) -> RawReadStats:
-    """Every raw file of every folder (in order) into the table ``rows``; returns the read counts."""
+SEQ_SHIFT = 40  # seq = file index << 40 | row in its file: the reading order, and the way back to a row's text
+
+
+def ingest(con, raw_dirs: list[str], scratch: Path, progress: bool = True) -> RawReadStats:
+    """Every raw file of every folder (in order) into the table ``rows`` and the view ``texts``; returns counts.
+
+    Only the abstract keys are computed in Python; numbers, codes and family ids are copied by DuckDB from the
+    parquet files, and the text stays in them (``texts`` reads it back for the documents written). Scraper CSVs
+    are read row by row (``cpc_dataset.raw``) into a parquet file in ``scratch`` first.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
-    con.execute(
-        "CREATE TABLE rows (seq BIGINT, publication_number VARCHAR, title VARCHAR, abstract VARCHAR, "
-        "cpc_codes VARCHAR[], family_id VARCHAR, akey BLOB, bucket UTINYINT)"
-    )
     stats = RawReadStats()
     files = [p for d in raw_dirs for p in list_raw_files(Path(d))]
     names = [p.name for p in files]
-    seq = 0
+    sources: list[Path] = []
+    con.execute("CREATE TABLE keys (seq BIGINT, akey BLOB, bucket UTINYINT)")
     bar = tqdm(desc="reading raw files", unit=" rows", disable=not progress)
-    for path in files:
+    for index, path in enumerate(files):
         label = path.name if names.count(path.name) == 1 else str(path)
-        before = seq
-        if path.suffix.lower() == ".csv":
+        is_csv = path.suffix.lower() == ".csv"
+        if is_csv:
             records = read_raw_file(path, stats)
             stats.rows_per_file.pop(path.name, None)
-            columns = {
-                "publication_number": [r.publication_number for r in records],
-                "title": [r.title for r in records],
-                "abstract": [r.abstract for r in records],
-                "cpc_codes": [r.cpc_codes for r in records],
-                "family_id": [None] * len(records),
-            }
-            seq = _insert(con, columns, seq)
+            source = scratch / f"csv-{index:05d}.parquet"
+            _write_records(records, source)
         else:
-            pf = open_raw_parquet(path)
-            for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(ROW_COLUMNS)):
-                seq = _insert(con, _usable(batch.to_pydict(), path.name, stats), seq)
-                bar.update(batch.num_rows)
+            open_raw_parquet(path)
             stats.files += 1
-        stats.rows_per_file[label] = seq - before
-        if path.suffix.lower() == ".csv":
-            bar.update(seq - before)
+            source = path
+        kept = offset = 0
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=list(KEY_COLUMNS)):
+            keep = _usable(batch, path.name, None if is_csv else stats)
+            positions = pc.indices_nonzero(keep)
+            abstracts = batch.column("abstract").filter(keep).to_pylist()
+            digests = [hashlib.sha256(abstract_key(a).encode("utf-8")).digest() for a in abstracts]
+            seqs = pc.add(positions.cast(pa.int64()), (index << SEQ_SHIFT) + offset)
+            table = pa.table(
+                {
+                    "seq": seqs,
+                    "akey": pa.array(digests, pa.binary()),
+                    "bucket": pa.array([_bucket(d) for d in digests], pa.uint8()),
+                }
+            )
+            con.register("_keys", table)
+            con.execute("INSERT INTO keys SELECT * FROM _keys")
+            con.unregister("_keys")
+            offset += batch.num_rows
+            kept += len(digests)
+            bar.update(batch.num_rows)
+        stats.rows_per_file[label] = kept
+        sources.append(source)
     bar.close()
+    con.register(
+        "_files", pa.table({"idx": pa.array(range(len(sources)), pa.int64()), "name": list(map(str, sources))})
+    )
+    con.execute("CREATE TABLE files AS SELECT * FROM _files")
+    con.unregister("_files")
+    listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources) + "]"
+    scan = f"""
+        SELECT (f.idx << {SEQ_SHIFT}) + p.file_row_number AS seq, p.*
+        FROM read_parquet({listing}, filename = true, file_row_number = true, union_by_name = true) p
+        JOIN files f ON f.name = p.filename
+    """
+    con.execute(f"""
+        CREATE TABLE rows AS
+        SELECT k.seq, p.publication_number, p.cpc_codes, p.family_id, k.akey, k.bucket
+        FROM keys k JOIN ({scan}) p USING (seq)
+    """)
+    con.execute(f"CREATE VIEW texts AS SELECT seq, title, abstract FROM ({scan})")
+    con.execute("DROP TABLE keys")
     return stats
 
 
-def _usable(columns: dict, where: str, stats: RawReadStats) -> dict:
-    """A raw parquet batch without the rows the build cannot use (counted, as for CSV rows)."""
-    keep = []
-    for i, (number, abstract, codes) in enumerate(
-        zip(columns["publication_number"], columns["abstract"], columns["cpc_codes"])
-    ):
-        stats.rows += 1
-        if not number:
-            stats.drop("no publication number", where, quiet=True)
-        elif not abstract:
-            stats.drop("no abstract", where, quiet=True)
-        elif not codes:
-            stats.drop("no codes", where, quiet=True)
-        else:
-            keep.append(i)
-    if len(keep) == len(columns["publication_number"]):
-        return columns
-    return {name: [values[i] for i in keep] for name, values in columns.items()}
+KEY_COLUMNS = ("publication_number", "abstract", "cpc_codes")
 
 
-def _insert(con, columns: dict, seq: int) -> int:
+def _write_records(records, path: Path) -> None:
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    n = len(columns["publication_number"])
-    if n == 0:
-        return seq
-    digests = [hashlib.sha256(abstract_key(a).encode("utf-8")).digest() for a in columns["abstract"]]
-    table = pa.table(
-        {
-            "seq": pa.array(range(seq, seq + n), pa.int64()),
-            **{c: columns[c] for c in ("publication_number", "title", "abstract")},
-            "cpc_codes": pa.array(columns["cpc_codes"], pa.list_(pa.string())),
-            "family_id": pa.array(columns["family_id"], pa.string()),
-            "akey": pa.array(digests, pa.binary()),
-            "bucket": pa.array([_bucket(d) for d in digests], pa.uint8()),
-        }
-    )
-    con.register("_batch", table)
-    con.execute("INSERT INTO rows SELECT * FROM _batch")
-    con.unregister("_batch")
-    return seq + n
+    from cpc_dataset.raw import raw_schema
+
+    schema = raw_schema()
+    columns = {
+        "publication_number": [r.publication_number for r in records],
+        "title": [r.title for r in records],
+        "abstract": [r.abstract for r in records],
+        "cpc_codes": [r.cpc_codes for r in records],
+    }
+    n = len(records)
+    arrays = [pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema]
+    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
+
+
+def _usable(batch, where: str, stats: RawReadStats | None):
+    """The mask of a batch's rows the build can use; the others are counted in ``stats`` (CSV rows: counted already)."""
+    import pyarrow.compute as pc
+
+    has_number = pc.fill_null(pc.greater(pc.utf8_length(batch.column("publication_number")), 0), False)
+    has_abstract = pc.fill_null(pc.greater(pc.utf8_length(batch.column("abstract")), 0), False)
+    has_codes = pc.fill_null(pc.greater(pc.list_value_length(batch.column("cpc_codes")), 0), False)
+    keep = pc.and_(pc.and_(has_number, has_abstract), has_codes)
+    if stats is None:
+        return keep
+    stats.rows += batch.num_rows
+    if pc.sum(keep).as_py() != batch.num_rows:
+        for reason, mask in (
+            ("no publication number", pc.invert(has_number)),
+            ("no abstract", pc.and_(has_number, pc.invert(has_abstract))),
+            ("no codes", pc.and_(pc.and_(has_number, has_abstract), pc.invert(has_codes))),
+        ):
+            for _ in range(pc.sum(mask).as_py() or 0):
+                stats.drop(reason, where, quiet=True)
+    return keep
 
 
 # -- merging ---------------------------------------------------------------------------------------------
@@ -143,7 +180,7 @@ def merge(con) -> tuple[int, int]:
     """)
     con.execute("""
         CREATE TABLE number_codes AS
-        SELECT publication_number, code, min(seq * 65536 + pos) AS ord
+        SELECT publication_number, code, min(seq::HUGEINT * 65536 + pos) AS ord  -- < 2^64
         FROM (SELECT publication_number, seq, unnest(cpc_codes) AS code, generate_subscripts(cpc_codes, 1) AS pos
               FROM rows)
         GROUP BY ALL
@@ -160,8 +197,8 @@ def merge(con) -> tuple[int, int]:
     con.execute("""
         CREATE TABLE doc_codes AS
         SELECT m.head, nc.code,
-               min(CASE WHEN m.publication_number = m.head THEN 0 ELSE 1 END::HUGEINT * (1::HUGEINT << 100)
-                   + m.first_seq::HUGEINT * (1::HUGEINT << 50) + nc.ord) AS ord
+               min(CASE WHEN m.publication_number = m.head THEN 0 ELSE 1 END::HUGEINT * (1::HUGEINT << 120)
+                   + m.first_seq::HUGEINT * (1::HUGEINT << 64) + nc.ord) AS ord
         FROM members m JOIN number_codes nc USING (publication_number)
         GROUP BY ALL
     """)

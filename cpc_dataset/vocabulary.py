@@ -100,10 +100,10 @@ def corpus_stats(con) -> dict:
 def split_query(split: str) -> str:
     """The rows of one split as the dataset folder stores them, in publication-number order."""
     return f"""
-        SELECT d.publication_number, r.title, r.abstract, c.codes AS cpc_codes,
+        SELECT d.publication_number, t.title, t.abstract, c.codes AS cpc_codes,
                coalesce(l.labels, []::BIGINT[]) AS labels, d.others AS other_publication_numbers
         FROM docs d
-        JOIN rows r ON r.seq = d.text_seq
+        JOIN texts t ON t.seq = d.text_seq
         JOIN (SELECT head, list(code ORDER BY ord) AS codes FROM doc_codes GROUP BY head) c ON c.head = d.publication_number
         LEFT JOIN doc_labels l ON l.head = d.publication_number
         WHERE d.split = '{split}'

@@ -76,6 +76,11 @@ class ImportReport:
         }
 
 
+def _plain(text) -> bool:
+    """ASCII letters and digits only: nothing to clean (the usual case, taken without the general code)."""
+    return isinstance(text, str) and text.isascii() and text.isalnum()
+
+
 def to_date(value) -> dt.date | None:
     """A date from ``date``/``datetime``, ``YYYY-MM-DD`` text or a BigQuery ``YYYYMMDD`` integer (0: unknown)."""
     if value is None or value == "" or value == 0:
@@ -165,7 +170,11 @@ class RawWriter:
         if self.full:
             report.filtered["over --limit"] += 1
             return False
-        number = normalise_publication_number(publication_number)
+        number = (
+            publication_number.upper()
+            if _plain(publication_number)
+            else normalise_publication_number(publication_number)
+        )
         if not number:
             report.skipped["no publication number"] += 1
             return False
@@ -178,34 +187,34 @@ class RawWriter:
             report.filtered["outside --cpc-prefix"] += 1
             return False
         published = to_date(publication_date)
-        if (f.since or f.until) and published is None:
-            report.filtered["no publication date"] += 1
-            return False
-        if f.since and published < f.since:
-            report.filtered["before --since"] += 1
-            return False
-        if f.until and published > f.until:
-            report.filtered["after --until"] += 1
-            return False
+        if f.since or f.until:
+            if published is None:
+                report.filtered["no publication date"] += 1
+                return False
+            if f.since and published < f.since:
+                report.filtered["before --since"] += 1
+                return False
+            if f.until and published > f.until:
+                report.filtered["after --until"] += 1
+                return False
         abstract = clean_text(abstract)
         if not abstract:
             report.skipped["no abstract"] += 1
             return False
-        values = (
-            number,
-            clean_text(title),
-            abstract,
-            symbols,
-            clean_text(str(family_id)) if family_id not in (None, "") else None,
-            clean_text(country_code).upper() or number[:2],
-            published,
-            to_date(filing_date),
-            to_date(priority_date),
+        c = self._columns
+        c["publication_number"].append(number)
+        c["title"].append(clean_text(title))
+        c["abstract"].append(abstract)
+        c["cpc_codes"].append(symbols)
+        c["family_id"].append(clean_text(str(family_id)) or None if family_id is not None else None)
+        c["country_code"].append(
+            country_code.upper() if _plain(country_code) else clean_text(country_code).upper() or number[:2]
         )
-        for (name, _), value in zip(RAW_FIELDS, values):
-            self._columns[name].append(value)
+        c["publication_date"].append(published)
+        c["filing_date"].append(to_date(filing_date))
+        c["priority_date"].append(to_date(priority_date))
         report.written += 1
-        if len(self._columns["publication_number"]) >= BATCH_ROWS:
+        if len(c["publication_number"]) >= BATCH_ROWS:
             self._flush()
         return True
 
@@ -232,8 +241,11 @@ class RawWriter:
 
     def _normalise_codes(self, codes) -> list[str]:
         symbols: list[str] = []
+        known = self._codes
         for raw in codes:
-            symbol = self._normalise_code(raw)
+            symbol = known.get(raw, "")
+            if symbol == "":
+                symbol = self._normalise_code(raw)
             if symbol is None:
                 self.report.codes_dropped["not a CPC code"] += 1
             elif symbol not in symbols:
