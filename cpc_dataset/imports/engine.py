@@ -100,10 +100,17 @@ def load_tsv(con, name: str, path: Path, columns: list[str], optional: tuple[str
     if first is None:
         con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} VARCHAR' for c in columns)}, _row BIGINT)")
         return list(columns)
+    import duckdb
+
     reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, batches))
     con.register("_stream", reader)
-    con.execute(f"CREATE TABLE {name} AS SELECT * FROM _stream")
-    con.unregister("_stream")
+    try:
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _stream")
+    except (duckdb.Error, pa.ArrowException) as exc:  # a broken row further down, raised through DuckDB
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: broken TSV ({message})") from None
+    finally:
+        con.unregister("_stream")
     return [c for c in first.schema.names if c != "_row"]
 
 

@@ -23,11 +23,13 @@ from spaces.cli import main  # noqa: E402
 from tests.conftest import make_rows, write_raw_csv  # noqa: E402
 from tests.fixtures.bulk import (  # noqa: E402
     FORTY_CODES,
+    G_PATENT,
     bigquery_rows,
     write_bigquery_jsonl,
     write_bigquery_parquet,
     write_patentsview,
     write_pregrants,
+    write_zipped_tsv,
 )
 
 
@@ -236,3 +238,19 @@ def test_a_family_linked_through_a_shared_abstract_stays_in_one_split(tmp_path):
     assert "EP0A1" not in split  # merged into US0B1 (the first read of equals)
     assert all(split[f"JP{i}A"] == split[f"US{i}B1"] == split_of(f"A{i}") for i in range(30))  # smallest family id
     assert any(split_of(f"B{i}") != split_of(f"A{i}") for i in range(30))  # B alone would have split some apart
+
+
+def test_a_broken_tsv_is_one_line_naming_the_file(tmp_path, capsys):
+    import zipfile
+
+    source = write_patentsview(tmp_path / "pv")
+    rows = [(str(i), "utility", "2020-01-01", f"Title {i}", "B2", 1, 0, "x") for i in range(20_000)]
+    path = write_zipped_tsv(source, "g_patent", G_PATENT, rows)  # many good rows, then
+    with zipfile.ZipFile(path) as archive:
+        text = archive.read("g_patent.tsv")
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("g_patent.tsv", text + b'"100"\t"utility\t"2020\n')  # a quote never closed
+    code = main(["data", "import", "patentsview", str(source), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code != 0 and "g_patent.tsv.zip" in err and "Traceback" not in err
+    assert not (tmp_path / "r" / "patentsview-grants.parquet").exists()
