@@ -92,9 +92,7 @@ Built by `cpc data build` (package `patent-cpc`) from a raw scrape of Google Pat
 
 ## Source
 
-Patents found on Google Patents by {len(QUERIES)} AI/ML search queries, then scraped one patent page at a time
-(publication number, title, abstract, CPC leaf codes). Abstracts of CN, KR and JP patents are Google's machine
-translations. One raw CSV per query:
+{_source_intro(files)}
 
 {_table(["#", "query", "file", "usable rows"], query_rows)}
 
@@ -161,6 +159,21 @@ names = ds["train"].features["labels"].feature.names
 - Near-duplicate abstracts that differ by more than case, spacing or punctuation are not merged.
 - Patent text is public; check Google Patents' terms before redistributing.
 """
+
+
+def _source_intro(files: list[tuple[str, int]]) -> str:
+    scraped = (
+        f"Patents found on Google Patents by {len(QUERIES)} AI/ML search queries, then scraped one patent page at a "
+        "time\n(publication number, title, abstract, CPC leaf codes). Abstracts of CN, KR and JP patents are Google's "
+        "machine\ntranslations."
+    )
+    if not any(name.endswith(".parquet") for name, _ in files):
+        return scraped + " One raw CSV per query:"
+    return (
+        "Raw files merged into one corpus: scraped Google Patents pages (`.csv`, one per query) and bulk imports\n"
+        "(`.parquet`, written by `cpc data import` from PatentsView tables, BigQuery `patents.publications` exports\n"
+        "or other tables). One row per file:"
+    )
 
 
 def superseded_section(report) -> str:
