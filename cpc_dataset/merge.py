@@ -111,17 +111,20 @@ def ingest(con, raw_dirs: list[str], scratch: Path, progress: bool = True) -> Ra
     con.execute("CREATE TABLE files AS SELECT * FROM _files")
     con.unregister("_files")
     listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources) + "]"
-    scan = f"""
-        SELECT (f.idx << {SEQ_SHIFT}) + p.file_row_number AS seq, p.*
-        FROM read_parquet({listing}, filename = true, file_row_number = true, union_by_name = true) p
-        JOIN files f ON f.name = p.filename
-    """
+
+    def scan(columns: str) -> str:  # the columns named, not p.*: DuckDB then reads no text it does not need
+        return f"""
+            SELECT (f.idx << {SEQ_SHIFT}) + p.file_row_number AS seq, {columns}
+            FROM read_parquet({listing}, filename = true, file_row_number = true, union_by_name = true) p
+            JOIN files f ON f.name = p.filename
+        """
+
     con.execute(f"""
         CREATE TABLE rows AS
         SELECT k.seq, p.publication_number, p.cpc_codes, p.family_id, k.akey, k.bucket
-        FROM keys k JOIN ({scan}) p USING (seq)
+        FROM keys k JOIN ({scan("p.publication_number, p.cpc_codes, p.family_id")}) p USING (seq)
     """)
-    con.execute(f"CREATE VIEW texts AS SELECT seq, title, abstract FROM ({scan})")
+    con.execute(f"CREATE VIEW texts AS {scan('p.title, p.abstract')}")
     con.execute("DROP TABLE keys")
     return stats
 
