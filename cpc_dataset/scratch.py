@@ -9,13 +9,14 @@ chosen for its SQL, which keeps the merge rules readable in one place, and its b
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from cpc_dataset.errors import InputError
+from cpc_dataset.errors import InputError, MisconfiguredError
 
-MEMORY_LIMIT = "1GB"  # DuckDB's own buffers; it spills beyond
+MEMORY_LIMIT = "2GB"  # DuckDB's own buffers (it spills beyond); CPC_DUCKDB_MEMORY overrides it
 
 
 def require_duckdb():
@@ -29,17 +30,31 @@ def require_duckdb():
 
 
 @contextlib.contextmanager
-def scratch_database(memory_limit: str = MEMORY_LIMIT, threads: int | None = None) -> Iterator:
-    """A DuckDB connection on a database file in a temporary folder (removed afterwards) that spills there."""
+def scratch_database(ordered: bool = True, threads: int | None = None) -> Iterator:
+    """A DuckDB connection on a database file in a temporary folder (removed afterwards) that spills there.
+
+    ``ordered=False`` lets DuckDB return rows in any order where a query says none (less memory on large
+    results): for callers whose every order-sensitive query has an ORDER BY. Running out of memory is a
+    one-line MisconfiguredError naming ``CPC_DUCKDB_MEMORY``.
+    """
     duckdb = require_duckdb()
+    memory_limit = os.environ.get("CPC_DUCKDB_MEMORY") or MEMORY_LIMIT
     with tempfile.TemporaryDirectory(prefix="cpc-duckdb-") as tmp:
         con = duckdb.connect(str(Path(tmp) / "scratch.duckdb"))
         try:
-            con.execute(f"SET memory_limit = '{memory_limit}'")
+            try:
+                con.execute(f"SET memory_limit = '{memory_limit}'")
+            except duckdb.Error as exc:
+                raise MisconfiguredError(f"CPC_DUCKDB_MEMORY={memory_limit!r} is not a memory size ({exc})") from None
             con.execute(f"SET temp_directory = '{Path(tmp) / 'spill'}'")
-            con.execute("SET preserve_insertion_order = true")
+            con.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
             yield con
+        except duckdb.OutOfMemoryException as exc:
+            first = str(exc).splitlines()[0]
+            raise MisconfiguredError(
+                f"DuckDB ran out of memory ({first}); set CPC_DUCKDB_MEMORY above {memory_limit} or free memory"
+            ) from None
         finally:
             con.close()

@@ -123,7 +123,7 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
 
 
 def _import_layout(layout: Layout, tables: dict[str, Path], out: Path, filters: ImportFilters | None) -> ImportReport:
-    with scratch_database() as con:
+    with scratch_database(ordered=False) as con:  # its one order-sensitive query says ORDER BY
         optional = layout.title + layout.abstract + layout.date + layout.kind + layout.withdrawn
         main_cols = load_tsv(con, "patents", tables[layout.main], [layout.id], optional)
         title, date, kind = (_pick(main_cols, names) for names in (layout.title, layout.date, layout.kind))
@@ -132,9 +132,14 @@ def _import_layout(layout: Layout, tables: dict[str, Path], out: Path, filters: 
             raise InputError(f"{tables[layout.main]}: no kind column ({' or '.join(layout.kind)})")
         abstract_sql = _abstracts(con, layout, tables, main_cols)
         load_tsv(con, "cpc", tables[layout.cpc], [layout.id, "cpc_group"], ("cpc_sequence",))
-        order = "TRY_CAST(cpc_sequence AS INTEGER), _row" if _has(con, "cpc", "cpc_sequence") else "_row"
+        order = "coalesce(TRY_CAST(cpc_sequence AS BIGINT), 0)" if _has(con, "cpc", "cpc_sequence") else "0"
+        # codes in cpc_sequence (then file) order: a list of {sequence, row, code} sorted afterwards, because an
+        # ORDER BY inside the aggregate is held in memory whole
         query = f"""
-            WITH codes AS (SELECT {layout.id} AS id, list(cpc_group ORDER BY {order}) AS codes FROM cpc GROUP BY 1)
+            WITH codes AS (
+                SELECT id, list_transform(list_sort(list(entry)), lambda e: e.code) AS codes
+                FROM (SELECT {layout.id} AS id, {{'s': {order}, 'r': _row, 'code': cpc_group}} AS entry FROM cpc)
+                GROUP BY id)
             SELECT p.{layout.id} AS id, p.{kind} AS kind, {f"p.{title}" if title else "NULL"} AS title,
                    {f"p.{date}" if date else "NULL"} AS date, {f"p.{withdrawn}" if withdrawn else "'0'"} AS withdrawn,
                    a.abstract, c.codes
