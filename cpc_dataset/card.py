@@ -22,10 +22,13 @@ def split_infos(folder: Path, splits: list[str]) -> dict:
     infos, download = [], 0
     for split in splits:
         files = sorted((folder / "data").glob(f"{split}-*.parquet"))
-        tables = [pq.read_table(f) for f in files]
-        infos.append(
-            {"name": split, "num_bytes": sum(t.nbytes for t in tables), "num_examples": sum(t.num_rows for t in tables)}
-        )
+        num_bytes = num_rows = 0
+        for f in files:  # one row group at a time: a split of millions of rows is never loaded whole
+            pf = pq.ParquetFile(f)
+            for i in range(pf.num_row_groups):
+                group = pf.read_row_group(i)
+                num_bytes, num_rows = num_bytes + group.nbytes, num_rows + group.num_rows
+        infos.append({"name": split, "num_bytes": num_bytes, "num_examples": num_rows})
         download += sum(f.stat().st_size for f in files)
     return {"splits": infos, "download_size": download, "dataset_size": sum(i["num_bytes"] for i in infos)}
 
@@ -89,9 +92,7 @@ Built by `cpc data build` (package `patent-cpc`) from a raw scrape of Google Pat
 
 ## Source
 
-Patents found on Google Patents by {len(QUERIES)} AI/ML search queries, then scraped one patent page at a time
-(publication number, title, abstract, CPC leaf codes). Abstracts of CN, KR and JP patents are Google's machine
-translations. One raw CSV per query:
+{_source_intro(files)}
 
 {_table(["#", "query", "file", "usable rows"], query_rows)}
 
@@ -160,6 +161,21 @@ names = ds["train"].features["labels"].feature.names
 """
 
 
+def _source_intro(files: list[tuple[str, int]]) -> str:
+    scraped = (
+        f"Patents found on Google Patents by {len(QUERIES)} AI/ML search queries, then scraped one patent page at a "
+        "time\n(publication number, title, abstract, CPC leaf codes). Abstracts of CN, KR and JP patents are Google's "
+        "machine\ntranslations."
+    )
+    if not any(name.endswith(".parquet") for name, _ in files):
+        return scraped + " One raw CSV per query:"
+    return (
+        "Raw files merged into one corpus: scraped Google Patents pages (`.csv`, one per query) and bulk imports\n"
+        "(`.parquet`, written by `cpc data import` from PatentsView tables, BigQuery `patents.publications` exports\n"
+        "or other tables). One row per file:"
+    )
+
+
 def superseded_section(report) -> str:
     from cpc_dataset.superseded import MIN_DOCUMENTS, MIN_SHARE
 
@@ -185,10 +201,9 @@ def superseded_section(report) -> str:
 
 
 def _label_minimum(report) -> int:
-    import math
+    from cpc_dataset.vocabulary import label_minimum
 
-    freq = report.config.min_label_freq
-    return math.ceil(freq * len(report.documents["train"]) - 1e-9) if freq < 1 else int(freq)
+    return label_minimum(report.config.min_label_freq, report.split_sizes["train"])
 
 
 def write_card(path: Path, report, plots: dict[str, str], titles: dict[str, str]) -> None:

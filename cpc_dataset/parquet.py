@@ -33,3 +33,22 @@ def write_splits(data_dir: Path, documents: dict, vocabulary: list[str]) -> dict
         datasets.Dataset.from_dict(columns, features=features, split=split).to_parquet(str(path))
         paths[split] = path
     return paths
+
+
+def write_split_stream(path: Path, batches, vocabulary: list[str]) -> int:
+    """Write record batches (the features' columns) to one parquet file with the features' schema; returns rows.
+
+    Streamed: the build writes splits of millions of rows without holding them.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = dataset_features(vocabulary).arrow_schema
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        for batch in batches:
+            table = pa.Table.from_batches([batch]).select(schema.names).cast(schema)
+            writer.write_table(table)
+            rows += table.num_rows
+    return rows

@@ -15,7 +15,7 @@ def write_plots(out: Path, report) -> dict[str, str]:
     import matplotlib.pyplot as plt
 
     counts = sorted(report.label_counts.values(), reverse=True)
-    n_train = len(report.documents["train"])
+    n_train = report.split_sizes["train"]
     fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
     ax.bar(range(len(counts)), [100 * c / n_train for c in counts], width=1.0, color="#3b6ea5")
     ax.set_xlabel(f"label rank (of {len(counts)} labels)")
@@ -25,14 +25,13 @@ def write_plots(out: Path, report) -> dict[str, str]:
     fig.savefig(out / LABEL_PLOT)
     plt.close(fig)
 
-    docs = [d for split in report.documents.values() for d in split]
     fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
-    codes = [len(d.cpc_codes) for d in docs]
-    labels = [len(d.labels) for d in docs]
-    top = max(max(codes), 1)
+    codes = report.stats["codes_histogram"]  # codes per document (60: 60 or more) -> documents
+    labels = report.stats["labels_histogram"]
+    top = max(max(codes, default=0), 1)
     bins = range(0, min(top, 60) + 2)
-    ax.hist([min(c, 60) for c in codes], bins=bins, alpha=0.7, label="CPC codes (all)")
-    ax.hist(labels, bins=bins, alpha=0.7, label="labels (codes in the vocabulary)")
+    ax.hist(list(codes), bins=bins, weights=list(codes.values()), alpha=0.7, label="CPC codes (all)")
+    ax.hist(list(labels), bins=bins, weights=list(labels.values()), alpha=0.7, label="labels (codes in the vocabulary)")
     ax.set_xlabel("codes per patent (60 = 60 or more)")
     ax.set_ylabel("patents")
     ax.legend()

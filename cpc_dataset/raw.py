@@ -1,8 +1,18 @@
-"""Read the scraper's raw CSVs (``publication_number,title,abstract,cpc_codes``) safely.
+"""The raw-file schema: what the scraper and the bulk imports write, and what ``cpc data build`` reads.
 
-A file that cannot be used at all (missing, wrong columns, not UTF-8) raises InputError naming it.
-A bad row (malformed code list, no abstract, no valid code) is skipped and counted with its reason;
-a bad code inside a good row is dropped and counted.
+A raw folder holds two kinds of files, read in name order:
+
+- ``*.csv``: the scraper's rows (``publication_number,title,abstract,cpc_codes``; code lists as Python list
+  literals, read with ``ast.literal_eval``, never executed). Read here, row by row: a bad row (malformed code
+  list, no abstract, no valid code) is skipped and counted with its reason; a bad code inside a good row is
+  dropped and counted.
+- ``*.parquet``: rows written by ``cpc data import`` (``cpc_dataset.imports.writer``) with ``RAW_SCHEMA``:
+  numbers normalised (``normalise_publication_number``), text cleaned, codes normalised and unique, every row
+  with a number, an abstract and a code. ``family_id`` (a patent family, e.g. BigQuery's simple family) makes
+  the build keep a family in one split; ``country_code`` and the dates are kept for filtering and reports.
+
+Beside them, ``*.codes.json`` (``{code: title}``, ``cpc_dataset.titles``). A file that cannot be used at all
+(missing, wrong columns or types, not UTF-8) raises InputError naming it.
 """
 
 from __future__ import annotations
@@ -21,7 +31,20 @@ from cpc_dataset.text import clean_text
 
 log = logging.getLogger(__name__)
 
-RAW_COLUMNS = ("publication_number", "title", "abstract", "cpc_codes")
+RAW_COLUMNS = ("publication_number", "title", "abstract", "cpc_codes")  # the scraper's CSV header
+# the imported (parquet) raw schema: name -> Arrow type name; RAW_COLUMNS first, all strings except as noted
+RAW_FIELDS = (
+    ("publication_number", "string"),  # e.g. US10000000B2: country, number, kind, no spaces or dashes
+    ("title", "string"),
+    ("abstract", "string"),
+    ("cpc_codes", "list<string>"),  # normalised (cpc_dataset.codes), unique, in the source's order
+    ("family_id", "string"),  # null where the source has none
+    ("country_code", "string"),
+    ("publication_date", "date32"),
+    ("filing_date", "date32"),
+    ("priority_date", "date32"),
+)
+RAW_SUFFIXES = (".csv", ".parquet")
 _MAX_WARNINGS = 20
 
 
@@ -72,7 +95,21 @@ def parse_code_list(text: str) -> list:
     return list(value)
 
 
+def raw_schema():
+    """``RAW_FIELDS`` as a pyarrow schema."""
+    import pyarrow as pa
+
+    types = {"string": pa.string(), "list<string>": pa.list_(pa.string()), "date32": pa.date32()}
+    return pa.schema([pa.field(name, types[kind]) for name, kind in RAW_FIELDS])
+
+
+def normalise_publication_number(text: str | None) -> str:
+    """``US-10000000-B2``, ``us 10000000 b2`` -> ``US10000000B2`` (the spelling Google Patents shows)."""
+    return clean_text(text).replace(" ", "").replace("-", "").upper()
+
+
 def list_raw_files(raw_dir: Path) -> list[Path]:
+    """The raw CSVs and parquet files of a folder, in name order (a scrape's failures file and hidden files excepted)."""
     raw_dir = Path(raw_dir)
     if not raw_dir.exists():
         raise InputError(f"raw folder {raw_dir} does not exist")
@@ -81,11 +118,35 @@ def list_raw_files(raw_dir: Path) -> list[Path]:
     files = sorted(
         p
         for p in raw_dir.iterdir()
-        if p.suffix.lower() == ".csv" and p.is_file() and not p.name.endswith(".failures.csv")
+        if p.suffix.lower() in RAW_SUFFIXES
+        and p.is_file()
+        and not p.name.startswith(".")
+        and not p.name.endswith(".failures.csv")
     )
     if not files:
-        raise InputError(f"raw folder {raw_dir} holds no .csv files")
+        raise InputError(f"raw folder {raw_dir} holds no .csv or .parquet files")
     return files
+
+
+def open_raw_parquet(path: Path):
+    """A ``pyarrow.parquet.ParquetFile`` of the raw schema; InputError naming the file otherwise."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: not a parquet file ({exc})") from None
+    expected = raw_schema()
+    wrong = [
+        f"{f.name} ({schema.field(f.name).type if f.name in schema.names else 'missing'}, expected {f.type})"
+        for f in expected
+        if f.name not in schema.names or not schema.field(f.name).type.equals(f.type)
+    ]
+    if wrong:
+        raise InputError(f"{path}: not a raw file of `cpc data import`: column(s) {', '.join(wrong)}")
+    return pf
 
 
 def _decode(path: Path) -> str:
@@ -124,7 +185,7 @@ def read_raw_file(path: Path, stats: RawReadStats) -> list[RawRecord]:
 
 def _read_row(row: dict, where: str, source: str, stats: RawReadStats) -> list[RawRecord]:
     stats.rows += 1
-    number = clean_text(row.get("publication_number")).replace(" ", "").upper()
+    number = normalise_publication_number(row.get("publication_number"))
     abstract = clean_text(row.get("abstract"))
     if not number:
         stats.drop("no publication number", where)
@@ -154,10 +215,12 @@ def _read_row(row: dict, where: str, source: str, stats: RawReadStats) -> list[R
 
 
 def read_raw_dir(raw_dir: Path, progress: bool = True) -> tuple[list[RawRecord], RawReadStats]:
+    """Every row of a folder's raw CSVs, in memory (parquet files are read by the build, out of core)."""
     from tqdm.auto import tqdm
 
     stats = RawReadStats()
     records: list[RawRecord] = []
-    for path in tqdm(list_raw_files(raw_dir), desc="reading raw CSVs", unit="file", disable=not progress):
+    files = [p for p in list_raw_files(raw_dir) if p.suffix.lower() == ".csv"]
+    for path in tqdm(files, desc="reading raw CSVs", unit="file", disable=not progress):
         records.extend(read_raw_file(path, stats))
     return records, stats

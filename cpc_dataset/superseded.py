@@ -79,21 +79,34 @@ def find_superseded(
 ) -> dict[str, Superseded]:
     """Symbols (carried by at least ``min_documents`` documents) that almost always come with a more frequent one."""
     counts = Counter(c for codes in code_lists for c in set(codes))
-    n_docs = max(len(code_lists), 1)
-    candidates = {c for c, n in counts.items() if n >= min_documents and not is_indexing_code(c)}
+    candidates = superseded_candidates(counts, min_documents)
     together: dict[str, Counter] = {c: Counter() for c in candidates}
     for codes in code_lists:
         unique = set(codes)
         for a in unique & candidates:
             together[a].update(b for b in unique if b != a and b[:3] == a[:3] and counts[b] > counts[a])
+    return decide_superseded(counts, together, len(code_lists), min_share)
+
+
+def superseded_candidates(counts: dict[str, int], min_documents: int = MIN_DOCUMENTS) -> set[str]:
+    """The symbols that may be superseded: frequent enough, not indexing codes."""
+    return {c for c, n in counts.items() if n >= min_documents and not is_indexing_code(c)}
+
+
+def decide_superseded(
+    counts: dict[str, int], together: dict[str, dict[str, int]], n_docs: int, min_share: float = MIN_SHARE
+) -> dict[str, Superseded]:
+    """The rule, from counts: ``counts[code]`` documents per symbol; ``together[a][b]`` documents carrying both
+    candidate ``a`` and a more frequent symbol ``b`` of the same class (the build counts these out of core)."""
+    n_docs = max(n_docs, 1)
     found = {}
-    for a in sorted(candidates):
+    for a in sorted(together):
         if not together[a]:
             continue
         specific = {b: n for b, n in together[a].items() if counts[b] / n_docs * MIN_LIFT <= 1.0}
         if not specific:
             continue
-        b, shared = max(specific.items(), key=lambda kv: (kv[1], counts[kv[0]]))
+        b, shared = max(specific.items(), key=lambda kv: (kv[1], counts[kv[0]], kv[0]))  # ties: by symbol
         if shared >= min_share * counts[a]:
             found[a] = Superseded(a, b, counts[a], shared, is_known_deletion(a, b))
     return found

@@ -6,6 +6,9 @@ import re
 import unicodedata
 
 _SPACE = re.compile(r"\s+")
+# ASCII fast paths (most patent text): the same results as the general code, several times faster
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # ASCII controls that str.split() keeps
+_ASCII_KEY = bytes(c + 32 if 65 <= c <= 90 else c if chr(c).isalnum() else 32 for c in range(256))
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _WORD = re.compile(r"\w")
 
@@ -14,6 +17,10 @@ def clean_text(text: str | None) -> str:
     """NFKC-normalise, drop control characters, collapse whitespace, strip."""
     if not text:
         return ""
+    if text.isascii():  # NFKC leaves ASCII alone; its non-printables are controls; split() collapses the rest
+        if _ASCII_CONTROL.search(text):
+            text = _ASCII_CONTROL.sub(" ", text)
+        return " ".join(text.split())
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     return _SPACE.sub(" ", text).strip()
@@ -21,6 +28,8 @@ def clean_text(text: str | None) -> str:
 
 def abstract_key(text: str) -> str:
     """The key two abstracts share when they say the same thing: case, punctuation and spacing removed."""
+    if text and text.isascii():
+        return " ".join(text.encode("ascii").translate(_ASCII_KEY).decode("ascii").split())
     return _NON_WORD.sub(" ", clean_text(text).casefold()).strip()
 
 

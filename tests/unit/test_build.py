@@ -136,3 +136,21 @@ def test_cli_build_prints_summary_json(raw_dir, tmp_path, capsys):
     assert main(["-q", "data", "build", "--raw", str(raw_dir), "--out", str(tmp_path / "ds"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["documents"] == 180
+
+
+def test_merged_codes_keep_the_heads_order_then_the_others_across_files(tmp_path):
+    rows = make_rows(30)
+    first = dict(
+        rows[0],
+        publication_number="EP1A1",
+        abstract="One invention, three countries.",
+        cpc_codes="['A01B1/00', 'G06N3/08']",
+    )
+    third = dict(first, publication_number="JP1A", cpc_codes="['B25J9/16']")
+    head = dict(first, publication_number="US1B1", cpc_codes="['H04L9/40', 'G06F40/30', 'G06N3/08']")
+    write_raw_csv(tmp_path / "raw" / "a.csv", rows + [first])
+    write_raw_csv(tmp_path / "raw" / "b.csv", [head, third])
+    report = build(tmp_path / "raw", tmp_path / "ds", min_label_freq=1)
+    (doc,) = [d for docs in report.documents.values() for d in docs if d.publication_number == "US1B1"]
+    assert doc.cpc_codes == ["H04L9/40", "G06F40/30", "G06N3/08", "A01B1/00", "B25J9/16"]
+    assert doc.other_publication_numbers == ["EP1A1", "JP1A"]  # in reading order

@@ -1,0 +1,267 @@
+"""What every bulk import shares: the filters, the counts, and the one writer of raw parquet files.
+
+An importer reads its source and hands ``RawWriter.add`` one patent at a time (raw spellings: numbers with
+dashes, codes in any accepted form, text uncleaned). The writer normalises, cleans, filters, counts and writes
+rows of ``cpc_dataset.raw.RAW_FIELDS`` to ``<out>/<name>.parquet``. It writes to a hidden partial file and
+renames it at the end, so a killed import leaves the previous file (or none) and a re-run ends with the same
+files, never with duplicate rows. Beside it: ``<name>.import.json`` (the counts) and ``<name>.codes.json``
+(``{code: title}``, read by the build like the scraper's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cpc_dataset.codes import parse_code
+from cpc_dataset.errors import InvalidCodeError, MisconfiguredError
+from cpc_dataset.raw import RAW_FIELDS, normalise_publication_number, raw_schema
+from cpc_dataset.text import clean_text
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 50_000
+STATS_SUFFIX = ".import.json"
+TITLES_SUFFIX = ".codes.json"
+
+
+@dataclass
+class ImportFilters:
+    """Which patents to keep. ``cpc_prefixes``: a patent is kept if any of its codes starts with one (with all
+    its codes); ``since``/``until``: publication date, inclusive; ``limit``: stop after this many rows written."""
+
+    cpc_prefixes: tuple[str, ...] = ()
+    since: dt.date | None = None
+    until: dt.date | None = None
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        self.cpc_prefixes = tuple(p.replace(" ", "").upper() for p in self.cpc_prefixes if p.strip())
+        if self.limit is not None and self.limit < 1:
+            raise MisconfiguredError(f"--limit must be at least 1, got {self.limit}")
+        if self.since and self.until and self.since > self.until:
+            raise MisconfiguredError(f"--since {self.since} is after --until {self.until}")
+
+
+@dataclass
+class ImportReport:
+    source: str
+    out: Path
+    read: int = 0  # patents the source holds (after joining its tables)
+    written: int = 0
+    skipped: Counter = field(default_factory=Counter)  # reason -> patents that cannot be used
+    filtered: Counter = field(default_factory=Counter)  # filter -> patents left out on purpose
+    codes_dropped: Counter = field(default_factory=Counter)
+    titles: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        return {
+            "source": self.source,
+            "out": self.out.name,
+            "patents_read": self.read,
+            "rows_written": self.written,
+            "skipped": dict(sorted(self.skipped.items())),
+            "filtered": dict(sorted(self.filtered.items())),
+            "codes_dropped": dict(self.codes_dropped),
+            "code_titles": self.titles,
+            "seconds": round(self.seconds, 1),
+            "rows_per_second": round(self.read / self.seconds) if self.seconds else None,
+        }
+
+
+def _plain(text) -> bool:
+    """ASCII letters and digits only: nothing to clean (the usual case, taken without the general code)."""
+    return isinstance(text, str) and text.isascii() and text.isalnum()
+
+
+def to_date(value) -> dt.date | None:
+    """A date from ``date``/``datetime``, ``YYYY-MM-DD`` text or a BigQuery ``YYYYMMDD`` integer (0: unknown)."""
+    if value is None or value == "" or value == 0:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    try:
+        if text.isdigit() and len(text) == 8:
+            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+class RawWriter:
+    """Rows of the raw schema into ``<out>/<name>.parquet``, atomically; a context manager."""
+
+    def __init__(self, out: Path, name: str, source: str, filters: ImportFilters | None = None):
+        self.out_dir = Path(out)
+        self.path = self.out_dir / f"{name}.parquet"
+        self.partial = self.out_dir / f".{name}.parquet.partial"
+        self.filters = filters or ImportFilters()
+        self.report = ImportReport(source, self.path)
+        self.titles: dict[str, str] = {}
+        self._columns: dict[str, list] = {n: [] for n, _ in RAW_FIELDS}
+        self._codes: dict[str, str | None] = {}  # raw spelling -> normalised symbol (None: not a code)
+        self._writer = None
+        self._t0 = time.perf_counter()
+
+    # -- context ---------------------------------------------------------------------------------------
+    def __enter__(self) -> RawWriter:
+        import pyarrow.parquet as pq
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.partial.unlink(missing_ok=True)  # left by a killed run
+        self._writer = pq.ParquetWriter(self.partial, raw_schema(), compression="zstd")
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._writer.close()
+            self.partial.unlink(missing_ok=True)
+            return
+        self._flush()
+        self._writer.close()
+        self.report.seconds = time.perf_counter() - self._t0
+        os.replace(self.partial, self.path)
+        base = self.path.with_suffix("")
+        _write_json(base.with_name(base.name + TITLES_SUFFIX), dict(sorted(self.titles.items())))
+        _write_json(base.with_name(base.name + STATS_SUFFIX), self.report.summary())
+        log.info("%s: %d rows written (%d patents read)", self.path, self.report.written, self.report.read)
+
+    @property
+    def full(self) -> bool:
+        """True once ``--limit`` rows are written: the importer stops reading."""
+        return self.filters.limit is not None and self.report.written >= self.filters.limit
+
+    @property
+    def seen_codes(self) -> set[str]:
+        """The code spellings met so far that are CPC symbols (to pick their titles)."""
+        return {raw for raw, symbol in self._codes.items() if symbol is not None}
+
+    # -- rows ------------------------------------------------------------------------------------------
+    def skip(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` patents the importer could not use (e.g. ``withdrawn``)."""
+        self.report.read += n
+        self.report.skipped[reason] += n
+
+    def add(
+        self,
+        publication_number,
+        title=None,
+        abstract=None,
+        codes=None,
+        family_id=None,
+        country_code=None,
+        publication_date=None,
+        filing_date=None,
+        priority_date=None,
+    ) -> bool:
+        """One patent; False when it was skipped or filtered out (and counted)."""
+        report = self.report
+        report.read += 1
+        if self.full:
+            report.filtered["over --limit"] += 1
+            return False
+        number = (
+            publication_number.upper()
+            if _plain(publication_number)
+            else normalise_publication_number(publication_number)
+        )
+        if not number:
+            report.skipped["no publication number"] += 1
+            return False
+        symbols = self._normalise_codes(codes or ())
+        if not symbols:
+            report.skipped["no codes" if not codes else "no valid codes"] += 1
+            return False
+        f = self.filters
+        if f.cpc_prefixes and not any(s.startswith(f.cpc_prefixes) for s in symbols):
+            report.filtered["outside --cpc-prefix"] += 1
+            return False
+        published = to_date(publication_date)
+        if f.since or f.until:
+            if published is None:
+                report.filtered["no publication date"] += 1
+                return False
+            if f.since and published < f.since:
+                report.filtered["before --since"] += 1
+                return False
+            if f.until and published > f.until:
+                report.filtered["after --until"] += 1
+                return False
+        abstract = clean_text(abstract)
+        if not abstract:
+            report.skipped["no abstract"] += 1
+            return False
+        c = self._columns
+        c["publication_number"].append(number)
+        c["title"].append(clean_text(title))
+        c["abstract"].append(abstract)
+        c["cpc_codes"].append(symbols)
+        c["family_id"].append(clean_text(str(family_id)) or None if family_id is not None else None)
+        c["country_code"].append(
+            country_code.upper() if _plain(country_code) else clean_text(country_code).upper() or number[:2]
+        )
+        c["publication_date"].append(published)
+        c["filing_date"].append(to_date(filing_date))
+        c["priority_date"].append(to_date(priority_date))
+        report.written += 1
+        if len(c["publication_number"]) >= BATCH_ROWS:
+            self._flush()
+        return True
+
+    def add_titles(self, titles: dict[str, str]) -> None:
+        """CPC titles (``{code: title}``); codes are normalised where they are symbols, others kept as spelt."""
+        for code, title in titles.items():
+            title = clean_text(title)
+            if not code or not title:
+                continue
+            symbol = self._normalise_code(code) or code.strip().upper()
+            self.titles.setdefault(symbol, title)
+        self.report.titles = len(self.titles)
+
+    def _normalise_code(self, raw) -> str | None:
+        symbol = self._codes.get(raw, "")
+        if symbol == "":
+            try:
+                symbol = parse_code(raw).symbol
+            except InvalidCodeError:
+                symbol = None
+            if len(self._codes) < 2_000_000:  # distinct codes are a few hundred thousand
+                self._codes[raw] = symbol
+        return symbol
+
+    def _normalise_codes(self, codes) -> list[str]:
+        symbols: list[str] = []
+        known = self._codes
+        for raw in codes:
+            symbol = known.get(raw, "")
+            if symbol == "":
+                symbol = self._normalise_code(raw)
+            if symbol is None:
+                self.report.codes_dropped["not a CPC code"] += 1
+            elif symbol not in symbols:
+                symbols.append(symbol)
+        return symbols
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if not self._columns["publication_number"]:
+            return
+        self._writer.write_table(pa.table(self._columns, schema=raw_schema()))
+        self._columns = {n: [] for n, _ in RAW_FIELDS}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name("." + path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
