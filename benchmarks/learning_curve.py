@@ -68,7 +68,8 @@ def member_configs(model: Path) -> list[tuple[str, dict]]:
     return members
 
 
-def train_recipe(dataset: Path, work: Path, members: list[tuple[str, dict]], grid_step: float) -> dict:
+def train_recipe(dataset: Path, work: Path, top: str, members: list[tuple[str, dict]], grid_step: float) -> dict:
+    """The members trained on ``dataset``, then the model of kind ``top`` (the default model's own) over them."""
     from cpc_models.registry import get_kind
 
     folders = []
@@ -83,13 +84,13 @@ def train_recipe(dataset: Path, work: Path, members: list[tuple[str, dict]], gri
             data["progress"] = False
         kind.train(config_class.from_dict(data))
         folders.append(str(folder))
-    ensemble = get_kind("ensemble")
+    ensemble = get_kind(top)
     config_class = ensemble.config_class()
     return ensemble.train(
         config_class.from_dict(
             {
                 "dataset_dir": str(dataset),
-                "output_dir": str(work / "ensemble"),
+                "output_dir": str(work / top),
                 "members": folders,
                 "grid_step": grid_step,
                 "copy_members": False,
@@ -106,6 +107,8 @@ def gain_per_doubling(sizes: list[int], values: list[float]) -> float:
 def main(argv: list[str] | None = None) -> int:
     import logging
 
+    from cpc_models.registry import kind_of
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=REPO / DATASET_DIR)
     parser.add_argument("--model", type=Path, default=REPO / MODELS_DIR / DEFAULT_MODEL_NAME)
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
 
     members = member_configs(args.model)
+    top = kind_of(args.model)  # the kind that combines the members (the default model's own)
     grid_step = json.loads((args.model / "train_config.json").read_text()).get("grid_step", 0.1)
     rows = []
     with tempfile.TemporaryDirectory(prefix="learning-curve-") as tmp:
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             dataset = Path(tmp) / f"dataset-{denominator}"
             n_train = subset_dataset(args.dataset, dataset, denominator)
             t0 = time.perf_counter()
-            test = train_recipe(dataset, Path(tmp) / f"models-{denominator}", members, grid_step)
+            test = train_recipe(dataset, Path(tmp) / f"models-{denominator}", top, members, grid_step)
             row = {
                 "fraction": "all" if denominator == 1 else f"1/{denominator}",
                 "train_documents": n_train,
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "dataset": args.dataset.name,
         "model": args.model.name,
-        "recipe": [kind for kind, _ in members] + ["ensemble"],
+        "recipe": [kind for kind, _ in members] + [top],
         "rows": rows,
         "gain_per_doubling": gains,
     }
