@@ -86,3 +86,54 @@ class RateLimiter:
             self._next = slot + self.interval
         if slot > now:
             self._sleep(slot - now)
+
+
+@dataclass
+class Fetched:
+    """What ``fetch_with_retries`` got: a 200 ``response``, or no response and why (``reason``, or ``error``: an
+    exception no one foresaw, which ends this URL, never the run)."""
+
+    response: object | None
+    attempts: int
+    reason: str = ""
+    status: int | None = None  # the last HTTP status, where a server answered
+    error: Exception | None = None
+    exhausted: bool = False  # every attempt failed with something worth retrying
+
+
+def fetch_with_retries(
+    url: str, fetcher, policy: RetryPolicy, limiter: RateLimiter, sleep=time.sleep, log=None
+) -> Fetched:
+    """``url`` fetched until a 200 answer, at most ``policy.retries + 1`` times (the page scraper's and the export
+    search's one retry loop).
+
+    Timeouts, connection errors, 429 and 5xx are retried (``Retry-After`` honoured, within the rate limit); any other
+    status, and a fetch error the fetcher calls final, are not.
+    """
+    attempts = 0
+    while True:
+        attempts += 1
+        limiter.wait()
+        retry_after = None
+        try:
+            response = fetcher.fetch(url)
+        except FetchError as exc:
+            if not getattr(exc, "retryable", True):  # what the same request would get again
+                return Fetched(None, attempts, exc.reason)
+            reason, status = exc.reason, None
+        except Exception as exc:  # noqa: BLE001 - a fault no one foresaw ends this URL, never the run
+            return Fetched(None, attempts, error=exc)
+        else:
+            status = response.status
+            if status == 200:
+                return Fetched(response, attempts, status=status)
+            reason = f"HTTP {status}"
+            if not is_retryable_status(status):
+                return Fetched(None, attempts, reason, status)
+            retry_after = parse_retry_after(response.header("retry-after"))
+        if attempts > policy.retries:
+            return Fetched(None, attempts, reason, status, exhausted=True)
+        delay = policy.delay(attempts, retry_after)
+        if log is not None:
+            log.debug("%s: %s; attempt %d, next in %.2f s", url, reason, attempts, delay)
+        sleep(delay)

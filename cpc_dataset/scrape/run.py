@@ -21,7 +21,7 @@ from typing import Callable
 from cpc_dataset.errors import MisconfiguredError
 from cpc_dataset.scrape.output import ScrapeOutput, failures_path
 from cpc_dataset.scrape.pages import PageError, parse_patent_page, require_parser
-from cpc_dataset.scrape.retry import FetchError, RateLimiter, RetryPolicy, is_retryable_status, parse_retry_after
+from cpc_dataset.scrape.retry import RateLimiter, RetryPolicy, fetch_with_retries
 from cpc_dataset.scrape.urls import read_urls
 
 log = logging.getLogger(__name__)
@@ -107,36 +107,19 @@ def scrape_page(
     url: str, fetcher, policy: RetryPolicy, limiter: RateLimiter, sleep: Callable[[float], None] = time.sleep
 ) -> Outcome:
     """One page, tried up to ``policy.retries + 1`` times; never raises for what a page or a server does."""
-    attempts = 0
-    while True:
-        attempts += 1
-        limiter.wait()
-        retry_after = None
-        try:
-            response = fetcher.fetch(url)
-        except FetchError as exc:
-            if not exc.retryable:
-                return Outcome(url, reason=exc.reason, attempts=attempts)
-            reason = exc.reason
-        except Exception as exc:  # noqa: BLE001 - a fault no one foresaw ends this page, never the run
-            return _unexpected(url, "fetch", exc, attempts)
-        else:
-            if response.status == 200:
-                try:
-                    return Outcome(url, page=parse_patent_page(response.text), attempts=attempts)
-                except PageError as exc:
-                    return Outcome(url, reason=exc.reason, attempts=attempts)
-                except Exception as exc:  # noqa: BLE001
-                    return _unexpected(url, "parse", exc, attempts)
-            reason = f"HTTP {response.status}" + (" not found" if response.status in (404, 410) else "")
-            if not is_retryable_status(response.status):
-                return Outcome(url, reason=reason, attempts=attempts)
-            retry_after = parse_retry_after(response.header("retry-after"))
-        if attempts > policy.retries:
-            return Outcome(url, reason=reason, attempts=attempts)
-        delay = policy.delay(attempts, retry_after)
-        log.debug("%s: %s; attempt %d, next in %.2f s", url, reason, attempts, delay)
-        sleep(delay)
+    fetched = fetch_with_retries(url, fetcher, policy, limiter, sleep, log)
+    attempts = fetched.attempts
+    if fetched.error is not None:
+        return _unexpected(url, "fetch", fetched.error, attempts)
+    if fetched.response is None:
+        not_found = " not found" if fetched.status in (404, 410) else ""
+        return Outcome(url, reason=fetched.reason + not_found, attempts=attempts)
+    try:
+        return Outcome(url, page=parse_patent_page(fetched.response.text), attempts=attempts)
+    except PageError as exc:
+        return Outcome(url, reason=exc.reason, attempts=attempts)
+    except Exception as exc:  # noqa: BLE001 - a fault no one foresaw ends this page, never the run
+        return _unexpected(url, "parse", exc, attempts)
 
 
 def _unexpected(url: str, stage: str, exc: Exception, attempts: int) -> Outcome:

@@ -29,7 +29,7 @@ from cpc_dataset.scrape.export import (
     search_params,
     write_export,
 )
-from cpc_dataset.scrape.retry import FetchError, RateLimiter, RetryPolicy, is_retryable_status, parse_retry_after
+from cpc_dataset.scrape.retry import RateLimiter, RetryPolicy, fetch_with_retries
 from cpc_dataset.scrape.search_config import QueryResult, SearchConfig, SearchSummary, query_file_name
 from cpc_dataset.scrape.slices import EARLIEST, SearchPlan, Slice, SliceStore
 
@@ -50,35 +50,17 @@ def fetch_export(
     Timeouts, connection errors, 429 and 5xx are retried (``Retry-After`` honoured); any other status, a fetch
     error the fetcher calls final, or a 200 that is not an export (a block or consent page), is not.
     """
-    attempts = 0
-    while True:
-        attempts += 1
-        limiter.wait()
-        retry_after = None
-        try:
-            response = fetcher.fetch(url)
-        except FetchError as exc:
-            if not getattr(exc, "retryable", True):  # what the same request would get again
-                raise SliceFailed(exc.reason) from None
-            reason = exc.reason
-        except Exception as exc:  # noqa: BLE001 - a fault no one foresaw fails this query, never the run
-            log.warning("%s: unexpected fetch error: %s: %s", url, type(exc).__name__, str(exc)[:200])
-            raise SliceFailed(f"unexpected fetch error ({type(exc).__name__})") from None
-        else:
-            if response.status == 200:
-                try:
-                    return parse_export(response.text)
-                except ExportError as exc:
-                    raise SliceFailed(str(exc)) from None
-            reason = f"HTTP {response.status}"
-            if not is_retryable_status(response.status):
-                raise SliceFailed(reason)
-            retry_after = parse_retry_after(response.header("retry-after"))
-        if attempts > policy.retries:
-            raise SliceFailed(f"{reason} ({attempts} attempts)")
-        delay = policy.delay(attempts, retry_after)
-        log.debug("%s: %s; attempt %d, next in %.2f s", url, reason, attempts, delay)
-        sleep(delay)
+    fetched = fetch_with_retries(url, fetcher, policy, limiter, sleep, log)
+    if fetched.error is not None:
+        exc = fetched.error
+        log.warning("%s: unexpected fetch error: %s: %s", url, type(exc).__name__, str(exc)[:200])
+        raise SliceFailed(f"unexpected fetch error ({type(exc).__name__})")
+    if fetched.response is None:
+        raise SliceFailed(f"{fetched.reason} ({fetched.attempts} attempts)" if fetched.exhausted else fetched.reason)
+    try:
+        return parse_export(fetched.response.text)
+    except ExportError as exc:
+        raise SliceFailed(str(exc)) from None
 
 
 def merge_exports(previous: Export | None, exports: list[Export], search_url: str) -> tuple[Export, int]:
