@@ -11,21 +11,12 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import zipfile
 from pathlib import Path
 
-G_PATENT = (
-    "patent_id",
-    "patent_type",
-    "patent_date",
-    "patent_title",
-    "wipo_kind",
-    "num_claims",
-    "withdrawn",
-    "filename",
-)
-G_ABSTRACT = ("patent_id", "patent_abstract")
-G_CPC = ("patent_id", "cpc_sequence", "cpc_section", "cpc_class", "cpc_subclass", "cpc_group", "cpc_type")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fixtures.bulk import G_ABSTRACT, G_CPC, G_PATENT  # noqa: E402 - the PatentsView tables' columns, one definition
 
 
 def _words(rng: random.Random, n: int) -> list[str]:
