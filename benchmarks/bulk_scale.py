@@ -144,7 +144,7 @@ def write_results(out: Path, rows: list[dict]) -> None:
         f"{table}\n\nTargets: peak RSS ≤ {RSS_TARGET_GB:g} GB, ≥ {SPEED_TARGET:,} rows/s end to end. "
         f"Memory: {'met' if all(r['meets_memory_target'] for r in rows) else 'NOT met'}; "
         f"speed: {'met' if all(r['meets_speed_target'] for r in rows) else 'NOT met'} "
-        "(timings on a machine shared with other jobs are upper bounds)."
+        "(timings at a load average above the core count are upper bounds)."
     )
     print(write_benchmark_report(out, "Import and build at scale", "benchmarks/bulk_scale.py", setting, body))
 
