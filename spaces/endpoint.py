@@ -14,6 +14,7 @@ import json
 import logging
 from pathlib import Path
 
+from cpc_models.kinds.batch import TextBatch
 from spaces.formatting import details_to_api, ranked_to_api
 from spaces.known import MESSAGE as NO_KNOWN_WORDS_MESSAGE
 from spaces.known import known_words
@@ -35,6 +36,7 @@ class CpcEndpointHandler:
         """The answer to one request; ``RequestError`` (a one-line message) for a request it cannot answer."""
         body = request_body(data)
         texts, top_k, single = parse_request(body, self.settings, len(self.predictor.labels))
+        texts = TextBatch(texts)  # one TF-IDF transform serves the known-words check and the scores
         unknown = [i for i, known in enumerate(known_words(self.predictor, texts)) if not known]
         if unknown:  # as cpc serve answers (422)
             raise RequestError(("" if single else f"inputs[{unknown[0]}]: ") + NO_KNOWN_WORDS_MESSAGE)

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from cpc_dataset.errors import CpcError, InputError
+from cpc_models.kinds.batch import TextBatch
 from spaces.batcher import MicroBatcher
 from spaces.formatting import check_text, details_to_api, ranked_to_api
 from spaces.known import MESSAGE as NO_KNOWN_WORDS_MESSAGE
@@ -131,6 +132,7 @@ def create_app(predictor, settings: ServingSettings | None = None):
 
     def rank(texts: list[str], top_k: int) -> list:
         """The ranked codes of each text, or None for a text with no word the model knows (in the batcher's thread)."""
+        texts = TextBatch(texts)  # one TF-IDF transform serves the known-words check and the scores
         known = known_words(predictor, texts)
         ranked = predictor.ranked(texts, top_k)
         return [row if k else None for row, k in zip(ranked, known)]

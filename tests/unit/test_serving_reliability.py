@@ -123,3 +123,21 @@ def test_a_bad_space_upload_payload_is_one_log_line(predictor, settings, capfd, 
             assert answer.status_code >= 400
     assert "Traceback" not in capfd.readouterr().err
     assert len([r for r in caplog.records if "refused an API payload" in r.getMessage()]) == 3
+
+
+def test_the_server_vectorizes_a_request_once(monkeypatch):
+    """The known-words check and the scores share one TF-IDF transform per batch (they were two)."""
+    from fastapi.testclient import TestClient
+
+    from cpc_models.kinds.vectorizer import Vectorizer
+    from cpc_models.settings import default_model_dir
+    from spaces.server import create_app
+    from spaces.settings import load_settings
+
+    calls = []
+    real = Vectorizer.transform
+    monkeypatch.setattr(Vectorizer, "transform", lambda self, texts: calls.append(len(texts)) or real(self, texts))
+    model = CpcPredictor.from_pretrained(default_model_dir())
+    with TestClient(create_app(model, load_settings(needs_model=False))) as client:
+        answer = client.post("/", json={"inputs": [TEXT, "A second abstract about neural networks."]})
+    assert answer.status_code == 200 and calls == [2]
