@@ -8,9 +8,11 @@ row for row with ``CpcPredictor.predict``.
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from cpc_models.predict.schema import mark_wordless, prediction_arrays, texts_to_classify
 from cpc_models.predict.shards import (
+    InvalidRows,
     Shard,
     ShardWriter,
     first_line,
@@ -27,12 +29,17 @@ class ShardFailed(Exception):
     """One shard could not be read or written; the job reports it and goes on with the others."""
 
 
-def classify_shard(predictor, shard: Shard, job, on_rows=None) -> int:
-    """Classify ``shard`` in batches of ``job.batch_size`` and write its output; returns its rows. A shard that cannot
-    be read (corrupt pages, a bad type) raises ``ShardFailed`` and leaves no output, not even a temporary one."""
-    writer = ShardWriter(shard.output)
+class Written(NamedTuple):
+    rows: int  # rows written
+    bad_lines: int  # CSV lines skipped for a wrong number of fields
+
+
+def classify_shard(predictor, shard: Shard, job, on_rows=None) -> Written:
+    """Classify ``shard`` in batches of ``job.batch_size`` and write its output. A shard that cannot be read (corrupt
+    pages, a bad type) raises ``ShardFailed`` and leaves no output, not even a temporary one."""
+    writer, invalid = ShardWriter(shard.output), InvalidRows()
     try:
-        for table in read_batches(shard, job.batch_size):
+        for table in read_batches(shard, job.batch_size, invalid=invalid):
             writer.write(classify_table(predictor, table, job.id_columns, job.top_k, job.threshold))
             if on_rows is not None:
                 on_rows(table.num_rows)
@@ -45,7 +52,7 @@ def classify_shard(predictor, shard: Shard, job, on_rows=None) -> int:
     except BaseException:
         writer.discard()
         raise
-    return writer.rows
+    return Written(writer.rows, invalid.count)
 
 
 def classify_table(

@@ -84,13 +84,14 @@ def run_local(job: CorpusJob, shards: list[Shard], predictor=None) -> CorpusRepo
     ) as bar:
         for shard in shards:
             try:
-                rows = classify_shard(predictor, shard, job, on_rows=bar.update)
+                rows, bad_lines = classify_shard(predictor, shard, job, on_rows=bar.update)
             except ShardFailed as exc:  # unreadable data pages: the other shards go on
                 report.failed[str(shard.source)] = str(exc)
                 log.error("%s: %s", shard.source, exc)
                 continue
             report.written.append(str(shard.output))
             report.rows += rows
+            report.bad_lines += bad_lines
             log.info("wrote %s (%d rows)", shard.output, rows)
     report.seconds = time.perf_counter() - start
     log.info(

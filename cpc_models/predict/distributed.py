@@ -66,12 +66,12 @@ class ShardWorker:
     def ready(self) -> bool:
         return True
 
-    def run(self, shard: Shard) -> tuple[int, str]:
-        """(rows written, "") or (0, why the shard was not written)."""
+    def run(self, shard: Shard) -> tuple[int, int, str]:
+        """(rows written, CSV lines skipped, "") or (0, 0, why the shard was not written)."""
         try:
-            return classify_shard(self.predictor, shard, self.job), ""
+            return (*classify_shard(self.predictor, shard, self.job), "")
         except ShardFailed as exc:
-            return 0, str(exc)
+            return 0, 0, str(exc)
 
 
 def pack_model(folder: Path) -> bytes:
@@ -158,19 +158,20 @@ def _run_pipeline(job: CorpusJob, shards: list[Shard], ship_model: bool) -> Corp
             [ref], _ = ray.wait(list(running), num_returns=1)
             actor, shard = running.pop(ref)
             try:
-                rows, error = ray.get(ref)
+                rows, bad_lines, error = ray.get(ref)
                 idle.append(actor)
             except ray.exceptions.RayTaskError as exc:  # a bug in one shard's run: the others go on
                 idle.append(actor)
-                rows, error = 0, f"{type(exc.cause).__name__}: {exc.cause}"
+                rows, bad_lines, error = 0, 0, f"{type(exc.cause).__name__}: {exc.cause}"
             except ray.exceptions.RayActorError as exc:  # the worker died (killed, out of memory): it takes no more
-                rows, error = 0, f"its Ray worker died ({first_line(exc)})"
+                rows, bad_lines, error = 0, 0, f"its Ray worker died ({first_line(exc)})"
             if error:
                 report.failed[str(shard.source)] = error
                 log.error("%s: %s", shard.source, error)
             else:
                 report.written.append(str(shard.output))
                 report.rows += rows
+                report.bad_lines += bad_lines
                 log.info("wrote %s (%d rows)", shard.output, rows)
             bar.update(shard.rows)
     for actor in actors:

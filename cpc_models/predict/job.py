@@ -59,6 +59,7 @@ class CorpusReport:
     written: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # shard -> why it was not written
     rows: int = 0
+    bad_lines: int = 0  # CSV lines skipped for a wrong number of fields (each one warned with its text)
     seconds: float = 0.0  # from loading the model(s) to the last shard written (a Ray cluster's own start not counted)
     startup_seconds: float = 0.0  # of which, until the model(s) were loaded and classifying could start
 
@@ -81,7 +82,10 @@ class CorpusReport:
 
     def summary(self, output: str) -> str:
         """The one line ``cpc predict`` prints at the end of a batch job."""
-        return (
+        line = (
             f"{self.rows} rows in {len(self.written)} shards written to {output} ({self.rows_per_second:.0f} rows/s); "
             f"{self.skipped} shards already there"
         )
+        if self.bad_lines:
+            line += f"; {self.bad_lines} CSV lines skipped: wrong number of fields (each one is in the warnings above)"
+        return line

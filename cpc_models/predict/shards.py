@@ -114,7 +114,7 @@ def count_rows(path: Path, fmt: str) -> int:
             import pyarrow.parquet as pq
 
             return pq.ParquetFile(path).metadata.num_rows
-        return sum(batch.num_rows for batch in _csv_stream(path))
+        return sum(batch.num_rows for batch in _csv_stream(path, InvalidRows(quiet=True)))  # warned when classified
     except (OSError, ValueError, StopIteration) as exc:  # pyarrow's errors derive from OSError / ValueError
         raise InputError(f"not a readable {fmt} file ({first_line(exc)})") from None
 
@@ -181,8 +181,9 @@ def is_text(kind) -> bool:
     )
 
 
-def read_batches(shard: Shard, batch_size: int, columns: list[str] | None = None):
-    """Record batches of at most ``batch_size`` rows, text columns as ``string`` (CSV cells are never converted)."""
+def read_batches(shard: Shard, batch_size: int, columns: list[str] | None = None, invalid: InvalidRows | None = None):
+    """Record batches of at most ``batch_size`` rows, text columns as ``string`` (CSV cells are never converted).
+    ``invalid`` counts the CSV lines skipped for a wrong number of fields."""
     import pyarrow as pa
 
     if shard.format == "parquet":
@@ -191,7 +192,7 @@ def read_batches(shard: Shard, batch_size: int, columns: list[str] | None = None
         for batch in pq.ParquetFile(shard.source).iter_batches(batch_size=batch_size, columns=columns):
             yield texts_as_strings(pa.Table.from_batches([batch]))
         return
-    for batch in _csv_stream(shard.source):
+    for batch in _csv_stream(shard.source, invalid):
         table = pa.Table.from_batches([batch])
         if columns is not None:
             table = table.select(columns)
@@ -207,31 +208,40 @@ def texts_as_strings(table):
     return table
 
 
-def csv_options(path: Path | None = None, columns: list[str] | None = None) -> dict:
+def csv_options(path: Path | None = None, columns: list[str] | None = None, invalid: InvalidRows | None = None) -> dict:
     """pyarrow CSV options: every column a string, empty cells "", quoted newlines allowed, malformed lines skipped."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     names = columns if columns is not None else (input_columns(Shard(path, path, "csv", 0)) if path else [])
     return {
-        "parse_options": pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip_invalid_row),
+        "parse_options": pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid or InvalidRows()),
         "convert_options": pcsv.ConvertOptions(
             column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
         ),
     }
 
 
-def skip_invalid_row(row) -> str:
-    """A CSV line with the wrong number of fields cannot be classified: it is skipped, with a warning."""
-    where = f"CSV line {row.number}" if row.number is not None else "a CSV line"  # pyarrow has no number in quoted mode
-    logging.getLogger(__name__).warning(
-        "%s skipped: %s fields where the header has %s: %.80r",
-        where,
-        row.actual_columns,
-        row.expected_columns,
-        row.text,
-    )
-    return "skip"
+class InvalidRows:
+    """pyarrow's invalid-row handler: a CSV line with the wrong number of fields cannot be classified; it is skipped,
+    with a warning that shows it, and counted (the count reaches the job's summary)."""
+
+    def __init__(self, quiet: bool = False):
+        self.count, self.quiet = 0, quiet
+
+    def __call__(self, row) -> str:
+        self.count += 1
+        if self.quiet:
+            return "skip"
+        where = f"CSV line {row.number}" if row.number is not None else "a CSV line"  # no number in quoted mode
+        logging.getLogger(__name__).warning(
+            "%s skipped: %s fields where the header has %s: %.80r",
+            where,
+            row.actual_columns,
+            row.expected_columns,
+            row.text,
+        )
+        return "skip"
 
 
 class ShardWriter:
@@ -316,10 +326,10 @@ def prepare_output(output: str | Path, shards: list[Shard], settings: dict, resu
             stale.unlink(missing_ok=True)
 
 
-def _csv_stream(path: Path):
+def _csv_stream(path: Path, invalid: InvalidRows | None = None):
     import pyarrow.csv as pcsv
 
-    return pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 22), **csv_options(path))
+    return pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 22), **csv_options(path, invalid=invalid))
 
 
 def first_line(exc: BaseException) -> str:

@@ -359,7 +359,7 @@ def test_a_ray_worker_that_dies_fails_its_shard_and_takes_no_more(tmp_path, monk
                 self.dead = True
                 raise ray.exceptions.ActorDiedError()
             self.ran.append(shard.source.name)
-            return shard.rows, ""
+            return shard.rows, 0, ""
 
     class Call:
         def __init__(self, method):
@@ -420,11 +420,16 @@ def test_overwrite_with_a_model_that_cannot_load_keeps_the_earlier_output(tmp_pa
     assert json.loads((tmp_path / ".out.csv.cpc_job.json").read_text())["model"] == str(DEFAULT_MODEL.resolve())
 
 
-def test_a_csv_line_with_too_many_fields_is_skipped_with_its_text_in_the_warning(tmp_path, caplog):
+def test_a_csv_line_with_too_many_fields_is_skipped_warned_and_counted_in_the_summary(tmp_path, caplog, capsys):
     (tmp_path / "x.csv").write_text(
-        "publication_number,abstract\nA,A neural network.\nB,A robot arm, with a gripper.\n"
+        "publication_number,abstract\nA,A neural network.\nB,A robot arm, with a gripper.\nC,x,y,z\nD,A lens.\n"
     )
     report = predict_corpus(CorpusJob(str(tmp_path / "x.csv"), str(tmp_path / "o.csv"), str(DEFAULT_MODEL)))
-    assert report.rows == 1 and [r["publication_number"] for r in read_output(tmp_path / "o.csv")] == ["A"]
-    [warning] = {r.getMessage() for r in caplog.records if "skipped" in r.getMessage()}
-    assert "None" not in warning and "B,A robot arm, with a gripper." in warning and "3 fields" in warning
+    assert report.rows == 2 and [r["publication_number"] for r in read_output(tmp_path / "o.csv")] == ["A", "D"]
+    assert report.bad_lines == 2 and "2 CSV lines skipped" in report.summary("o.csv")
+    warnings = sorted(r.getMessage() for r in caplog.records if "skipped" in r.getMessage())
+    assert len(warnings) == 2  # once each: counting the rows at planning time does not warn again
+    assert "None" not in warnings[0] and "B,A robot arm, with a gripper." in warnings[0] and "3 fields" in warnings[0]
+    assert main(["predict", "--input", str(tmp_path / "x.csv"), "--output", str(tmp_path / "p.csv")]) == 0
+    assert "2 CSV lines skipped: wrong number of fields" in capsys.readouterr().err
+    assert "CSV lines skipped" not in report.__class__(rows=2).summary("o.csv")  # a clean run says nothing of them
