@@ -83,21 +83,42 @@ def pack_model(folder: Path) -> bytes:
 
 def unpack_model(data: bytes) -> str:
     """Unpack a packed model folder once per node: into ``<tmp>/cpc-model-<digest>``, shared by the node's actors and
-    reused by later jobs with the same model (a cache of one folder per model version, not a copy per task)."""
+    reused by later jobs with the same model (a cache of one folder per model version, not a copy per task). A folder
+    of that name that this user did not make (another owner, writable by others, a symlink) is not trusted: the
+    model is unpacked into a private folder of its own instead."""
     import hashlib
     import shutil
     import tempfile
 
     target = os.path.join(tempfile.gettempdir(), f"cpc-model-{hashlib.sha256(data).hexdigest()[:16]}")
-    if not os.path.isdir(target):
-        staging = tempfile.mkdtemp(prefix=".cpc-model-")
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-            tar.extractall(staging, filter="data")
+    if os.path.lexists(target) and not _ours(target):
+        log.warning("%s is not this user's own folder; unpacking the model into a private one", target)
+        return os.path.join(_extract(data, tempfile.mkdtemp(prefix="cpc-model-")), "model")
+    if not os.path.lexists(target):
+        staging = _extract(data, tempfile.mkdtemp(prefix=".cpc-model-"))
         try:
             os.rename(staging, target)
         except OSError:  # another actor on this node got there first
             shutil.rmtree(staging, ignore_errors=True)
+            if not _ours(target):
+                raise MisconfiguredError(
+                    f"{target} appeared while unpacking the model and is not this user's"
+                ) from None
     return os.path.join(target, "model")
+
+
+def _extract(data: bytes, folder: str) -> str:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+def _ours(path: str) -> bool:
+    """A real folder (not a symlink) owned by this user and writable by nobody else (``mkdtemp`` makes it 0700)."""
+    import stat
+
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def run_ray(job: CorpusJob, shards: list[Shard], ship_model: bool | None = None) -> CorpusReport:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pyarrow as pa
@@ -433,3 +434,30 @@ def test_a_csv_line_with_too_many_fields_is_skipped_warned_and_counted_in_the_su
     assert main(["predict", "--input", str(tmp_path / "x.csv"), "--output", str(tmp_path / "p.csv")]) == 0
     assert "2 CSV lines skipped: wrong number of fields" in capsys.readouterr().err
     assert "CSV lines skipped" not in report.__class__(rows=2).summary("o.csv")  # a clean run says nothing of them
+
+
+def test_a_ray_worker_unpacks_the_model_once_and_never_into_a_folder_it_did_not_make(tmp_path, monkeypatch):
+    """The node's model cache ``<tmp>/cpc-model-<digest>`` is reused only when this user made it: a symlink planted
+    under that name (or a folder others can write) is not where the model is read from."""
+    import tempfile
+
+    from cpc_models.predict.distributed import pack_model, unpack_model
+
+    folder = tmp_path / "src" / "model"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    data = pack_model(folder)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    first = Path(unpack_model(data))
+    assert first.parent.parent == tmp_path and (first / "config.json").is_file()
+    assert Path(unpack_model(data)) == first  # the second actor reuses it
+    planted = tmp_path / "planted"
+    (planted / "model").mkdir(parents=True)
+    first.parent.rename(tmp_path / "moved")
+    first.parent.symlink_to(planted)
+    private = Path(unpack_model(data))
+    assert planted not in private.parents and private.parent.parent == tmp_path and (private / "config.json").is_file()
+    first.parent.unlink()
+    first.parent.mkdir(mode=0o777)
+    first.parent.chmod(0o777)  # writable by others: not trusted either
+    assert Path(unpack_model(data)).parent != first.parent
