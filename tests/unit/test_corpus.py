@@ -342,10 +342,20 @@ def test_revision_reaches_the_local_and_the_ray_engine(tmp_path, monkeypatch, pr
     assert asked == ["v1.0", "v2"]
 
 
-def test_a_ray_worker_that_dies_fails_its_shard_and_takes_no_more(tmp_path, monkeypatch):
-    """A worker killed mid-shard (out of memory, a lost node): its shard is reported in the one-line error, the other
-    shards are written by the workers left, and the dead one is given none (Ray's calls stand in for a cluster)."""
+@pytest.mark.parametrize(
+    "fault, reason",
+    [
+        ("ActorDiedError", "its Ray worker died"),
+        ("RaySystemError", r"Ray failed \(RaySystemError: System error: the object was lost\)"),
+    ],
+)
+def test_a_ray_worker_that_dies_fails_its_shard_and_takes_no_more(tmp_path, monkeypatch, fault, reason):
+    """A worker killed mid-shard (out of memory, a lost node) or any other Ray fault: its shard is reported in the
+    one-line error, the other shards are written by the workers left, and the failed one is given none (Ray's calls
+    stand in for a cluster)."""
     ray = pytest.importorskip("ray")
+    error = getattr(ray.exceptions, fault)
+    make_error = (lambda: error()) if fault == "ActorDiedError" else (lambda: error("the object was lost"))
     from cpc_models.predict import distributed
 
     class Worker:  # a worker that dies on part-000 and, like a dead actor, fails every later call
@@ -358,7 +368,7 @@ def test_a_ray_worker_that_dies_fails_its_shard_and_takes_no_more(tmp_path, monk
         def run(self, shard):
             if self.dead or shard.source.name == "part-000.parquet":
                 self.dead = True
-                raise ray.exceptions.ActorDiedError()
+                raise make_error()
             self.ran.append(shard.source.name)
             return shard.rows, 0, ""
 
@@ -383,9 +393,7 @@ def test_a_ray_worker_that_dies_fails_its_shard_and_takes_no_more(tmp_path, monk
     monkeypatch.setattr(distributed, "ShardWorker", Worker)
     write_corpus(tmp_path / "in", [5, 5, 5], bad_rows=False)
     job = CorpusJob(str(tmp_path / "in"), str(tmp_path / "out"), str(DEFAULT_MODEL), engine="ray", progress=False)
-    with pytest.raises(
-        CpcError, match=r"^Bad input: 1 of 3 shards not written \(\S+part-000.parquet: its Ray worker died"
-    ):
+    with pytest.raises(CpcError, match=r"^Bad input: 1 of 3 shards not written \(\S+part-000.parquet: " + reason):
         predict_corpus(job)
     [dead] = [a.worker for a in actors if a.worker.dead]
     [alive] = [a.worker for a in actors if not a.worker.dead]
