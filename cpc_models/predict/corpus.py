@@ -12,7 +12,7 @@ import time
 from cpc_dataset.errors import InputError
 from cpc_models.predict.classify import ShardFailed, classify_shard
 from cpc_models.predict.job import ENGINES, CorpusJob, CorpusReport
-from cpc_models.predict.shards import Shard, plan_shards, prepare_output, shard_problem
+from cpc_models.predict.shards import Shard, check_id_columns, plan_shards, prepare_output, shard_problem
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ def predict_corpus(job: CorpusJob, predictor=None, **engine_options) -> CorpusRe
     written) and raise ``InputError`` at the end, so a re-run with ``--resume`` retries only those."""
     if job.engine not in ENGINES:
         raise InputError(f"unknown engine {job.engine!r}; choose one of {', '.join(ENGINES)}")
+    check_id_columns(job.id_columns)
     if job.engine == "ray":
         from cpc_models.predict.distributed import check_model, require_ray
 

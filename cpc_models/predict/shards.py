@@ -137,12 +137,17 @@ def input_columns(shard: Shard) -> list[str]:
     return list(input_schema(shard).names)
 
 
+def check_id_columns(id_columns: list[str] | None) -> None:
+    """``--id-columns`` cannot name a prediction column (checked before any output is touched)."""
+    clash = [c for c in id_columns or [] if c in PREDICTION_COLUMNS]
+    if clash:
+        raise InputError(f"--id-columns {', '.join(clash)}: names of prediction columns")
+
+
 def kept_columns(columns: list[str], id_columns: list[str] | None) -> list[str]:
     """The input columns copied beside the predictions: ``id_columns``, or every column (texts included)."""
     if id_columns:
-        clash = [c for c in id_columns if c in PREDICTION_COLUMNS]
-        if clash:
-            raise InputError(f"--id-columns {', '.join(clash)}: names of prediction columns")
+        check_id_columns(id_columns)
         return list(id_columns)
     return [c for c in columns if c not in PREDICTION_COLUMNS]
 

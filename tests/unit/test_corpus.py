@@ -469,3 +469,16 @@ def test_a_ray_worker_unpacks_the_model_once_and_never_into_a_folder_it_did_not_
     first.parent.mkdir(mode=0o777)
     first.parent.chmod(0o777)  # writable by others: not trusted either
     assert Path(unpack_model(data)).parent != first.parent
+
+
+def test_id_columns_naming_a_prediction_column_are_refused_before_any_output(tmp_path, capsys):
+    """``--id-columns codes`` would write two ``codes`` columns: refused in one line, the earlier output untouched
+    even with --overwrite (it used to fail each shard after the output was cleared)."""
+    write_corpus(tmp_path / "in", [3, 3], bad_rows=False)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("earlier")
+    args = ["predict", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--overwrite"]
+    assert main([*args, "--id-columns", "publication_number,codes"]) == 1
+    err = capsys.readouterr().err
+    assert "--id-columns codes: names of prediction columns" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keep.txt"]
