@@ -8,6 +8,7 @@ model's. What was learned is appended to ``learned.json`` and summed up in the c
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -104,9 +105,36 @@ def _keep_previous(model_dir: Path, banks) -> None:
     )
 
 
+@contextlib.contextmanager
+def changing(model_dir: Path):
+    """An exclusive lock while ``model_dir`` is changed in place (a second ``cpc learn --in-place`` or ``--undo`` on it
+    is refused in one line, not interleaved). The lock file is in the temp folder, keyed by the folder's real path, so
+    nothing extra lands in the model folder (or in what ``cpc push`` uploads)."""
+    import hashlib
+    import tempfile
+
+    from filelock import FileLock, Timeout
+
+    key = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16]
+    lock = FileLock(os.path.join(tempfile.gettempdir(), f"cpc-learn-{key}.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise InputError(f"{model_dir} is being changed by another `cpc learn`; run this again when it ends") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def undo_learn(model_dir: str | Path) -> list[str]:
     """Put back the files the last in-place learn changed; returns them (paths in the folder)."""
     model_dir = Path(model_dir)
+    with changing(model_dir):
+        return _undo(model_dir)
+
+
+def _undo(model_dir: Path) -> list[str]:
     previous = model_dir / LEARN_PREVIOUS_DIR
     if not (previous / LEARN_PREVIOUS_INDEX).exists():
         raise InputError(f"{model_dir} has nothing to undo (no {LEARN_PREVIOUS_DIR}/ from `cpc learn --in-place`)")
@@ -202,63 +230,66 @@ def learn_model(
     read_model_config(model_dir)
     if in_place == (out is not None):
         raise InputError("give --out NEW_FOLDER, or --in-place to change the model folder itself")
-    t0 = time.perf_counter()
-    if not in_place:
-        out = Path(out)
-        if out.exists():
-            raise InputError(f"{out} already exists; choose a new folder (or --in-place)")
-        if out.resolve().is_relative_to(model_dir.resolve()):
-            raise InputError(f"{out} is inside the model folder {model_dir}")
-        if not find_banks(model_dir):
+    with changing(model_dir) if in_place else contextlib.nullcontext():
+        t0 = time.perf_counter()
+        if not in_place:
+            out = Path(out)
+            if out.exists():
+                raise InputError(f"{out} already exists; choose a new folder (or --in-place)")
+            if out.resolve().is_relative_to(model_dir.resolve()):
+                raise InputError(f"{out} is inside the model folder {model_dir}")
+            if not find_banks(model_dir):
+                raise InputError(f"{model_dir} has no neighbour bank to learn into (a kNN member or neighbour_index/)")
+            copy_model(model_dir, out)
+            target = out
+        else:
+            target = model_dir
+        banks = find_banks(target)
+        if not banks:
             raise InputError(f"{model_dir} has no neighbour bank to learn into (a kNN member or neighbour_index/)")
-        copy_model(model_dir, out)
-        target = out
-    else:
-        target = model_dir
-    banks = find_banks(target)
-    if not banks:
-        raise InputError(f"{model_dir} has no neighbour bank to learn into (a kNN member or neighbour_index/)")
-    if in_place:
-        _keep_previous(target, banks)
-    labels = set(folder_labels(target))
-    outside = Counter(c for codes in data.codes for c in codes if c not in labels)
-    record = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "source": data.source,
-        "source_kind": data.source_kind,
-        "count": len(data),
-        "digest": data.digest(),
-        "duplicates_in_source": data.duplicates,
-        "rows_skipped": dict(data.skipped),
-        "without_a_model_code": sum(1 for codes in data.codes if not any(c in labels for c in codes)),
-        "codes_outside_labels": {
-            "codes": sum(outside.values()),
-            "distinct": len(outside),
-            "top": dict(outside.most_common(10)),
-        },
-        "banks": [],
-    }
-    if new_labels and outside:
-        predicted = open_vocabulary(target, banks, sorted(outside), new_label_threshold)
-        record["new_labels"] = {
-            "added": len(outside),
-            "predicted_by_the_model": predicted,
-            "threshold": new_label_threshold if predicted else None,
+        if in_place:
+            _keep_previous(target, banks)
+        labels = set(folder_labels(target))
+        outside = Counter(c for codes in data.codes for c in codes if c not in labels)
+        record = {
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "source": data.source,
+            "source_kind": data.source_kind,
+            "count": len(data),
+            "digest": data.digest(),
+            "duplicates_in_source": data.duplicates,
+            "rows_skipped": dict(data.skipped),
+            "without_a_model_code": sum(1 for codes in data.codes if not any(c in labels for c in codes)),
+            "codes_outside_labels": {
+                "codes": sum(outside.values()),
+                "distinct": len(outside),
+                "top": dict(outside.most_common(10)),
+            },
+            "banks": [],
         }
-    for bank in banks:
-        result = learn_into_bank(BankRows(bank), data)
-        shutil.rmtree(bank.path / PREDICTIONS_DIR, ignore_errors=True)  # scores of the base bank: stale now
-        record["banks"].append({"path": bank.path.relative_to(target).as_posix() or ".", "kind": bank.kind, **result})
-    shutil.rmtree(target / PREDICTIONS_DIR, ignore_errors=True)
-    record["seconds"] = round(time.perf_counter() - t0, 2)
-    history = _read_learned(target)
-    if not in_place and not history.get("base"):
-        history["base"] = model_dir.name
-    history.setdefault("learned", []).append(record)
-    (target / LEARNED_FILE).write_text(json.dumps(history, indent=2, ensure_ascii=False) + "\n")
-    write_card_section(target, history)
-    log.info("%s: learned %d patents into %d bank(s) in %.1f s", target, len(data), len(banks), record["seconds"])
-    return record
+        if new_labels and outside:
+            predicted = open_vocabulary(target, banks, sorted(outside), new_label_threshold)
+            record["new_labels"] = {
+                "added": len(outside),
+                "predicted_by_the_model": predicted,
+                "threshold": new_label_threshold if predicted else None,
+            }
+        for bank in banks:
+            result = learn_into_bank(BankRows(bank), data)
+            shutil.rmtree(bank.path / PREDICTIONS_DIR, ignore_errors=True)  # scores of the base bank: stale now
+            record["banks"].append(
+                {"path": bank.path.relative_to(target).as_posix() or ".", "kind": bank.kind, **result}
+            )
+        shutil.rmtree(target / PREDICTIONS_DIR, ignore_errors=True)
+        record["seconds"] = round(time.perf_counter() - t0, 2)
+        history = _read_learned(target)
+        if not in_place and not history.get("base"):
+            history["base"] = model_dir.name
+        history.setdefault("learned", []).append(record)
+        (target / LEARNED_FILE).write_text(json.dumps(history, indent=2, ensure_ascii=False) + "\n")
+        write_card_section(target, history)
+        log.info("%s: learned %d patents into %d bank(s) in %.1f s", target, len(data), len(banks), record["seconds"])
+        return record
 
 
 def _read_learned(model_dir: Path) -> dict:
