@@ -48,6 +48,7 @@ class Hits:
     complete: np.ndarray  # (texts,) bool: every bank row with a positive dot product is listed
     qnorms: np.ndarray  # (texts,) float32
     features: object  # the texts' TF-IDF rows (CSR), for the exact fallback
+    near: tuple | None = None  # (rows, similarities) of the cosine ranking, once ``NeighbourBank.nearest`` made it
 
     @property
     def depth(self) -> int:
@@ -61,9 +62,8 @@ class NeighbourBank:
         self.labels = labels  # (rows, n_labels) CSR of ones
         self.k, self.temperature = int(k), float(temperature)
         self.docs = docs  # DocReader or None
-        positive = self.norms[self.norms > 0]
-        self.min_norm = float(positive.min()) if len(positive) else 1.0
         self._labelled = None
+        self._short = None
 
     @property
     def n_rows(self) -> int:
@@ -119,9 +119,14 @@ class NeighbourBank:
 
     def nearest(self, hits: Hits, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` rows of largest cosine similarity per text, best first (ties: lower row first), and the
-        similarities; -1 / 0 where fewer rows share a term with the text. Exact: texts whose hits cannot prove
-        their top ``n`` (a row outside them could still be closer) are searched again, deeper, until they can."""
+        similarities; -1 / 0 where fewer rows share a term with the text. Exact and served by the hits: a row
+        outside them has a dot product no larger than the last hit's, and the few rows shorter than most
+        (``short_rows``) have theirs computed here, so a bound on the others proves the ranking. Texts whose hits
+        cannot prove it (near-ties across the hits' depth) are searched again, deeper. Kept on ``hits``: a later
+        call for as many rows or fewer reuses it."""
         n = max(1, min(int(n), self.n_rows))
+        if hits.near is not None and hits.near[0].shape[1] >= n:
+            return hits.near[0][:, :n], hits.near[1][:, :n]
         rows, sims, proven = self._rank(hits, n)
         todo, depth = np.flatnonzero(~proven), hits.depth
         while len(todo):
@@ -130,20 +135,52 @@ class NeighbourBank:
             r, s, ok = self._rank(deeper, n)
             rows[todo[ok]], sims[todo[ok]] = r[ok], s[ok]
             todo = todo[~ok]
-        return rows, np.where(rows >= 0, sims, 0).astype(np.float32)
+        hits.near = rows, np.where(rows >= 0, sims, 0).astype(np.float32)
+        return hits.near
+
+    def short_rows(self) -> tuple[np.ndarray, float, Csr]:
+        """(rows, smallest norm of the other rows, the rows' postings): the rows shorter than 99 % of the bank (e.g.
+        patents without a title), whose dot products ``nearest`` computes for every text. Made on first use."""
+        if self._short is None:
+            positive = np.sort(self.norms[self.norms > 0])
+            floor = float(positive[len(positive) // 100]) if len(positive) else 1.0
+            short = np.flatnonzero((self.norms > 0) & (self.norms < floor))
+            p = self.postings
+            where = np.full(self.n_rows, -1, dtype=np.int32)
+            where[short] = np.arange(len(short), dtype=np.int32)
+            column = where[np.asarray(p.indices)]
+            keep = column >= 0
+            features = p.shape[0]
+            term = np.repeat(np.arange(features, dtype=np.int32), np.diff(np.asarray(p.indptr)))[keep]
+            indptr = np.zeros(features + 1, dtype=np.int32)
+            np.cumsum(np.bincount(term, minlength=features), out=indptr[1:])
+            postings = Csr(np.asarray(p.data, dtype=np.float32)[keep], column[keep], indptr, (features, len(short)))
+            self._short = short, floor, postings, where
+        return self._short[:3]
 
     def _rank(self, hits: Hits, n: int):
-        valid = hits.rows >= 0
-        scale = np.maximum(hits.qnorms[:, None] * self.norms[np.where(valid, hits.rows, 0)], np.float32(1e-12))
-        cos = np.where(valid, hits.dots / scale, -np.inf).astype(np.float32)
-        order = np.lexsort((np.where(valid, hits.rows, np.iinfo(np.int64).max), -cos), axis=1)[:, :n]
-        rows, sims = np.take_along_axis(hits.rows, order, 1), np.take_along_axis(cos, order, 1)
+        short, floor, postings = self.short_rows()
+        rows, dots = hits.rows, hits.dots
+        if len(short):
+            from cpc_models.kinds.sparse import matmul_dense
+
+            extra = matmul_dense(as_csr(hits.features), postings)  # summed as the search sums
+            listed = np.where(rows >= 0, self._short[3][np.maximum(rows, 0)], -1)
+            r, c = np.nonzero(listed >= 0)
+            extra[r, listed[r, c]] = 0  # already a hit
+            rows = np.concatenate([rows, np.where(extra > 0, short[None, :], -1)], axis=1)
+            dots = np.concatenate([dots, extra], axis=1)
+        valid = rows >= 0
+        scale = np.maximum(hits.qnorms[:, None] * self.norms[np.where(valid, rows, 0)], np.float32(1e-12))
+        cos = np.where(valid, dots / scale, -np.inf).astype(np.float32)
+        order = np.lexsort((np.where(valid, rows, np.iinfo(np.int64).max), -cos), axis=1)[:, :n]
+        rows, sims = np.take_along_axis(rows, order, 1), np.take_along_axis(cos, order, 1)
         if rows.shape[1] < n:
             pad = n - rows.shape[1]
             rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
             sims = np.pad(sims, ((0, 0), (0, pad)), constant_values=-np.inf)
-        # any row outside the hits has dot <= the last hit's, so cosine <= that / (|q| * smallest norm)
-        bound = hits.dots[:, -1] / np.maximum(hits.qnorms * np.float32(self.min_norm), np.float32(1e-12))
+        # any other row outside the hits has a dot product <= the last hit's and a norm >= floor
+        bound = hits.dots[:, -1] / np.maximum(hits.qnorms * np.float32(floor), np.float32(1e-12))
         proven = hits.complete | (sims[:, -1] > bound)
         return rows, sims, proven
 

@@ -2,22 +2,24 @@
 
 A list of texts (any scorer takes it as one) that also keeps, per batch, the TF-IDF rows of each vectorizer and
 the neighbour hits of each bank: members that share a vectorizer vectorize a chunk once, and one neighbour
-search serves the vote, the similar patents, the voters and the scope flag. One batch per call: thread-safe.
+search serves the vote, the similar patents, the voters and the scope flag (the hits keep their cosine ranking,
+``NeighbourBank.nearest``). One batch per call: thread-safe.
 """
 
 from __future__ import annotations
 
 
 class TextBatch(list):
-    def __init__(self, texts, depth: int = 0):
+    def __init__(self, texts, depth: int = 0, near: int = 0):
         super().__init__(texts)
         self.depth = depth  # neighbour hits to keep per text (the predictor asks for what its evidence needs)
+        self.near = near  # most similar rows the evidence will ask for (ranked once, for all of it)
         self.cache: dict = {}
 
     def take(self, rows) -> TextBatch:
         """The texts at ``rows``, with their cached TF-IDF rows (neighbour hits are searched again)."""
         rows = list(rows)
-        out = TextBatch([self[i] for i in rows], self.depth)
+        out = TextBatch([self[i] for i in rows], self.depth, self.near)
         for key, value in self.cache.items():
             if key[0] == "features":
                 out.cache[key] = value.take(rows)

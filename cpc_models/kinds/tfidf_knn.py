@@ -55,17 +55,10 @@ class TfidfKnnScorer(TfidfScorer):
         return hits(texts, self.vectorizer, self.bank, max(depth, self.k))
 
     def nearest(self, texts: list[str], n: int):
-        """Rows and cosine similarities of the ``n`` most similar bank rows per text (-1 / 0 where fewer); once per
-        batch for the largest ``n`` asked (the similar patents and the scope flag share it)."""
-        cache = getattr(texts, "cache", None)
-        if cache is None:
-            return self.bank.nearest(self.hits(texts, 2 * n), n)
-        key = ("nearest", id(self.bank))
-        depth = getattr(texts, "depth", 0)
-        if key not in cache or cache[key][0].shape[1] < n:
-            wanted = max(n, depth // 2)  # what the predictor will ask of this batch (Evidence.depth)
-            cache[key] = self.bank.nearest(self.hits(texts, 2 * wanted), wanted)
-        rows, sims = cache[key]
+        """Rows and cosine similarities of the ``n`` most similar bank rows per text (-1 / 0 where fewer): ranked
+        once per batch, on the batch's one search, for as many rows as its evidence asks (``TextBatch.near``)."""
+        wanted = max(n, getattr(texts, "near", 0))
+        rows, sims = self.bank.nearest(self.hits(texts, 2 * wanted), wanted)
         return rows[:, :n], sims[:, :n]
 
     def neighbours(self, texts: list[str], k: int = 5) -> list[list[dict]]:

@@ -102,12 +102,17 @@ class Evidence:
     def available(self) -> bool:
         return self.index is not None
 
+    def wanted(self, neighbours: int, explain: bool) -> int:
+        """How many most similar rows per text the evidence asks for (similar patents, scope, voters)."""
+        if self.index is None:
+            return 0
+        return max(neighbours, self.scope.k if self.scope else 0, *(m.k for m in self.voters if explain))
+
     def depth(self, neighbours: int, explain: bool) -> int:
         """How many hits per text one search keeps so that every piece of evidence is served by it."""
         if self.index is None:
             return 0
-        wanted = max(neighbours, self.scope.k if self.scope else 0, *(m.k for m in self.voters if explain))
-        return max(self.index.k, 2 * wanted)
+        return max(self.index.k, 2 * self.wanted(neighbours, explain))
 
     def nearest(self, texts: list[str], n: int):
         """Rows and cosine similarities of the ``n`` most similar training patents per text."""

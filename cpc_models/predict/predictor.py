@@ -120,7 +120,10 @@ class CpcPredictor:
         keep = [i for i, t in enumerate(texts) if t.strip()]
         if not keep:
             return results
-        batch = TextBatch([texts[i] for i in keep], self.evidence.depth(neighbours, explain))
+        evidence = self.evidence
+        batch = TextBatch(
+            [texts[i] for i in keep], evidence.depth(neighbours, explain), evidence.wanted(neighbours, explain)
+        )
         known = getattr(self.scorer, "known", None)
         if known is not None:
             has = np.asarray(known(batch), dtype=bool)

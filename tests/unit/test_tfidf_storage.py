@@ -15,6 +15,7 @@ pytest.importorskip("sparse_dot_topn")
 from cpc_models.kinds import tfidf_knn, tfidf_svm  # noqa: E402
 from cpc_models.kinds.bank import append_rows, load_bank, save_bank  # noqa: E402
 from cpc_models.kinds.batch import TextBatch  # noqa: E402
+from cpc_models.kinds.sparse import top_n  # noqa: E402
 from cpc_models.registry import load_scorer  # noqa: E402
 from tests.unit.test_linear import make_tiny_dataset  # noqa: E402
 
@@ -271,3 +272,47 @@ def test_the_vectorizer_gives_scikit_learns_tfidf_for_other_norms(norm):
     sk = TfidfVectorizer(norm=norm, sublinear_tf=True, dtype=np.float32).fit(TEXTS)
     got = Vectorizer.from_sklearn([FeatureBlock("word", "text", 1.0, sk)]).transform(TEXTS)
     np.testing.assert_allclose(got.to_scipy().toarray(), sk.transform(TEXTS).toarray(), rtol=1e-6)
+
+
+def test_a_short_row_closest_by_cosine_is_found_by_the_one_search(monkeypatch):
+    """Most rows carry a title block (norm ~1.118), one does not (norm 1): it is the nearest by cosine but only the
+    11th by dot product. Its dot product is computed with the search's hits, so ``nearest`` proves the ranking
+    without searching again (before, the bound used the smallest norm of all rows and it searched deeper)."""
+    from scipy.sparse import csr_matrix
+
+    from cpc_models.kinds import bank as bank_module
+    from cpc_models.kinds.bank import NeighbourBank
+
+    angles = np.r_[np.linspace(0.15, 0.25, 10), np.full(140, 1.4)]  # 10 rows close to the text, 140 far
+    rows = np.c_[np.cos(angles), np.sin(angles), np.full(len(angles), 0.5)]  # a title block of weight 0.5
+    rows = np.vstack([rows, [np.cos(0.3), np.sin(0.3), 0.0]]).astype(np.float32)  # row 150: no title
+    norms = np.linalg.norm(rows, axis=1).astype(np.float32)
+    labels = csr_matrix(np.ones((len(rows), 1), dtype=np.float32))
+    bank = NeighbourBank(csr_matrix(rows.T), norms, labels, k=4, temperature=10.0)
+    calls = []
+    monkeypatch.setattr(bank_module, "top_n", lambda *a, **kw: calls.append(1) or top_n(*a, **kw))
+    q = csr_matrix(np.array([[1.0, 0.0, 0.0]], dtype=np.float32))
+    hits = bank.search(q, 4)
+    assert 150 not in hits.rows[0]  # not among the hits by dot product
+    found, sims = bank.nearest(hits, 2)
+    assert list(found[0]) == [150, 0] and sims[0, 0] == pytest.approx(np.cos(0.3), abs=1e-6)
+    assert len(calls) == 1
+
+
+def test_one_search_per_chunk_serves_the_vote_neighbours_voters_and_scope(monkeypatch):
+    """The committed default model: a chunk of texts is searched once, whatever the evidence asks."""
+    from cpc_models.data import load_split
+    from cpc_models.kinds import bank as bank_module
+    from cpc_models.predict.predictor import CHUNK, CpcPredictor
+    from tests.conftest import DATASET, REPO
+
+    predictor = CpcPredictor.from_pretrained(REPO / "hub" / "models" / "cpc-default")
+    texts = load_split(DATASET, "test").texts[: CHUNK + 20]
+    calls = []
+    monkeypatch.setattr(bank_module, "top_n", lambda a, *r, **kw: calls.append(a.shape[0]) or top_n(a, *r, **kw))
+    for explain in (False, True):
+        calls.clear()
+        predictions = predictor.predict(texts, explain=explain, neighbours=5)
+        assert calls == [CHUNK, 20]
+        assert all(len(p.neighbours) == 5 for p in predictions)
+        assert any(p.out_of_scope for p in predictions) and any(not p.out_of_scope for p in predictions)
