@@ -82,7 +82,8 @@ class NeighbourBank:
         n, depth = x.shape[0], max(1, min(int(depth), self.n_rows))
         from cpc_models.settings import search_threads
 
-        data, indices, indptr = top_n(x, self.postings, depth, search_threads())
+        # rows that share a term with a text have a positive dot product (TF-IDF values are positive)
+        data, indices, indptr = top_n(x, self.postings, depth, search_threads(), above=0.0)
         counts = np.diff(indptr)
         rows = np.full((n, depth), -1, dtype=np.int64)
         dots = np.zeros((n, depth), dtype=np.float32)
