@@ -200,21 +200,19 @@ class DocReader:
     """Row -> {publication_number, title, codes}, read from ``docs.jsonl`` only for the rows asked."""
 
     def __init__(self, path: Path, offsets: np.ndarray):
-        self.path, self.offsets = path, offsets
-        # opened at load, with the offsets: a bank rewritten later (cpc learn --in-place) is a new file, and this
-        # process keeps reading the one its offsets describe; one descriptor, pread is safe between threads
-        self._fd = os.open(path, os.O_RDONLY)
+        import mmap
+
+        self.path, self.offsets = path, np.asarray(offsets)
+        # mapped at load, with the offsets: a bank rewritten later (cpc learn --in-place) is a new file, and this
+        # process keeps reading the one its offsets describe; read-only, safe between threads
+        with open(path, "rb") as f:
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if self.offsets[-1] else b""
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def __getitem__(self, row: int) -> dict:
-        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
-        return json.loads(os.pread(self._fd, end - start, start))
-
-    def __del__(self):
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
+        return json.loads(self._map[self.offsets[row] : self.offsets[row + 1]])
 
 
 class ListDocs:
@@ -308,8 +306,9 @@ def load_bank(folder: str | Path) -> NeighbourBank:
     spec = json.loads((folder / BANK_FILE).read_text())
     if spec.get("format") != FORMAT:
         raise MisconfiguredError(f"{folder}: bank format {spec.get('format')!r}, this version reads {FORMAT}")
-    # copy-on-write maps: shared pages, never written (the search kernel refuses read-only arrays)
-    f = {k: np.load(p, mmap_mode="c") for k, p in _names(folder).items() if p.exists()}
+    # copy-on-write maps: shared pages, never written (the search kernel refuses read-only arrays); as plain arrays
+    # (views of the maps): indexing a np.memmap makes a memmap each time, a cost on every small look-up
+    f = {k: np.asarray(np.load(p, mmap_mode="c")) for k, p in _names(folder).items() if p.exists()}
     postings = Csr(f["postings_data"], f["postings_indices"], f["postings_indptr"], (spec["features"], spec["rows"]))
     labels = Csr(
         np.ones(len(f["labels_indices"]), dtype=np.float32),

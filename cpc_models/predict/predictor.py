@@ -64,6 +64,16 @@ class CpcPredictor:
         self.level_rule = LevelRule.load(model_dir) if model_dir is not None else None
         self.code_titles = load_code_titles(model_dir)
         self.evidence = Evidence(scorer, model_dir)
+        self._vectors: dict = {}  # per-label arrays of the thresholds and calibration, made once (_per_label)
+
+    def _per_label(self, name: str, owner):
+        """``owner``'s per-label array over ``self.labels`` (threshold vector, calibration parameters), kept while
+        ``owner`` is the one this predictor holds."""
+        kept = self._vectors.get(name)
+        if kept is None or kept[0] is not owner:
+            value = owner.vector(self.labels) if name == "thresholds" else owner.params(self.labels)
+            kept = self._vectors[name] = (owner, value)
+        return kept[1]
 
     @classmethod
     def from_pretrained(cls, path: str | Path, backend: str = "auto", revision: str | None = None) -> CpcPredictor:
@@ -85,11 +95,10 @@ class CpcPredictor:
 
     def scores(self, texts: list[str]) -> np.ndarray:
         """Calibrated scores where the folder has ``calibration.json``, else the model's own."""
-        from cpc_models.scoring.calibration import calibrated_scores
-
-        return calibrated_scores(
-            self.calibration, np.asarray(self.scorer.predict_proba(texts), dtype=np.float32), self.labels
-        )
+        scores = np.asarray(self.scorer.predict_proba(texts), dtype=np.float32)
+        if self.calibration is None or not len(scores):
+            return scores
+        return self.calibration.apply(scores, self.labels, self._per_label("calibration", self.calibration))
 
     def predict(
         self,
@@ -140,7 +149,8 @@ class CpcPredictor:
             if threshold is None
             else Thresholds(float(threshold), mode="global", min_codes=self.thresholds.min_codes)
         )
-        decided = rule.apply(scores, self.labels)
+        vector = self._per_label("thresholds", rule) if rule is self.thresholds else rule.vector(self.labels)
+        decided = rule.apply(scores, self.labels, vector=vector)
         truncated = self.scorer.truncated(batch)
         calibrated = self.calibration is not None
         for row, i in enumerate(keep):
@@ -150,7 +160,7 @@ class CpcPredictor:
             results[i] = Prediction(
                 codes, _roll(codes, 4), _roll(codes, 1), bool(truncated[row]), calibrated=calibrated
             )
-        self._add_evidence([results[i] for i in keep], batch, scores, rule, explain, neighbours)
+        self._add_evidence([results[i] for i in keep], batch, scores, vector, explain, neighbours)
         return results
 
     def _add_evidence(
@@ -158,14 +168,13 @@ class CpcPredictor:
         predictions: list[Prediction],
         texts: list[str],
         scores: np.ndarray,
-        rule: Thresholds,
+        code_thresholds: np.ndarray,
         explain: bool,
         neighbours: int,
     ) -> None:
         from cpc_models.predict.levels import LEVEL_NAMES, LEVELS
 
         if self.level_rule is not None:
-            code_thresholds = rule.vector(self.labels)
             for p, levels in zip(predictions, self.level_rule.decide(scores, self.labels, code_thresholds)):
                 p.levels = {name: [CodeScore(c, round(s, 4)) for c, s in levels[name]] for name in LEVELS}
                 if not p.levels["subgroup"]:

@@ -42,8 +42,9 @@ class Calibration:
         )
         return ab[:, 0], ab[:, 1]
 
-    def apply(self, scores: np.ndarray, labels: list[str]) -> np.ndarray:
-        a, b = self.params(labels)
+    def apply(self, scores: np.ndarray, labels: list[str], params: tuple | None = None) -> np.ndarray:
+        """``params``: ``params(labels)``, where the caller keeps it."""
+        a, b = self.params(labels) if params is None else params
         return sigmoid(a[None, :] * logit(scores) + b[None, :], dtype=np.float64).astype(np.float32)
 
     def to_dict(self) -> dict:

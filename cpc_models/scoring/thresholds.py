@@ -28,9 +28,12 @@ class Thresholds:
             return np.full(len(labels), self.global_threshold, dtype=np.float32)
         return np.array([self.per_label.get(code, self.global_threshold) for code in labels], dtype=np.float32)
 
-    def apply(self, scores: np.ndarray, labels: list[str], min_codes: int | None = None) -> np.ndarray:
-        """Boolean decisions; each row gets at least ``min_codes`` codes (its top scores)."""
-        decided = scores >= self.vector(labels)[None, :]
+    def apply(
+        self, scores: np.ndarray, labels: list[str], min_codes: int | None = None, vector: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Boolean decisions; each row gets at least ``min_codes`` codes (its top scores). ``vector``: this rule's
+        ``vector(labels)``, where the caller keeps it."""
+        decided = scores >= (self.vector(labels) if vector is None else vector)[None, :]
         k = self.min_codes if min_codes is None else min_codes
         if k > 0 and scores.shape[1]:
             k = min(k, scores.shape[1])
