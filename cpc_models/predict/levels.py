@@ -48,6 +48,14 @@ def _group_matrix(labels: tuple[str, ...], level: str) -> tuple[list[str], np.nd
     return groups, m
 
 
+@lru_cache(maxsize=32)
+def _all_groups(labels: tuple[str, ...]) -> tuple[list[tuple[str, str]], np.ndarray, list[int]]:
+    """(level, group) of each column, the membership of every group level side by side, the columns per level."""
+    parts = [_group_matrix(labels, level) for level in GROUP_LEVELS]
+    groups = [(level, g) for level, (names, _) in zip(GROUP_LEVELS, parts) for g in names]
+    return groups, np.hstack([m for _, m in parts]), [len(names) for names, _ in parts]
+
+
 def any_of(p: np.ndarray, membership: np.ndarray) -> np.ndarray:
     """1 - prod over the members of (1 - p), for every group at once."""
     log_none = np.log1p(-np.clip(np.asarray(p, dtype=np.float64), 0.0, 1 - 1e-7)) @ membership
@@ -84,17 +92,29 @@ class LevelRule:
         self, p: np.ndarray, labels: list[str], code_thresholds: np.ndarray
     ) -> list[dict[str, list[tuple[str, float]]]]:
         """Per row of ``p`` (calibrated code scores): level -> [(symbol, score)] over that level's threshold, best first."""
+        from cpc_models.kinds.common import sigmoid
+        from cpc_models.scoring.calibration import logit
+
         out = [dict() for _ in range(len(p))]
         for row in range(len(p)):
             cols = np.flatnonzero(p[row] >= code_thresholds)
             out[row]["subgroup"] = sorted(((labels[j], float(p[row, j])) for j in cols), key=lambda cs: -cs[1])
-        for level in GROUP_LEVELS:
-            groups, s = self.scores(p, labels, level)
-            t = self.thresholds.get(level, 0.5)
-            for row in range(len(p)):
-                cols = np.flatnonzero(s[row] >= t)
-                out[row][level] = sorted(((groups[j], float(s[row, j])) for j in cols), key=lambda cs: -cs[1])
+        # every group level in one product (the scores of ``scores``, level by level)
+        groups, membership, spans = _all_groups(tuple(labels))
+        a, b, t = (np.repeat([v[i] for v in self._parameters()], spans) for i in range(3))
+        s = sigmoid(a * logit(any_of(p, membership)) + b, dtype=np.float64).astype(np.float32)
+        above = s >= t
+        for row in range(len(p)):
+            cols = np.flatnonzero(above[row])
+            for level in GROUP_LEVELS:
+                out[row][level] = []
+            for j in cols[np.argsort(-s[row, cols], kind="stable")]:
+                out[row][groups[j][0]].append((groups[j][1], float(s[row, j])))
         return out
+
+    def _parameters(self) -> list[tuple[float, float, float]]:
+        """(a, b, threshold) of each group level."""
+        return [(*self.calibration.get(level, (1.0, 0.0)), self.thresholds.get(level, 0.5)) for level in GROUP_LEVELS]
 
     def to_dict(self) -> dict:
         return {

@@ -150,6 +150,14 @@ def test_back_off_gives_the_main_group_when_no_subgroup_clears(tmp_path):
     assert [c.code for c in confident.levels["subgroup"]] == ["G06N3/08"] and confident.backoff == ""
 
 
+def test_a_predictor_given_new_thresholds_decides_by_them(tmp_path):
+    """The per-label threshold vector is made once per predictor, and again when its thresholds are replaced."""
+    predictor = CpcPredictor(_Fixed([0.9, 0.6, 0.01]), Thresholds(0.5, mode="global", min_codes=0), tmp_path)
+    assert [c.code for c in predictor.predict("any text")[0].codes] == ["G06N3/08", "G06N3/045"]
+    predictor.thresholds = Thresholds(0.7, mode="global", min_codes=0)
+    assert [c.code for c in predictor.predict("any text")[0].codes] == ["G06N3/08"]
+
+
 def test_default_model_levels_each_have_a_tuned_threshold(predictor):
     rule = LevelRule.load(MODEL)
     assert set(rule.thresholds) == {"main_group", "subclass", "section"}
