@@ -150,9 +150,9 @@ class NeighbourBank:
             where = np.full(self.n_rows, -1, dtype=np.int32)
             where[short] = np.arange(len(short), dtype=np.int32)
             column = where[np.asarray(p.indices)]
-            keep = column >= 0
+            keep = np.flatnonzero(column >= 0)  # postings are sorted by term: each kept entry's term by bisection
             features = p.shape[0]
-            term = np.repeat(np.arange(features, dtype=np.int32), np.diff(np.asarray(p.indptr)))[keep]
+            term = np.searchsorted(np.asarray(p.indptr), keep, side="right") - 1
             indptr = np.zeros(features + 1, dtype=np.int32)
             np.cumsum(np.bincount(term, minlength=features), out=indptr[1:])
             postings = Csr(np.asarray(p.data, dtype=np.float32)[keep], column[keep], indptr, (features, len(short)))
