@@ -166,8 +166,10 @@ No pickle: JSON, text and NumPy `.npy` files only (`numpy.load`; sparse matrices
   `labels_indices.npy`, `labels_indptr.npy` (each patent's label columns, CSR); `docs.jsonl` + `docs_offsets.npy`
   (publication number, title, codes per patent, one JSON per line, and the byte offset of each line); `bank.json`:
   `k`, `temperature`. With s = x Bᵀ, take the k largest s, weights w = exp(temperature * (s - max s)); the score of
-  a code is the w-weighted share of those k patents that carry it. (Older folders: `knn_bank.npz` +
-  `knn_docs.json`.) Arrays are plain `.npy`, read memory-mapped.
+  a code is the w-weighted share of those k patents that carry it. `short_rows.npy`,
+  `short_data.npy`, `short_indices.npy`, `short_indptr.npy`: the patents whose norm is below the 1st
+  percentile (`short_floor` in `bank.json`) and their postings, for the ranking of similar patents by cosine.
+  (Older folders: `knn_bank.npz` + `knn_docs.json`.) Arrays are plain `.npy`, read memory-mapped.
 - `calibration.json` (where present): per code (a, b) in `per_label`, else `global`; the calibrated score is
   sigmoid(a * logit(s) + b) of the model's score s (s clipped to [1e-6, 1 - 1e-6]); thresholds
   apply to calibrated scores. `levels.json`: per CPC level (main group, subclass, section) a threshold and a

@@ -141,11 +141,10 @@ class NeighbourBank:
 
     def short_rows(self) -> tuple[np.ndarray, float, Csr]:
         """(rows, smallest norm of the other rows, the rows' postings): the rows shorter than 99 % of the bank (e.g.
-        patents without a title), whose dot products ``nearest`` computes for every text. Made on first use."""
+        patents without a title), whose dot products ``nearest`` computes for every text. Saved with the bank
+        (``save_bank``); for a bank saved without them, made here on first use (it reads every posting)."""
         if self._short is None:
-            positive = np.sort(self.norms[self.norms > 0])
-            floor = float(positive[len(positive) // 100]) if len(positive) else 1.0
-            short = np.flatnonzero((self.norms > 0) & (self.norms < floor))
+            short, floor = find_short_rows(self.norms)
             p = self.postings
             where = np.full(self.n_rows, -1, dtype=np.int32)
             where[short] = np.arange(len(short), dtype=np.int32)
@@ -156,8 +155,13 @@ class NeighbourBank:
             indptr = np.zeros(features + 1, dtype=np.int32)
             np.cumsum(np.bincount(term, minlength=features), out=indptr[1:])
             postings = Csr(np.asarray(p.data, dtype=np.float32)[keep], column[keep], indptr, (features, len(short)))
-            self._short = short, floor, postings, where
+            self.set_short_rows(short, floor, postings)
         return self._short[:3]
+
+    def set_short_rows(self, short: np.ndarray, floor: float, postings) -> None:
+        where = np.full(self.n_rows, -1, dtype=np.int32)
+        where[short] = np.arange(len(short), dtype=np.int32)
+        self._short = np.asarray(short, dtype=np.int64), float(floor), postings, where
 
     def _rank(self, hits: Hits, n: int):
         short, floor, postings = self.short_rows()
@@ -227,9 +231,17 @@ class ListDocs:
         return {k: self._docs[k][row] for k in DOC_KEYS if k in self._docs}
 
 
+def find_short_rows(norms: np.ndarray) -> tuple[np.ndarray, float]:
+    """The rows whose norm is below the 1st percentile of the positive norms, and that percentile."""
+    positive = np.sort(norms[norms > 0])
+    floor = float(positive[len(positive) // 100]) if len(positive) else 1.0
+    return np.flatnonzero((norms > 0) & (norms < floor)), floor
+
+
 def _names(folder: Path) -> dict[str, Path]:
     keys = ("postings_data", "postings_indices", "postings_indptr", "norms", "labels_indices", "labels_indptr")
-    return {k: folder / BANK_ARRAY_FILE.format(name=k) for k in (*keys, "docs_offsets")}
+    short = ("short_rows", "short_data", "short_indices", "short_indptr")  # short_rows: format 2 since issue 22
+    return {k: folder / BANK_ARRAY_FILE.format(name=k) for k in (*keys, *short, "docs_offsets")}
 
 
 def save_bank(
@@ -280,7 +292,15 @@ def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels) -> N
     np.save(files["postings_data"], postings.data.astype(np.float32))
     np.save(files["postings_indices"], postings.indices.astype(index))
     np.save(files["postings_indptr"], postings.indptr.astype(index))
-    np.save(files["norms"], row_norms(rows))
+    norms = row_norms(rows)
+    np.save(files["norms"], norms)
+    short, floor = find_short_rows(norms)
+    short_postings = rows[short].T.tocsr()
+    short_postings.sort_indices()
+    np.save(files["short_rows"], short.astype(np.int64))
+    np.save(files["short_data"], short_postings.data.astype(np.float32))
+    np.save(files["short_indices"], short_postings.indices.astype(np.int32))
+    np.save(files["short_indptr"], short_postings.indptr.astype(index))
     np.save(files["labels_indices"], lab.indices.astype(np.int32))
     np.save(files["labels_indptr"], lab.indptr.astype(np.int64))
     if docs is not None:
@@ -297,6 +317,7 @@ def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels) -> N
         "k": int(k),
         "temperature": float(temperature),
         "docs": docs is not None,
+        "short_floor": floor,  # smallest norm outside short_rows (NeighbourBank.short_rows)
     }
     (folder / BANK_FILE).write_text(json.dumps(spec, indent=2) + "\n")
 
@@ -317,7 +338,15 @@ def load_bank(folder: str | Path) -> NeighbourBank:
         (spec["rows"], spec["labels"]),
     )
     docs = DocReader(folder / BANK_DOCS_FILE, f["docs_offsets"]) if spec.get("docs") else None
-    return NeighbourBank(postings, np.asarray(f["norms"]), labels, spec["k"], spec["temperature"], docs)
+    bank = NeighbourBank(postings, np.asarray(f["norms"]), labels, spec["k"], spec["temperature"], docs)
+    if "short_rows" in f and "short_floor" in spec:
+        short = f["short_rows"]
+        bank.set_short_rows(
+            short,
+            spec["short_floor"],
+            Csr(f["short_data"], f["short_indices"], f["short_indptr"], (spec["features"], len(short))),
+        )
+    return bank
 
 
 def read_bank_rows(folder: str | Path):

@@ -316,3 +316,21 @@ def test_one_search_per_chunk_serves_the_vote_neighbours_voters_and_scope(monkey
         assert calls == [CHUNK, 20]
         assert all(len(p.neighbours) == 5 for p in predictions)
         assert any(p.out_of_scope for p in predictions) and any(not p.out_of_scope for p in predictions)
+
+
+def test_a_saved_bank_stores_its_short_rows_as_the_postings_give_them(tmp_path):
+    from cpc_models.kinds.bank import NeighbourBank
+
+    x, y, bank = _random_bank(tmp_path)
+    assert (tmp_path / "bank" / "short_rows.npy").exists()
+    stored = bank.short_rows()
+    computed = NeighbourBank(bank.postings, bank.norms, bank.labels, bank.k, bank.temperature).short_rows()
+    assert len(stored[0]) > 0 and stored[1] == computed[1]
+    np.testing.assert_array_equal(stored[0], computed[0])
+    for part in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(stored[2], part), getattr(computed[2], part))
+    for name in ("short_rows", "short_data", "short_indices", "short_indptr"):  # a bank saved before them
+        (tmp_path / "bank" / f"{name}.npy").unlink()
+    old = load_bank(tmp_path / "bank")
+    q = x[:3]
+    np.testing.assert_array_equal(old.nearest(old.search(q, 7), 5)[0], bank.nearest(bank.search(q, 7), 5)[0])
