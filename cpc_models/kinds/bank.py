@@ -62,6 +62,8 @@ class NeighbourBank:
         self.labels = labels  # (rows, n_labels) CSR of ones
         self.k, self.temperature = int(k), float(temperature)
         self.docs = docs  # DocReader or None
+        positive = self.norms[self.norms > 0]
+        self.min_norm = float(positive.min()) if len(positive) else 1.0
         self._labelled = None
         self._short = None
 
@@ -164,19 +166,30 @@ class NeighbourBank:
         self._short = np.asarray(short, dtype=np.int64), float(floor), postings, where
 
     def _rank(self, hits: Hits, n: int):
-        short, floor, postings = self.short_rows()
-        rows, dots = hits.rows, hits.dots
-        if len(short):
+        rows, sims = self._order(hits.qnorms, hits.rows, hits.dots, n)
+        # a row outside the hits has a dot product <= the last hit's and a norm >= the smallest
+        last = np.maximum(hits.qnorms, np.float32(1e-12))
+        proven = hits.complete | (sims[:, -1] > hits.dots[:, -1] / (last * np.float32(self.min_norm)))
+        todo = np.flatnonzero(~proven)
+        short, floor, postings = self.short_rows() if len(todo) else ((), 0.0, None)
+        if len(todo) and len(short):
+            # the short rows' own dot products (summed as the search sums), then a bound on the other rows
             from cpc_models.kinds.sparse import matmul_dense
 
-            extra = matmul_dense(as_csr(hits.features), postings)  # summed as the search sums
-            listed = np.where(rows >= 0, self._short[3][np.maximum(rows, 0)], -1)
+            extra = matmul_dense(as_csr(hits.features).take(todo), postings)
+            listed = np.where(hits.rows[todo] >= 0, self._short[3][np.maximum(hits.rows[todo], 0)], -1)
             r, c = np.nonzero(listed >= 0)
             extra[r, listed[r, c]] = 0  # already a hit
-            rows = np.concatenate([rows, np.where(extra > 0, short[None, :], -1)], axis=1)
-            dots = np.concatenate([dots, extra], axis=1)
+            candidates = np.concatenate([hits.rows[todo], np.where(extra > 0, short[None, :], -1)], axis=1)
+            dots = np.concatenate([hits.dots[todo], extra], axis=1)
+            rows[todo], sims[todo] = self._order(hits.qnorms[todo], candidates, dots, n)
+            proven[todo] = sims[todo, -1] > hits.dots[todo, -1] / (last[todo] * np.float32(floor))
+        return rows, sims, proven
+
+    def _order(self, qnorms: np.ndarray, rows: np.ndarray, dots: np.ndarray, n: int):
+        """The ``n`` of ``rows`` of largest cosine similarity per text (ties: lower row first), padded with -1."""
         valid = rows >= 0
-        scale = np.maximum(hits.qnorms[:, None] * self.norms[np.where(valid, rows, 0)], np.float32(1e-12))
+        scale = np.maximum(qnorms[:, None] * self.norms[np.where(valid, rows, 0)], np.float32(1e-12))
         cos = np.where(valid, dots / scale, -np.inf).astype(np.float32)
         order = np.lexsort((np.where(valid, rows, np.iinfo(np.int64).max), -cos), axis=1)[:, :n]
         rows, sims = np.take_along_axis(rows, order, 1), np.take_along_axis(cos, order, 1)
@@ -184,10 +197,7 @@ class NeighbourBank:
             pad = n - rows.shape[1]
             rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
             sims = np.pad(sims, ((0, 0), (0, pad)), constant_values=-np.inf)
-        # any other row outside the hits has a dot product <= the last hit's and a norm >= floor
-        bound = hits.dots[:, -1] / np.maximum(hits.qnorms * np.float32(floor), np.float32(1e-12))
-        proven = hits.complete | (sims[:, -1] > bound)
-        return rows, sims, proven
+        return rows, sims
 
     def labelled_share(self, rows: np.ndarray, sims: np.ndarray, temperature: float) -> np.ndarray:
         """Similarity-weighted share of the given rows that carry any label."""

@@ -52,6 +52,10 @@ class Csr:
     indptr: np.ndarray
     shape: tuple[int, int]
 
+    def __post_init__(self):
+        # memory maps as plain arrays (views of them): indexing a np.memmap makes a memmap each time
+        self.data, self.indices, self.indptr = (np.asarray(a) for a in (self.data, self.indices, self.indptr))
+
     @property
     def nnz(self) -> int:
         return int(self.indptr[-1])
