@@ -6,8 +6,11 @@ Folder (``BANK_DIR``, format 2), every array a plain ``.npy`` read memory-mapped
   float16 precision): a text's terms pick their posting lists, so the top-n search (``sparse_dot_topn``) never
   materialises texts x bank;
 - ``norms.npy``: each row's L2 norm; ``labels_{indices,indptr}.npy``: each row's label columns (CSR);
+- ``short_rows.npy`` + ``short_{data,indices,indptr}.npy``: the rows with a norm below the 1st percentile
+  (``short_floor`` in ``bank.json``) and their postings, so that the search's hits prove the cosine ranking
+  (``NeighbourBank.nearest``); banks saved before them compute them on first use;
 - ``docs.jsonl`` + ``docs_offsets.npy``: publication number, title and codes of each row, one JSON object per
-  line, read only for the rows shown;
+  line, read only for the rows shown (``cpc_models.kinds.doc_readers``);
 - ``bank.json``: rows, features, labels, ``k`` and ``temperature`` of the vote.
 
 ``append_rows`` adds labelled rows to a saved bank (what ``cpc learn`` builds on). Format 1 (``knn_bank.npz`` +
@@ -25,11 +28,11 @@ import numpy as np
 
 from cpc_dataset.errors import MisconfiguredError
 from cpc_models.files import BANK_ARRAY_FILE, BANK_DOCS_FILE, BANK_FILE, KNN_BANK_FILE, KNN_DOCS_FILE
+from cpc_models.kinds.doc_readers import DOC_KEYS, DocReader, ListDocs
 from cpc_models.kinds.sparse import Csr, as_csr, top_n
 from cpc_models.kinds.sparse import row_norms as query_norms
 
 FORMAT = 2
-DOC_KEYS = ("publication_number", "title", "codes")
 DEFAULT_K = 50  # rows that vote
 DEFAULT_TEMPERATURE = 10.0
 
@@ -208,37 +211,6 @@ class NeighbourBank:
 
     def doc(self, row: int) -> dict:
         return {} if self.docs is None else self.docs[row]
-
-
-class DocReader:
-    """Row -> {publication_number, title, codes}, read from ``docs.jsonl`` only for the rows asked."""
-
-    def __init__(self, path: Path, offsets: np.ndarray):
-        import mmap
-
-        self.path, self.offsets = path, np.asarray(offsets)
-        # mapped at load, with the offsets: a bank rewritten later (cpc learn --in-place) is a new file, and this
-        # process keeps reading the one its offsets describe; read-only, safe between threads
-        with open(path, "rb") as f:
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if self.offsets[-1] else b""
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def __getitem__(self, row: int) -> dict:
-        return json.loads(self._map[self.offsets[row] : self.offsets[row + 1]])
-
-
-class ListDocs:
-    """Format 1: ``knn_docs.json`` (columns), parsed on first use."""
-
-    def __init__(self, path: Path):
-        self.path, self._docs = path, None
-
-    def __getitem__(self, row: int) -> dict:
-        if self._docs is None:
-            self._docs = json.loads(self.path.read_text())
-        return {k: self._docs[k][row] for k in DOC_KEYS if k in self._docs}
 
 
 def find_short_rows(norms: np.ndarray) -> tuple[np.ndarray, float]:
