@@ -30,15 +30,15 @@ def _fit_one(j: int) -> tuple[int, np.ndarray, float]:
 
 
 def fit_per_label(
-    x, y: np.ndarray, make_model, desc: str = "fitting", n_jobs: int | None = None
+    x, y: np.ndarray, make_model, desc: str = "fitting", n_jobs: int | None = None, processes: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """One binary scikit-learn model per label column of ``y`` (``make_model()`` makes a fresh one), fitted in
-    ``n_jobs`` forked processes (all cores by default; threads where there is no fork).
+    ``n_jobs`` threads (all cores by default), or forked processes with ``processes`` (threads where there is no fork).
 
-    Processes, not threads: liblinear draws from one random generator per process, so fits running in threads
-    interleave their draws and the weights change (slightly) from run to run; each process has its own, so the
-    weights do not depend on ``n_jobs``. The workers read ``x`` and ``y`` from the parent's memory (fork, no copy);
-    each fit makes its own solver copy of ``x``, so memory grows with ``n_jobs``, not with the labels.
+    liblinear's solvers need ``processes``: liblinear draws from one random generator per process, so fits running
+    in threads interleave their draws and the weights change (slightly) from run to run; each process has its own,
+    so the weights do not depend on ``n_jobs``. The workers read ``x`` and ``y`` from the parent's memory (fork, no
+    copy). Each fit makes its own solver copy of ``x``, so memory grows with ``n_jobs``, not with the labels.
 
     Returns coefficients (n_features, n_labels) and intercepts. A label with one class only (tiny subsets)
     gets no weights and an intercept of -10 (never predicted) or +10 (always).
@@ -63,7 +63,7 @@ def fit_per_label(
     try:
         if workers == 1:
             pool = ThreadPoolExecutor(1)  # in this process, one fit at a time
-        elif "fork" in multiprocessing.get_all_start_methods():
+        elif processes and "fork" in multiprocessing.get_all_start_methods():
             pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         else:
             pool = ThreadPoolExecutor(workers)

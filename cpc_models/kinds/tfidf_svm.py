@@ -38,7 +38,7 @@ class Config(TfidfConfig):
     C: float = option(0.3, help="Inverse regularisation strength.")
     min_weight: float = option(0.03, help="Coefficients smaller than this (absolute) are dropped when saving.")
     n_jobs: int = option(
-        0, help="Threads fitting the per-code models (each holds a copy of the features); 0: all cores."
+        0, help="Processes fitting the per-code models (each holds a copy of the features); 0: all cores."
     )
 
 
@@ -154,7 +154,8 @@ def fit_classifier(config: Config, x, y: np.ndarray):
         raise InputError(f"unknown classifier {config.classifier!r}: svc or logreg")
     if hasattr(x, "tocsr") and x.dtype != np.float64:
         x = x.tocsr().astype(np.float64)  # liblinear's input type, once: not one copy per label per thread
-    return fit_per_label(x, y, make, desc=f"fitting {config.classifier}", n_jobs=config.n_jobs or None)
+    # both solvers are liblinear's: processes, so the weights do not depend on n_jobs
+    return fit_per_label(x, y, make, desc=f"fitting {config.classifier}", n_jobs=config.n_jobs or None, processes=True)
 
 
 def default_features(config: Config) -> bool:

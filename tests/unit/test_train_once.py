@@ -103,6 +103,6 @@ def test_parallel_per_label_fits_give_the_weights_of_one_at_a_time(tiny_dataset)
     make = lambda: LinearSVC(C=0.3, random_state=0)  # noqa: E731
     one = fit_per_label(x, train.y, make, n_jobs=1)
     for _ in range(3):  # liblinear's random generator shared by threads made these differ in most runs
-        parallel = fit_per_label(x, train.y, make, n_jobs=2)
+        parallel = fit_per_label(x, train.y, make, n_jobs=2, processes=True)
         np.testing.assert_array_equal(parallel[0], one[0])
         np.testing.assert_array_equal(parallel[1], one[1])
