@@ -58,6 +58,10 @@ def make_blocks(config: TfidfConfig) -> list[FeatureBlock]:
 
     from cpc_models.kinds.vocabulary import StreamedTfidf
 
+    if config.max_candidates < 1:
+        from cpc_dataset.errors import InputError
+
+        raise InputError(f"--max-candidates must be at least 1 (got {config.max_candidates})")
     common = {"sublinear_tf": True, "dtype": np.float32}
     words = {"ngram_range": tuple(config.word_ngrams), "strip_accents": "unicode", **common}
     words.update(max_features=config.max_features or None, max_candidates=config.max_candidates)

@@ -101,3 +101,11 @@ np.savez({str(tmp_path / "x.npz")!r}, data=x.data, indices=x.indices, indptr=x.i
     np.testing.assert_array_equal(got["indptr"], train.indptr)
     np.testing.assert_array_equal(got["indices"], train.indices)
     np.testing.assert_allclose(got["data"], train.data, rtol=1e-6)
+
+
+def test_a_table_bound_below_one_is_refused_in_one_line():
+    from cpc_dataset.errors import InputError
+    from cpc_models.kinds.tfidf import TfidfConfig, make_blocks
+
+    with pytest.raises(InputError, match="--max-candidates must be at least 1"):
+        make_blocks(TfidfConfig(max_candidates=0))
