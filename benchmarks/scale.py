@@ -1,10 +1,11 @@
 """The default recipe as the corpus grows: 22k real training documents, then synthetic 300k and 3M.
 
-Per size, in child processes (so each peak RSS is its own): train the default recipe (``tfidf-svm`` and
-``tfidf-knn`` with their default configs, then the ensemble with the default model's weights 0.6 / 0.4, members
-copied: one shared vectorizer), then load it and predict the real test abstracts. Prints train time, training
-peak RSS, model size on disk, load time, batch throughput, one-abstract p50 and the prediction peak RSS, and the
-throughput relative to the first size. Synthetic corpora come from ``benchmarks/synthetic.py`` (not committed).
+Per size, in child processes (so each peak RSS is its own): train the default recipe (one TF-IDF fit with the
+default options shared by ``tfidf-svm`` and ``tfidf-knn``, default configs, then the ensemble with the default
+model's weights 0.6 / 0.4, members copied: one shared vectorizer), then load it and predict the real test
+abstracts. Prints train time (and per step), training peak RSS (main process and largest per-label fit worker),
+model size on disk, load time, batch throughput, one-abstract p50, the prediction peak RSS, the throughput
+relative to the first size and the load average while the size ran; prepends the table to ``--out``. Synthetic corpora come from ``benchmarks/synthetic.py`` (not committed).
 Not part of the test run.
 
 Run: ``.venv/bin/python benchmarks/scale.py [--sizes 22k 300k 3M] [--work /tmp/cpc-scale]``
