@@ -33,8 +33,10 @@ def make_corpus(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    dataset, out = Path(dataset), Path(out)
-    (out / "data").mkdir(parents=True, exist_ok=True)
+    dataset, final = Path(dataset), Path(out)
+    out = final.with_name(final.name + ".partial")  # renamed when complete: an interrupted run leaves no dataset
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "data").mkdir(parents=True)
     shutil.copy(dataset / "labels.json", out / "labels.json")
     for split in ("validation", "test"):
         for f in (dataset / "data").glob(f"{split}-*.parquet"):
@@ -67,7 +69,8 @@ def make_corpus(
             }
         )
         pq.write_table(table, out / "data" / f"train-{s:05d}-of-{shards:05d}.parquet")
-    return out
+    out.rename(final)
+    return final
 
 
 def main() -> None:

@@ -20,21 +20,36 @@ def fit_platt(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
+_SHARED: tuple | None = None  # (x, y, make_model) for the forked fit workers: inherited, never pickled
+
+
+def _fit_one(j: int) -> tuple[int, np.ndarray, float]:
+    x, y, make_model = _SHARED
+    model = make_model().fit(x, y[:, j])
+    return j, np.asarray(model.coef_[0], dtype=np.float32), float(model.intercept_[0])
+
+
 def fit_per_label(
-    x, y: np.ndarray, make_model, desc: str = "fitting", n_jobs: int | None = None
+    x, y: np.ndarray, make_model, desc: str = "fitting", n_jobs: int | None = None, processes: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """One binary scikit-learn model per label column of ``y`` (``make_model()`` makes a fresh one), fitted in
-    ``n_jobs`` threads (all cores by default: liblinear releases the GIL; each fit holds its own copy of ``x``,
-    so memory grows with ``n_jobs``, not with the labels).
+    ``n_jobs`` threads (all cores by default), or forked processes with ``processes`` (threads where there is no fork).
+
+    liblinear's solvers need ``processes``: liblinear draws from one random generator per process, so fits running
+    in threads interleave their draws and the weights change (slightly) from run to run; each process has its own,
+    so the weights do not depend on ``n_jobs``. The workers read ``x`` and ``y`` from the parent's memory (fork, no
+    copy). Each fit makes its own solver copy of ``x``, so memory grows with ``n_jobs``, not with the labels.
 
     Returns coefficients (n_features, n_labels) and intercepts. A label with one class only (tiny subsets)
     gets no weights and an intercept of -10 (never predicted) or +10 (always).
     """
+    import multiprocessing
     import os
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 
     from tqdm.auto import tqdm
 
+    global _SHARED
     coef = np.zeros((x.shape[1], y.shape[1]), dtype=np.float32)
     intercept = np.zeros(y.shape[1], dtype=np.float32)
     todo = []
@@ -43,17 +58,22 @@ def fit_per_label(
             intercept[j] = -10.0 if y[0, j] == 0 else 10.0
         else:
             todo.append(j)
-
-    def fit(j: int):
-        return j, make_model().fit(x, y[:, j])
-
     workers = max(1, min(n_jobs or os.cpu_count() or 1, len(todo) or 1))
-    with ThreadPoolExecutor(workers) as pool, tqdm(total=y.shape[1], desc=desc, unit="label") as bar:
-        bar.update(y.shape[1] - len(todo))
-        for future in as_completed([pool.submit(fit, j) for j in todo]):
-            j, model = future.result()
-            coef[:, j], intercept[j] = model.coef_[0], model.intercept_[0]
-            bar.update(1)
+    _SHARED = (x, y, make_model)
+    try:
+        if workers == 1:
+            pool = ThreadPoolExecutor(1)  # in this process, one fit at a time
+        elif processes and "fork" in multiprocessing.get_all_start_methods():
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        else:
+            pool = ThreadPoolExecutor(workers)
+        with pool, tqdm(total=y.shape[1], desc=desc, unit="label") as bar:
+            bar.update(y.shape[1] - len(todo))
+            for future in as_completed([pool.submit(_fit_one, j) for j in todo]):
+                j, coef[:, j], intercept[j] = future.result()
+                bar.update(1)
+    finally:
+        _SHARED = None
     return coef, intercept
 
 

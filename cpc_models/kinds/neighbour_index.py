@@ -10,8 +10,11 @@ from cpc_models.files import NEIGHBOUR_INDEX_DIR
 KIND = "tfidf-knn"  # what the index folder loads as
 
 
-def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path) -> Path:
-    """A TF-IDF neighbour index of the training split in ``<model_dir>/neighbour_index`` (for models without one)."""
+def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path, features: tuple | None = None) -> Path:
+    """A TF-IDF neighbour index of the training split in ``<model_dir>/neighbour_index`` (for models without one).
+
+    ``features``: ``(vectorizer, x)`` already fitted with the default TF-IDF options on the train split (a
+    trainer that has them saves a second fit); fitted here when None."""
     from cpc_models.data import load_split
     from cpc_models.files import BANK_DIR
     from cpc_models.kinds.bank import DEFAULT_K, DEFAULT_TEMPERATURE, bank_docs, save_bank
@@ -20,7 +23,7 @@ def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path) -> Pat
     from cpc_models.registry import write_model_config
 
     train = load_split(dataset_dir, "train")
-    vectorizer, x = fit_vectorizer(TfidfConfig(), train.texts)
+    vectorizer, x = features or fit_vectorizer(TfidfConfig(), train.texts)
     out = Path(model_dir) / NEIGHBOUR_INDEX_DIR
     save_member_vectorizer(out, vectorizer)
     docs = bank_docs(dataset_dir, train)

@@ -15,6 +15,7 @@ import numpy as np
 from cpc_models.kinds.common import no_truncation
 from cpc_models.kinds.config import KindConfig, option
 from cpc_models.kinds.vectorizer import FIELDS, TRANSFORM_PARAMS, Vectorizer, title_of  # noqa: F401
+from cpc_models.kinds.vocabulary import DEFAULT_MAX_CANDIDATES
 
 
 @dataclass
@@ -24,6 +25,11 @@ class TfidfConfig(KindConfig):
     max_df: float = option(0.5, help="Maximum document share of an n-gram.")
     max_features: int | None = option(
         400_000, help="Largest vocabulary per block (bounds memory as the corpus grows); 0 for no bound."
+    )
+    max_candidates: int = option(
+        DEFAULT_MAX_CANDIDATES,
+        help="Distinct word n-grams counted at once while fitting; when full, the rarest so far are dropped "
+        "(bounds the fit's memory; below it the fit is exact).",
     )
     title_weight: float = option(0.5, help="Weight of the title's own TF-IDF block; 0 drops it.")
     char_ngrams: tuple[int, int] | None = option(
@@ -47,22 +53,22 @@ class FeatureBlock:
 
 
 def make_blocks(config: TfidfConfig) -> list[FeatureBlock]:
+    """The configured blocks, unfitted: the word blocks count in bounded memory (``kinds.vocabulary``)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    from cpc_models.kinds.vocabulary import StreamedTfidf
+
+    if config.max_candidates < 1:
+        from cpc_dataset.errors import InputError
+
+        raise InputError(f"--max-candidates must be at least 1 (got {config.max_candidates})")
     common = {"sublinear_tf": True, "dtype": np.float32}
     words = {"ngram_range": tuple(config.word_ngrams), "strip_accents": "unicode", **common}
-    bound = config.max_features or None
-    word = TfidfVectorizer(min_df=config.min_df, max_df=config.max_df, max_features=bound, **words)
+    words.update(max_features=config.max_features or None, max_candidates=config.max_candidates)
+    word = StreamedTfidf(min_df=config.min_df, max_df=config.max_df, **words)
     blocks = [FeatureBlock("word", "text", 1.0, word)]
     if config.title_weight > 0:
-        blocks.append(
-            FeatureBlock(
-                "title",
-                "title",
-                config.title_weight,
-                TfidfVectorizer(min_df=config.min_df, max_features=bound, **words),
-            )
-        )
+        blocks.append(FeatureBlock("title", "title", config.title_weight, StreamedTfidf(min_df=config.min_df, **words)))
     if config.char_ngrams:
         char = TfidfVectorizer(
             analyzer="char_wb",

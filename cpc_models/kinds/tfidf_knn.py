@@ -116,8 +116,11 @@ def write_knn_folder(out: Path, vectorizer, x, split, dataset_dir, k: int, tempe
     return TfidfKnnScorer(split.vocabulary, vectorizer, load_bank(out / BANK_DIR))
 
 
-def train(config: Config) -> dict:
-    """Fit the TF-IDF blocks on train, keep the training rows as the bank, save, finalize. Returns test metrics."""
+def train(config: Config, features: tuple | None = None) -> dict:
+    """Fit the TF-IDF blocks on train, keep the training rows as the bank, save, finalize. Returns test metrics.
+
+    ``features``: ``(vectorizer, x)`` already fitted with this config's TF-IDF options on the train split (one fit
+    shared by the members of a recipe); fitted here when None."""
     from cpc_models.data import load_split
     from cpc_models.folder import finalize_model_folder
     from cpc_models.registry import write_model_config
@@ -125,7 +128,7 @@ def train(config: Config) -> dict:
     out = Path(config.output_dir)
     train_split = load_split(config.dataset_dir, "train")
     t0 = time.perf_counter()
-    vectorizer, x = fit_vectorizer(config, train_split.texts)
+    vectorizer, x = features or fit_vectorizer(config, train_split.texts)
     seconds = time.perf_counter() - t0
     scorer = write_knn_folder(out, vectorizer, x, train_split, config.dataset_dir, config.k, config.temperature)
     write_model_config(out, KIND, train_split.vocabulary, features=[b.name for b in vectorizer.blocks])

@@ -38,7 +38,7 @@ class Config(TfidfConfig):
     C: float = option(0.3, help="Inverse regularisation strength.")
     min_weight: float = option(0.03, help="Coefficients smaller than this (absolute) are dropped when saving.")
     n_jobs: int = option(
-        0, help="Threads fitting the per-code models (each holds a copy of the features); 0: all cores."
+        0, help="Processes fitting the per-code models (each holds a copy of the features); 0: all cores."
     )
 
 
@@ -152,7 +152,20 @@ def fit_classifier(config: Config, x, y: np.ndarray):
         from cpc_dataset.errors import InputError
 
         raise InputError(f"unknown classifier {config.classifier!r}: svc or logreg")
-    return fit_per_label(x, y, make, desc=f"fitting {config.classifier}", n_jobs=config.n_jobs or None)
+    if hasattr(x, "tocsr") and x.dtype != np.float64:
+        x = x.tocsr().astype(np.float64)  # liblinear's input type, once: not one copy per label per thread
+    # both solvers are liblinear's: processes, so the weights do not depend on n_jobs
+    return fit_per_label(x, y, make, desc=f"fitting {config.classifier}", n_jobs=config.n_jobs or None, processes=True)
+
+
+def default_features(config: Config) -> bool:
+    """Are ``config``'s TF-IDF options the defaults (those of the neighbour index a model without one gets)?"""
+    from dataclasses import fields
+
+    from cpc_models.kinds.config import KindConfig
+
+    own = [f for f in fields(TfidfConfig) if f.name not in {g.name for g in fields(KindConfig)} | {"seed"}]
+    return all(getattr(config, f.name) == f.default for f in own)
 
 
 def prune(coef: np.ndarray, min_weight: float):
@@ -164,8 +177,11 @@ def prune(coef: np.ndarray, min_weight: float):
     return csc_matrix(coef)
 
 
-def train(config: Config) -> dict:
-    """Fit on train, calibrate (SVM) on validation, save the folder, finalize it. Returns test metrics."""
+def train(config: Config, features: tuple | None = None) -> dict:
+    """Fit on train, calibrate (SVM) on validation, save the folder, finalize it. Returns test metrics.
+
+    ``features``: ``(vectorizer, x)`` already fitted with this config's TF-IDF options on the train split (one fit
+    shared by the members of a recipe); fitted here when None."""
     from cpc_models.data import load_split
     from cpc_models.folder import finalize_model_folder
     from cpc_models.registry import write_model_config
@@ -174,7 +190,7 @@ def train(config: Config) -> dict:
     train_split = load_split(config.dataset_dir, "train")
     val = load_split(config.dataset_dir, "validation", train_split.vocabulary)
     t0 = time.perf_counter()
-    vectorizer, x = fit_vectorizer(config, train_split.texts)
+    vectorizer, x = features or fit_vectorizer(config, train_split.texts)
     coef, intercept = fit_classifier(config, x, train_split.y)
     sparse = prune(coef, config.min_weight)
     scorer = LinearScorer(train_split.vocabulary, vectorizer, sparse, intercept)
@@ -183,6 +199,11 @@ def train(config: Config) -> dict:
     seconds = time.perf_counter() - t0
     log.info("trained in %.0f s (%d weights kept)", seconds, sparse.nnz)
     scorer.save(out)
+    if default_features(config):  # the neighbour index finalize would fit: the same features, fitted once
+        from cpc_models.kinds.neighbour_index import build_neighbour_index
+
+        build_neighbour_index(out, config.dataset_dir, features=(vectorizer, x))
+    del x
     write_model_config(
         out,
         "tfidf-svm",
@@ -190,7 +211,7 @@ def train(config: Config) -> dict:
         classifier=config.classifier,
         features=[b.name for b in vectorizer.blocks],
     )
-    run = {"train_seconds": round(seconds, 1), "n_features": int(x.shape[1]), "nonzero_weights": int(sparse.nnz)}
+    run = {"train_seconds": round(seconds, 1), "n_features": vectorizer.n_features, "nonzero_weights": int(sparse.nnz)}
     description = (
         f"TF-IDF ({vectorizer.describe()} blocks) with one {config.classifier} per CPC code (scikit-learn), "
         "saved as JSON vocabularies and .npz arrays (no pickle)."

@@ -1,0 +1,108 @@
+"""Training the TF-IDF members at scale: the features fitted once (shared by the members and the neighbour index),
+one float64 matrix for all the per-label fits, parallel fits that give the weights of sequential ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from cpc_models.kinds import tfidf_knn, tfidf_svm  # noqa: E402
+from cpc_models.kinds.vocabulary import StreamedTfidf  # noqa: E402
+from tests.unit.test_linear import make_tiny_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("dataset"))
+
+
+def count_fits(monkeypatch) -> list:
+    fits = []
+    original = StreamedTfidf.fit_transform
+
+    def fit_transform(self, texts):
+        fits.append(len(texts))
+        return original(self, texts)
+
+    monkeypatch.setattr(StreamedTfidf, "fit_transform", fit_transform)
+    return fits
+
+
+def test_tfidf_svm_with_default_features_fits_them_once_for_itself_and_its_neighbour_index(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    from cpc_models.registry import load_scorer
+
+    fits = count_fits(monkeypatch)
+    out = tmp_path / "svm"
+    tfidf_svm.train(tfidf_svm.Config(dataset_dir=str(tiny_dataset), output_dir=str(out)))
+    assert len(fits) == 2  # the word and the title block, once
+    index = load_scorer(out / "neighbour_index")
+    assert index.vectorizer.blocks[0].terms == load_scorer(out).vectorizer.blocks[0].terms
+    assert index.bank.n_rows == fits[0]
+
+
+def test_members_trained_from_shared_features_are_the_members_that_fit_their_own(tiny_dataset, tmp_path, monkeypatch):
+    from cpc_models.data import load_split
+    from cpc_models.kinds.tfidf import fit_vectorizer
+    from cpc_models.registry import load_scorer
+
+    common = {"dataset_dir": str(tiny_dataset)}
+    svm = tfidf_svm.Config(**common, output_dir=str(tmp_path / "svm"))
+    tfidf_svm.train(svm)
+    tfidf_knn.train(tfidf_knn.Config(**common, output_dir=str(tmp_path / "knn")))
+    fits = count_fits(monkeypatch)
+    features = fit_vectorizer(svm, load_split(tiny_dataset, "train").texts)
+    tfidf_svm.train(tfidf_svm.Config(**common, output_dir=str(tmp_path / "svm2")), features=features)
+    tfidf_knn.train(tfidf_knn.Config(**common, output_dir=str(tmp_path / "knn2")), features=features)
+    assert len(fits) == 2  # the shared fit only
+    texts = load_split(tiny_dataset, "test").texts
+    for name in ("svm", "knn"):
+        np.testing.assert_array_equal(
+            load_scorer(tmp_path / name).predict_proba(texts), load_scorer(tmp_path / f"{name}2").predict_proba(texts)
+        )
+
+
+def test_every_per_label_fit_reads_one_float64_matrix(tiny_dataset, monkeypatch):
+    from sklearn.svm import LinearSVC
+
+    from cpc_models.data import load_split
+    from cpc_models.kinds.tfidf import fit_vectorizer
+
+    config = tfidf_svm.Config(dataset_dir=str(tiny_dataset), min_df=1, n_jobs=1)  # in this process: fit is seen
+    train = load_split(tiny_dataset, "train")
+    _, x = fit_vectorizer(config, train.texts)
+    seen = []
+    original = LinearSVC.fit
+
+    def fit(self, X, y, *args, **kwargs):
+        seen.append((id(X), X.dtype))
+        return original(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(LinearSVC, "fit", fit)
+    coef, _ = tfidf_svm.fit_classifier(config, x, train.y)
+    assert len(seen) == train.y.shape[1] and len(set(seen)) == 1 and seen[0][1] == np.float64
+    expected, _ = tfidf_svm.fit_per_label(
+        x, train.y, lambda: LinearSVC(C=config.C, random_state=config.seed), n_jobs=1
+    )  # float32 in: scikit-learn converts per fit, to the same values
+    np.testing.assert_array_equal(coef, expected)
+
+
+def test_parallel_per_label_fits_give_the_weights_of_one_at_a_time(tiny_dataset):
+    from sklearn.svm import LinearSVC
+
+    from cpc_models.data import load_split
+    from cpc_models.kinds.common import fit_per_label
+    from cpc_models.kinds.tfidf import fit_vectorizer
+
+    train = load_split(tiny_dataset, "train")
+    _, x = fit_vectorizer(tfidf_svm.Config(dataset_dir=str(tiny_dataset), min_df=1), train.texts)
+    x = x.astype(np.float64)
+    make = lambda: LinearSVC(C=0.3, random_state=0)  # noqa: E731
+    one = fit_per_label(x, train.y, make, n_jobs=1)
+    for _ in range(3):  # liblinear's random generator shared by threads made these differ in most runs
+        parallel = fit_per_label(x, train.y, make, n_jobs=2, processes=True)
+        np.testing.assert_array_equal(parallel[0], one[0])
+        np.testing.assert_array_equal(parallel[1], one[1])
