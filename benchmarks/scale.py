@@ -61,7 +61,7 @@ def train(dataset: str, out: str) -> dict:
     )
     t = time.perf_counter()
     ensemble.train(config)
-    seconds["ensemble"] = time.perf_counter() - t
+    seconds["combine"] = time.perf_counter() - t
     return {
         "train_s": round(time.perf_counter() - t0, 1),
         "steps_s": {k: round(v, 1) for k, v in seconds.items()},
@@ -204,7 +204,7 @@ def report(rows: list[dict], args) -> str:
             table.append([r["size"], f"failed: {r['failed']}"] + [""] * (len(header) - 3) + [r["load"]])
             continue
         ratio = f"{r['abstracts_per_s'] / base['abstracts_per_s']:.2f}" if base else ""
-        steps = " / ".join(str(r["steps_s"][k]) for k in ("fit", "svm", "knn", "ensemble"))
+        steps = " / ".join(str(r["steps_s"][k]) for k in ("fit", "svm", "knn", "combine"))
         rss = f"{r['train_peak_rss_mb']} / {r['worker_peak_rss_mb']}"
         values = (r["size"], r["train_s"], steps, rss, r["model_mb"], r["load_s"])
         values += (r["abstracts_per_s"], ratio, r["p50_ms"], r["predict_peak_rss_mb"], r["load"])

@@ -59,7 +59,9 @@ def test_1_one_module_defines_config_train_load(name):
     assert dataclasses.is_dataclass(config_class) and issubclass(config_class, KindConfig)
     config = config_class()  # every field has a default
     assert config_class.from_dict(config.to_dict()) == config  # what train_config.json / --config FILE round-trip
-    assert list(inspect.signature(code.train).parameters) == ["config"]
+    train = list(inspect.signature(code.train).parameters.values())
+    assert train[0].name == "config"  # `cpc train` calls train(config): anything else must be optional
+    assert all(p.default is not inspect.Parameter.empty for p in train[1:]), train
     assert list(inspect.signature(code.load).parameters)[:2] == ["model_dir", "backend"]
     if kind.auto_choice:
         assert list(inspect.signature(code.auto_backend).parameters) == ["model_dir"]
