@@ -159,10 +159,12 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         vocabulary = [c for c in build_vocabulary(counts, n_train, config.min_label_freq) if c not in superseded]
         if not vocabulary:
             raise MisconfiguredError(f"no code reaches --min-label-freq {config.min_label_freq}; lower it")
+        log.info("%d labels (%d superseded codes left out)", len(vocabulary), len(superseded))
         out = Path(config.out)
         out.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(out / "data", ignore_errors=True)
         labels_per_split = write_splits(con, out / "data", vocabulary)
+        log.info("wrote the splits")
         stats = {**corpus_stats(con, labels_per_split), "documents_split_by_family": by_family}
         report = BuildReport(
             config,
@@ -176,6 +178,7 @@ def build_dataset(config: BuildConfig) -> BuildReport:
             superseded,
         )
         write_dataset_folder(report)
+        log.info("wrote %s", out)
     stats["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 

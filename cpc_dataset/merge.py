@@ -3,8 +3,8 @@
 Tables of the scratch database, in order:
 
 - ``rows``: every usable raw row, without its text (``seq``: its place in the reading order; ``akey``: SHA-256
-  of its normalised abstract, ``cpc_dataset.text.abstract_key``, computed in SQL for ASCII abstracts and by
-  that function for the others; ``bucket``: the split bucket of that key); ``texts``: a view of the rows' titles and abstracts,
+  of its normalised abstract, ``cpc_dataset.text.abstract_key``, computed a vector at a time
+  (``cpc_dataset.arrow_text``); ``bucket``: the split bucket of that key); ``texts``: a view of the rows' titles and abstracts,
   read from the raw parquet files when written out.
 - ``multi``: the rows that merge with others: those whose number or abstract key another row shares (and any
   with a repeated code). Every other row is a document as it stands (its codes in its order, no other
@@ -29,7 +29,6 @@ import logging
 from pathlib import Path
 
 from cpc_dataset.raw import RawReadStats, list_raw_files, open_raw_parquet, read_raw_file
-from cpc_dataset.text import abstract_key
 
 log = logging.getLogger(__name__)
 
@@ -53,27 +52,37 @@ def split_case(split_percent: tuple[int, int, int], column: str = "bucket") -> s
 
 # -- reading ---------------------------------------------------------------------------------------------
 SEQ_SHIFT = 40  # seq = file index << 40 | row in its file: the reading order, and the way back to a row's text
-# abstract_key in SQL for ASCII text (every byte one character): lower case, runs of anything but a-z0-9 -> one
-# space, trimmed; the same as the function's ASCII path. Other text goes through the function itself (a UDF).
-_ASCII_KEY = "trim(regexp_replace(lower(p.abstract), '[^a-z0-9]+', ' ', 'g'))"
-_KEY = f"CASE WHEN strlen(p.abstract) = length(p.abstract) THEN {_ASCII_KEY} ELSE cpc_abstract_key(p.abstract) END"
-# the split bucket from the SHA-256's first 8 bytes, big-endian, as split_bucket computes it
-_BUCKET = "(('0x' || left(h, 16))::UBIGINT % 100)::UTINYINT"
-DROP_REASONS = (  # why a row of an imported parquet file cannot be used, in the order they are checked
-    ("no publication number", "coalesce(length(p.publication_number), 0) = 0"),
-    ("no abstract", "coalesce(length(p.abstract), 0) = 0"),
-    ("no codes", "coalesce(len(p.cpc_codes), 0) = 0"),
-)
+BATCH_ROWS = 32_768
+KEY_COLUMNS = ("publication_number", "abstract", "cpc_codes", "family_id")
+
+
+def _rows_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("seq", pa.int64()),
+            ("publication_number", pa.string()),
+            ("cpc_codes", pa.list_(pa.string())),
+            ("family_id", pa.string()),
+            ("akey", pa.binary()),
+            ("bucket", pa.uint8()),
+        ]
+    )
 
 
 def ingest(con, raw_dirs: list[str], scratch: Path, progress: bool = True) -> RawReadStats:
     """Every raw file of every folder (in order) into the table ``rows`` and the view ``texts``; returns counts.
 
-    DuckDB reads the parquet files (on every core) and computes the abstract keys; the text stays in the files
-    (``texts`` reads it back for the documents written). Scraper CSVs are read row by row
+    Only the abstract keys are computed in Python (``cpc_dataset.arrow_text``, a batch at a time on two threads);
+    the text stays in the files (``texts`` reads it back for the documents written). Scraper CSVs are read row by row
     (``cpc_dataset.raw``) into a parquet file in ``scratch`` first. Unusable rows are counted by reason.
     """
+    import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from cpc_dataset.arrow_text import abstract_digests
 
     stats = RawReadStats()
     files = [p for d in raw_dirs for p in list_raw_files(Path(d))]
@@ -109,38 +118,89 @@ def ingest(con, raw_dirs: list[str], scratch: Path, progress: bool = True) -> Ra
         """
 
     log.info("reading %d raw file(s)", len(sources))
-    _register_key_function(con)
-    reason = "CASE " + " ".join(f"WHEN {sql} THEN '{name}'" for name, sql in DROP_REASONS) + " END"
-    con.execute(f"""
-        CREATE TABLE rows AS
-        SELECT seq, publication_number, cpc_codes, family_id, unhex(h) AS akey, {_BUCKET} AS bucket, reason
-        FROM (SELECT seq, p.publication_number, p.cpc_codes, p.family_id, r.reason,
-                     CASE WHEN r.reason IS NULL THEN sha256({_KEY}) END AS h
-              FROM ({scan("p.publication_number, p.abstract, p.cpc_codes, p.family_id")}) p,
-                   LATERAL (SELECT {reason} AS reason) r)
-    """)
-    kept: dict[int, int] = {}
-    for idx, why, n in con.execute(f"SELECT seq >> {SEQ_SHIFT}, reason, count(*) FROM rows GROUP BY ALL").fetchall():
-        if why is None:
-            kept[idx] = n
-        if idx not in counted:
-            stats.rows += n
-            if why is not None:
-                stats.dropped[why] += n
-    con.execute("DELETE FROM rows WHERE reason IS NOT NULL")
-    stats.rows_per_file.update({label: kept.get(idx, 0) for idx, label in enumerate(labels)})
+    kept = dict.fromkeys(range(len(sources)), 0)
+
+    def usable():  # counted here, in the reading thread
+        for index, offset, batch in _raw_batches(sources):
+            keep = _usable(batch, None if index in counted else stats)
+            seqs = pc.add(pc.indices_nonzero(keep).cast(pa.int64()), (index << SEQ_SHIFT) + offset)
+            batch = batch.filter(keep)
+            kept[index] += batch.num_rows
+            yield seqs, batch
+
+    def keyed(item):  # on a worker thread
+        seqs, batch = item
+        digests = abstract_digests(batch.column("abstract"))
+        first8 = np.frombuffer(b"".join(digests), ">u8").reshape(-1, 4)[:, 0] if digests else np.zeros(0, ">u8")
+        return pa.record_batch(
+            {
+                "seq": seqs,
+                "publication_number": batch.column("publication_number"),
+                "cpc_codes": batch.column("cpc_codes"),
+                "family_id": batch.column("family_id"),
+                "akey": pa.array(digests, pa.binary()),
+                "bucket": pa.array((first8 % 100).astype(np.uint8)),
+            }
+        )
+
+    schema = _rows_schema()
+    batches = _in_threads(keyed, usable(), schema)
+    con.register("_rows", pa.RecordBatchReader.from_batches(schema, batches))
+    con.execute("CREATE TABLE rows AS SELECT * FROM _rows")
+    con.unregister("_rows")
+    stats.rows_per_file.update({label: kept[idx] for idx, label in enumerate(labels)})
     con.execute(f"CREATE VIEW texts AS {scan('p.title, p.abstract')}")
     return stats
 
 
-def _register_key_function(con) -> None:
-    """``cpc_abstract_key(text)``: the SQL name of ``abstract_key`` (for the abstracts that are not ASCII)."""
-    import pyarrow as pa
+def _raw_batches(sources: list[Path]):
+    """(file index, row offset in the file, batch of KEY_COLUMNS) of every file, in reading order."""
+    import pyarrow.parquet as pq
 
-    def keys(texts):
-        return pa.array([abstract_key(t) for t in texts.to_pylist()], pa.string())
+    for index, source in enumerate(sources):
+        offset = 0
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=list(KEY_COLUMNS)):
+            yield index, offset, batch
+            offset += batch.num_rows
 
-    con.create_function("cpc_abstract_key", keys, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False)
+
+def _in_threads(work, items, schema, threads: int = 2, ahead: int = 4):
+    """``work(item)`` for each item on ``threads`` threads (numpy and pyarrow release the GIL), in order, with at
+    most ``ahead`` items in flight (bounded memory)."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) >= ahead:
+                yield pending.popleft().result().cast(schema)
+        while pending:
+            yield pending.popleft().result().cast(schema)
+
+
+def _usable(batch, stats: RawReadStats | None):
+    """The mask of a batch's rows the build can use; the others are counted in ``stats`` under their first
+    reason (None: a scraper CSV's rows, counted when read)."""
+    import pyarrow.compute as pc
+
+    has_number = pc.fill_null(pc.greater(pc.utf8_length(batch.column("publication_number")), 0), False)
+    has_abstract = pc.fill_null(pc.greater(pc.utf8_length(batch.column("abstract")), 0), False)
+    has_codes = pc.fill_null(pc.greater(pc.list_value_length(batch.column("cpc_codes")), 0), False)
+    keep = pc.and_(pc.and_(has_number, has_abstract), has_codes)
+    if stats is None:
+        return keep
+    stats.rows += batch.num_rows
+    if pc.sum(keep).as_py() != batch.num_rows:
+        for reason, mask in (
+            ("no publication number", pc.invert(has_number)),
+            ("no abstract", pc.and_(has_number, pc.invert(has_abstract))),
+            ("no codes", pc.and_(pc.and_(has_number, has_abstract), pc.invert(has_codes))),
+        ):
+            if n := pc.sum(mask).as_py():
+                stats.dropped[reason] += n
+    return keep
 
 
 def _write_records(records, path: Path) -> None:

@@ -47,6 +47,7 @@ def scratch_database(ordered: bool = True, threads: int | None = None) -> Iterat
             except duckdb.Error as exc:
                 raise MisconfiguredError(f"CPC_DUCKDB_MEMORY={memory_limit!r} is not a memory size ({exc})") from None
             con.execute(f"SET temp_directory = '{Path(tmp) / 'spill'}'")
+            con.execute("SET enable_progress_bar = false")  # the commands log their own progress
             con.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
