@@ -40,7 +40,7 @@ def scratch_database(ordered: bool = True, threads: int | None = None) -> Iterat
     duckdb = require_duckdb()
     memory_limit = os.environ.get("CPC_DUCKDB_MEMORY") or MEMORY_LIMIT
     with tempfile.TemporaryDirectory(prefix="cpc-duckdb-") as tmp:
-        con = duckdb.connect(str(Path(tmp) / "scratch.duckdb"))
+        con = duckdb.connect(":memory:")  # tables spill to temp_directory beyond memory_limit, no file to checkpoint
         try:
             try:
                 con.execute(f"SET memory_limit = '{memory_limit}'")

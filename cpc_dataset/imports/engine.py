@@ -116,11 +116,12 @@ def load_tsv(con, name: str, path: Path, columns: list[str], optional: tuple[str
 
 def _numbered(batches):
     """Each batch with ``_row``: the row's position in the file (DuckDB's scan order is not the file's)."""
+    import numpy as np
     import pyarrow as pa
 
     start = 0
     for batch in batches:
-        rows = pa.array(range(start, start + batch.num_rows), pa.int64())
+        rows = pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64))
         start += batch.num_rows
         yield pa.RecordBatch.from_arrays([*batch.columns, rows], names=[*batch.schema.names, "_row"])
 

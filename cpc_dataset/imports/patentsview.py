@@ -31,6 +31,8 @@ from cpc_dataset.scratch import scratch_database
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".tsv", ".tsv.zip")
+BATCH_ROWS = 50_000
+_WS = "' \t\n\r'"  # what str.strip() strips from ids, kinds and flags
 TITLE_TABLE = "g_cpc_title"
 TITLE_COLUMNS = (
     ("cpc_group", "cpc_group_title"),
@@ -140,16 +142,18 @@ def _import_layout(layout: Layout, tables: dict[str, Path], out: Path, filters: 
                 SELECT id, list_transform(list_sort(list(entry)), lambda e: e.code) AS codes
                 FROM (SELECT {layout.id} AS id, {{'s': {order}, 'r': _row, 'code': cpc_group}} AS entry FROM cpc)
                 GROUP BY id)
-            SELECT p.{layout.id} AS id, p.{kind} AS kind, {f"p.{title}" if title else "NULL"} AS title,
-                   {f"p.{date}" if date else "NULL"} AS date, {f"p.{withdrawn}" if withdrawn else "'0'"} AS withdrawn,
-                   a.abstract, c.codes
+            SELECT 'US' || trim(p.{layout.id}, {_WS}) || coalesce(trim(p.{kind}, {_WS}), '') AS publication_number,
+                   {f"p.{title}" if title else "NULL"} AS title, {f"p.{date}" if date else "NULL"} AS publication_date,
+                   a.abstract, c.codes, 'US' AS country_code,
+                   CASE WHEN trim(coalesce({f"p.{withdrawn}" if withdrawn else "'0'"}, '0'), {_WS})
+                             NOT IN ('0', '', 'false', 'FALSE', 'False') THEN 'withdrawn' END AS skip
             FROM patents p LEFT JOIN ({abstract_sql}) a ON a.id = p.{layout.id} LEFT JOIN codes c ON c.id = p.{layout.id}
             ORDER BY p._row
         """
         with RawWriter(out, layout.name, f"PatentsView {layout.main}", filters) as writer:
-            reader = con.sql(query).to_arrow_reader(50_000)
-            for batch in reader:
-                if _write_batch(writer, batch.to_pydict()):
+            for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
+                writer.add_batch(batch, skip=batch.column("skip"))
+                if writer.full:
                     break
             if TITLE_TABLE in tables:
                 writer.add_titles(_titles(tables[TITLE_TABLE], writer.seen_codes))
@@ -175,21 +179,6 @@ def _abstracts(con, layout: Layout, tables: dict[str, Path], main_cols: list[str
             f"no abstracts: give {' or '.join(layout.abstract_tables)} (.tsv or .tsv.zip) beside {layout.main}"
         )
     return f"SELECT {layout.id} AS id, {column} AS abstract FROM patents"
-
-
-def _write_batch(writer: RawWriter, batch: dict) -> bool:
-    """Hand one batch of joined patents to the writer; True once it is full (``--limit``)."""
-    for pid, kind, title, date, withdrawn, abstract, codes in zip(
-        batch["id"], batch["kind"], batch["title"], batch["date"], batch["withdrawn"], batch["abstract"], batch["codes"]
-    ):
-        if (withdrawn or "0").strip() not in ("0", "", "false", "FALSE", "False"):
-            writer.skip("withdrawn")
-            continue
-        number = f"US{pid.strip()}{(kind or '').strip()}"
-        writer.add(number, title, abstract, codes, country_code="US", publication_date=date)
-        if writer.full:
-            return True
-    return False
 
 
 def _titles(path: Path, seen: set[str]) -> dict[str, str]:
