@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cpc_dataset.errors import InputError
-from cpc_dataset.imports.engine import load_tsv, table_name, tsv_batches
+from cpc_dataset.imports.engine import load_tsvs, table_name, tsv_batches
 from cpc_dataset.imports.writer import ImportFilters, ImportReport, RawWriter
 from cpc_dataset.scratch import scratch_database
 
@@ -127,20 +127,27 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
 def _import_layout(layout: Layout, tables: dict[str, Path], out: Path, filters: ImportFilters | None) -> ImportReport:
     with scratch_database(ordered=False) as con:  # its one order-sensitive query says ORDER BY
         optional = layout.title + layout.abstract + layout.date + layout.kind + layout.withdrawn
-        main_cols = load_tsv(con, "patents", tables[layout.main], [layout.id], optional)
+        abstract_table = next((t for t in layout.abstract_tables if t in tables), None)
+        jobs = [
+            ("patents", tables[layout.main], [layout.id], optional),
+            ("cpc", tables[layout.cpc], [layout.id, "cpc_group"], ("cpc_sequence",)),
+        ]
+        if abstract_table is not None:
+            jobs.append(("abstracts", tables[abstract_table], [layout.id], layout.abstract))
+        main_cols, _, *abstract_cols = load_tsvs(con, jobs)
         title, date, kind = (_pick(main_cols, names) for names in (layout.title, layout.date, layout.kind))
         withdrawn = _pick(main_cols, layout.withdrawn)
         if kind is None:
             raise InputError(f"{tables[layout.main]}: no kind column ({' or '.join(layout.kind)})")
-        abstract_sql = _abstracts(con, layout, tables, main_cols)
-        load_tsv(con, "cpc", tables[layout.cpc], [layout.id, "cpc_group"], ("cpc_sequence",))
-        order = "coalesce(TRY_CAST(cpc_sequence AS BIGINT), 0)" if _has(con, "cpc", "cpc_sequence") else "0"
-        # codes in cpc_sequence (then file) order: a list of {sequence, row, code} sorted afterwards, because an
-        # ORDER BY inside the aggregate is held in memory whole
+        abstract_sql = _abstracts(layout, tables, abstract_table, main_cols, abstract_cols[0] if abstract_cols else [])
+        # codes in cpc_sequence (then file) order: a list of {key, code} sorted afterwards (an ORDER BY inside the
+        # aggregate is held in memory whole), the key one integer: the sequence (0..2^22-1) above the file row
+        sequence = "least(greatest(coalesce(TRY_CAST(cpc_sequence AS BIGINT), 0), 0), 4194303)"
+        order = f"({sequence} << 40) + _row" if _has(con, "cpc", "cpc_sequence") else "_row"
         query = f"""
             WITH codes AS (
                 SELECT id, list_transform(list_sort(list(entry)), lambda e: e.code) AS codes
-                FROM (SELECT {layout.id} AS id, {{'s': {order}, 'r': _row, 'code': cpc_group}} AS entry FROM cpc)
+                FROM (SELECT {layout.id} AS id, {{'k': {order}, 'code': cpc_group}} AS entry FROM cpc)
                 GROUP BY id)
             SELECT 'US' || trim(p.{layout.id}, {_WS}) || coalesce(trim(p.{kind}, {_WS}), '') AS publication_number,
                    {f"p.{title}" if title else "NULL"} AS title, {f"p.{date}" if date else "NULL"} AS publication_date,
@@ -164,15 +171,22 @@ def _has(con, table: str, column: str) -> bool:
     return column in [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
 
 
-def _abstracts(con, layout: Layout, tables: dict[str, Path], main_cols: list[str]) -> str:
+def _abstracts(
+    layout: Layout, tables: dict[str, Path], table: str | None, main_cols: list[str], cols: list[str]
+) -> str:
     """SQL giving (id, abstract): from the abstract table when given, else from the main table."""
-    table = next((t for t in layout.abstract_tables if t in tables), None)
     if table is not None:
-        cols = load_tsv(con, "abstracts", tables[table], [layout.id], layout.abstract)
         column = _pick(cols, layout.abstract)
         if column is None:
             raise InputError(f"{tables[table]}: no abstract column ({' or '.join(layout.abstract)})")
-        return f"SELECT {layout.id} AS id, min({column}) AS abstract FROM abstracts GROUP BY 1"
+        # an id given twice keeps its smallest abstract; the others (all, as a rule) skip the aggregate
+        return f"""
+            SELECT {layout.id} AS id, {column} AS abstract FROM abstracts
+            WHERE {layout.id} NOT IN (SELECT {layout.id} FROM abstracts GROUP BY 1 HAVING count(*) > 1)
+            UNION ALL
+            SELECT {layout.id}, min({column}) FROM abstracts
+            WHERE {layout.id} IN (SELECT {layout.id} FROM abstracts GROUP BY 1 HAVING count(*) > 1) GROUP BY 1
+        """
     column = _pick(main_cols, layout.abstract)
     if column is None:
         raise InputError(

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 50_000
 STATS_SUFFIX = ".import.json"
 TITLES_SUFFIX = ".codes.json"
+DICTIONARY_COLUMNS = ("cpc_codes", "country_code", "publication_date", "filing_date", "priority_date")
 
 
 @dataclass
@@ -119,7 +120,9 @@ class RawWriter:
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.partial.unlink(missing_ok=True)  # left by a killed run
-        self._writer = pq.ParquetWriter(self.partial, raw_schema(), compression="zstd")
+        self._writer = pq.ParquetWriter(  # no dictionaries for the text (all distinct: only time spent)
+            self.partial, raw_schema(), compression="zstd", use_dictionary=list(DICTIONARY_COLUMNS)
+        )
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
