@@ -28,6 +28,7 @@ import hashlib
 import logging
 from pathlib import Path
 
+from cpc_dataset.pipeline import in_threads
 from cpc_dataset.raw import RawReadStats, list_raw_files, open_raw_parquet, read_raw_file
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def ingest(con, raw_dirs: list[str], scratch: Path, progress: bool = True) -> Ra
         )
 
     schema = _rows_schema()
-    batches = _in_threads(keyed, usable(), schema)
+    batches = (b.cast(schema) for b in in_threads(keyed, usable()))
     con.register("_rows", pa.RecordBatchReader.from_batches(schema, batches))
     con.execute("CREATE TABLE rows AS SELECT * FROM _rows")
     con.unregister("_rows")
@@ -162,22 +163,6 @@ def _raw_batches(sources: list[Path]):
         for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=list(KEY_COLUMNS)):
             yield index, offset, batch
             offset += batch.num_rows
-
-
-def _in_threads(work, items, schema, threads: int = 2, ahead: int = 4):
-    """``work(item)`` for each item on ``threads`` threads (numpy and pyarrow release the GIL), in order, with at
-    most ``ahead`` items in flight (bounded memory)."""
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(threads) as pool:
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) >= ahead:
-                yield pending.popleft().result().cast(schema)
-        while pending:
-            yield pending.popleft().result().cast(schema)
 
 
 def _usable(batch, stats: RawReadStats | None):

@@ -158,10 +158,8 @@ def _import_layout(layout: Layout, tables: dict[str, Path], out: Path, filters: 
             ORDER BY p._row
         """
         with RawWriter(out, layout.name, f"PatentsView {layout.main}", filters) as writer:
-            for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
-                writer.add_batch(batch, skip=batch.column("skip"))
-                if writer.full:
-                    break
+            batches = con.sql(query).to_arrow_reader(BATCH_ROWS)
+            writer.add_batches((batch, batch.column("skip")) for batch in batches)
             if TITLE_TABLE in tables:
                 writer.add_titles(_titles(tables[TITLE_TABLE], writer.seen_codes))
         return writer.report
