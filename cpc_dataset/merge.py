@@ -3,9 +3,9 @@
 Tables of the scratch database, in order:
 
 - ``rows``: every usable raw row, without its text (``seq``: its place in the reading order; ``akey``: SHA-256
-  of its normalised abstract, ``cpc_dataset.text.abstract_key``, computed a vector at a time
-  (``cpc_dataset.arrow_text``); ``bucket``: the split bucket of that key); ``texts``: a view of the rows' titles and abstracts,
-  read from the raw parquet files when written out.
+  of its normalised abstract, ``cpc_dataset.text.abstract_key``, computed a batch at a time
+  (``cpc_dataset.arrow_text``); ``bucket``: the split bucket of that key); ``texts``: a view of the rows'
+  titles and abstracts, read from the raw parquet files when written out.
 - ``multi``: the rows that merge with others: those whose number or abstract key another row shares (and any
   with a repeated code). Every other row is a document as it stands (its codes in its order, no other
   numbers): most rows of a large corpus, which thus skip the merge. ``multi``'s rows go through it:
