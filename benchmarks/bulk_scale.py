@@ -5,8 +5,8 @@ run; minutes per million rows). For each size it generates the tables (``benchma
 not timed), then runs ``cpc data import patentsview`` and ``cpc data build`` as separate processes, each
 under ``/usr/bin/time``-like accounting (wall seconds, peak resident memory of the process, DuckDB included),
 and reports rows per second end to end (import + build) against the targets: peak RSS at most 4 GB,
-at least 20,000 rows/s. The generated files are removed afterwards. Writes
-``benchmarks/results/bulk_scale.md`` and ``.json``.
+at least 20,000 rows/s. The generated files are removed afterwards (``--keep-tables DIR`` keeps them there and
+reuses them). Writes ``benchmarks/results/bulk_scale.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from cpc_models.scoring.report import markdown_table, write_benchmark_report  # 
 
 RSS_TARGET_GB = 4.0
 SPEED_TARGET = 20_000
+DONE = ".done"
 
 # runs a command, then prints its wall seconds and its peak RSS (ru_maxrss of the waited child, in KB on Linux)
 MEASURE = """
@@ -49,19 +50,23 @@ def measure(command: list[str]) -> dict:
     return result
 
 
-def run_size(n: int, work: Path) -> dict:
+def run_size(n: int, work: Path, keep: Path | None = None) -> dict:
     from benchmarks.synthetic_patents import write_tables
 
-    tables, raw, dataset = work / f"tables-{n}", work / f"raw-{n}", work / f"dataset-{n}"
+    tables, raw, dataset = (keep or work) / f"tables-{n}", work / f"raw-{n}", work / f"dataset-{n}"
     t0 = time.perf_counter()
-    write_tables(n, tables)
+    if not (tables / DONE).exists():  # --keep-tables: generated once, reused by later runs
+        write_tables(n, tables)
+        (tables / DONE).touch()
     generated = time.perf_counter() - t0
-    source_mb = sum(p.stat().st_size for p in tables.iterdir()) / 1e6
+    source_mb = sum(p.stat().st_size for p in tables.glob("*.zip")) / 1e6
     cpc = [sys.executable, "-m", "spaces.cli", "-q", "data"]
     imported = measure(cpc + ["import", "patentsview", str(tables), "--out", str(raw)])
     built = measure(cpc + ["build", "--raw", str(raw), "--out", str(dataset)])
     stats = json.loads((dataset / "build_stats.json").read_text())
-    shutil.rmtree(tables), shutil.rmtree(raw), shutil.rmtree(dataset)
+    shutil.rmtree(raw), shutil.rmtree(dataset)
+    if keep is None:
+        shutil.rmtree(tables)
     seconds = imported["seconds"] + built["seconds"]
     peak = max(imported["peak_rss_kb"], built["peak_rss_kb"]) / 1024**2
     return {
@@ -89,13 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--work", type=Path, help="Scratch folder for the generated files [default: a temporary one].")
+    parser.add_argument(
+        "--keep-tables", type=Path, help="Folder to keep the generated tables in and reuse them from [default: none]."
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bulk_scale.md")
     args = parser.parse_args(argv)
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bulk-scale-", dir=args.work) as tmp:
         for n in args.sizes:
-            row = run_size(n, Path(tmp))
+            row = run_size(n, Path(tmp), args.keep_tables)
             print(json.dumps(row), flush=True)
             rows.append(row)
             write_results(args.out, rows)  # after each size: a long run that is stopped keeps what it measured
