@@ -209,7 +209,13 @@ def write_splits(con, data_dir: Path, vocabulary: list[str]) -> dict[str, Counte
                 )
                 yield split, batch.filter(mask)
 
-    write_split_streams(data_dir, batches(), vocabulary, SPLITS)
+    # the join as written: the documents (no text) are the hash join's table, the texts stream past it (left to
+    # itself, DuckDB may hash the texts, gigabytes that it must then spill)
+    con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
+    try:
+        write_split_streams(data_dir, batches(), vocabulary, SPLITS)
+    finally:
+        con.execute("RESET disabled_optimizers")
     return {s: Counter({int(n): int(k) for n, k in c.items()}) for s, c in labels_per_split.items()}
 
 

@@ -43,7 +43,8 @@ def find_superseded_sql(con, counts: dict[str, int], n_train: int) -> dict:
     rows = con.execute("""
         WITH pairs AS (
             SELECT a, unnest(list_filter(codes, lambda x: x <> a AND left(x, 3) = left(a, 3))) AS b
-            FROM (SELECT codes, unnest(codes) AS a FROM docs WHERE split = 'train')
+            FROM (SELECT codes, unnest(codes) AS a FROM docs  -- documents with two codes of one class, only
+                  WHERE split = 'train' AND len(list_distinct(list_transform(codes, lambda x: left(x, 3)))) < len(codes))
             WHERE a IN (SELECT code FROM _candidates))
         SELECT p.a, p.b, count(*) AS n
         FROM pairs p
@@ -104,6 +105,6 @@ def documents_query() -> str:
     return """
         SELECT d.split, d.publication_number, t.title, t.abstract, d.codes AS cpc_codes,
                d.others AS other_publication_numbers
-        FROM docs d JOIN texts t ON t.seq = d.text_seq
+        FROM texts t JOIN docs d ON d.text_seq = t.seq  -- docs on the right: the hash side (build.write_splits)
         ORDER BY d.split, d.publication_number
     """
