@@ -154,9 +154,12 @@ def _import_layout(layout: Layout, tables: dict[str, Path], out: Path, filters: 
                    a.abstract, c.codes, 'US' AS country_code,
                    CASE WHEN trim(coalesce({f"p.{withdrawn}" if withdrawn else "'0'"}, '0'), {_WS})
                              NOT IN ('0', '', 'false', 'FALSE', 'False') THEN 'withdrawn' END AS skip
-            FROM patents p LEFT JOIN ({abstract_sql}) a ON a.id = p.{layout.id} LEFT JOIN codes c ON c.id = p.{layout.id}
+            FROM ({abstract_sql}) a RIGHT JOIN patents p ON a.id = p.{layout.id} LEFT JOIN codes c ON c.id = p.{layout.id}
             ORDER BY p._row
         """
+        # the joins as written: the patents, then the codes, are the hash side; the abstracts (gigabytes at
+        # millions of patents) stream past them instead of being hashed and spilled
+        con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
         with RawWriter(out, layout.name, f"PatentsView {layout.main}", filters) as writer:
             batches = con.sql(query).to_arrow_reader(BATCH_ROWS)
             writer.add_batches((batch, batch.column("skip")) for batch in batches)
