@@ -12,8 +12,8 @@ Tables of the scratch database, in order:
 - ``numbers``: one per publication number; title and abstract from its first row, codes united in reading order.
 - ``members``: each number with ``head``, the number that represents its abstract group: the member with the
   most codes, the earliest of equals; ``doc_codes``: each group's codes united (the head's first).
-- ``docs``: one per document, the alone rows and the merged groups: ``codes`` in order, the other numbers in
-  ``others``, the family ids in ``families``.
+- ``docs``: one per document, the rows that stand alone and the merged groups: ``codes`` in order, the other
+  numbers in ``others``, the family ids in ``families``.
 - the split: a document without family ids keeps the split of its abstract key, so a corpus without family
   ids splits exactly as before; documents linked by a shared family id (directly or through other documents)
   share one split, the one of the smallest family id among them, so no family straddles two splits.
