@@ -139,7 +139,10 @@ def build_dataset(config: BuildConfig) -> BuildReport:
     from cpc_dataset.vocabulary import corpus_stats, find_superseded_sql, train_code_counts
 
     t0 = time.perf_counter()
-    with scratch_database(ordered=False) as con, tempfile.TemporaryDirectory(prefix="cpc-build-") as scratch:
+    with (
+        scratch_database(ordered=False, in_memory=False) as con,
+        tempfile.TemporaryDirectory(prefix="cpc-build-") as scratch,
+    ):
         read_stats = ingest(con, config.raw_dirs, Path(scratch), progress=config.progress)
         usable = sum(read_stats.rows_per_file.values())
         log.info("read %d usable rows from %d files (%d rows in all)", usable, read_stats.files, read_stats.rows)

@@ -30,17 +30,19 @@ def require_duckdb():
 
 
 @contextlib.contextmanager
-def scratch_database(ordered: bool = True, threads: int | None = None) -> Iterator:
-    """A DuckDB connection on a database file in a temporary folder (removed afterwards) that spills there.
+def scratch_database(ordered: bool = True, threads: int | None = None, in_memory: bool = True) -> Iterator:
+    """A DuckDB connection that spills to a temporary folder (removed afterwards).
 
     ``ordered=False`` lets DuckDB return rows in any order where a query says none (less memory on large
     results): for callers whose every order-sensitive query has an ORDER BY. Running out of memory is a
-    one-line MisconfiguredError naming ``CPC_DUCKDB_MEMORY``.
+    one-line MisconfiguredError naming ``CPC_DUCKDB_MEMORY``. ``in_memory=False`` keeps the tables in a database
+    file there instead (DuckDB writes them out, compressed, to stay within its limit: the build's tables of millions
+    of rows); in memory, tables are spilled only as temporary data (faster for the imports' tables, read once).
     """
     duckdb = require_duckdb()
     memory_limit = os.environ.get("CPC_DUCKDB_MEMORY") or MEMORY_LIMIT
     with tempfile.TemporaryDirectory(prefix="cpc-duckdb-") as tmp:
-        con = duckdb.connect(":memory:")  # tables spill to temp_directory beyond memory_limit, no file to checkpoint
+        con = duckdb.connect(":memory:" if in_memory else str(Path(tmp) / "scratch.duckdb"))
         try:
             try:
                 con.execute(f"SET memory_limit = '{memory_limit}'")
