@@ -13,6 +13,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 LABELS_FILE = "labels.json"
 CONFIG_FILE = "build_config.json"
 STATS_FILE = "build_stats.json"
+WRITE_BATCH_ROWS = 10_000
 
 
 @dataclass
@@ -134,10 +136,13 @@ def build_dataset(config: BuildConfig) -> BuildReport:
     """Read the raw folder(s) and write the dataset folder; returns what was done, with counts."""
     from cpc_dataset.merge import assign_splits, ingest, merge
     from cpc_dataset.scratch import scratch_database
-    from cpc_dataset.vocabulary import assign_labels, corpus_stats, find_superseded_sql, train_code_counts
+    from cpc_dataset.vocabulary import corpus_stats, find_superseded_sql, train_code_counts
 
     t0 = time.perf_counter()
-    with scratch_database(ordered=False) as con, tempfile.TemporaryDirectory(prefix="cpc-build-") as scratch:
+    with (
+        scratch_database(ordered=False, in_memory=False) as con,
+        tempfile.TemporaryDirectory(prefix="cpc-build-") as scratch,
+    ):
         read_stats = ingest(con, config.raw_dirs, Path(scratch), progress=config.progress)
         usable = sum(read_stats.rows_per_file.values())
         log.info("read %d usable rows from %d files (%d rows in all)", usable, read_stats.files, read_stats.rows)
@@ -157,8 +162,13 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         vocabulary = [c for c in build_vocabulary(counts, n_train, config.min_label_freq) if c not in superseded]
         if not vocabulary:
             raise MisconfiguredError(f"no code reaches --min-label-freq {config.min_label_freq}; lower it")
-        assign_labels(con, vocabulary)
-        stats = {**corpus_stats(con), "documents_split_by_family": by_family}
+        log.info("%d labels (%d superseded codes left out)", len(vocabulary), len(superseded))
+        out = Path(config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(out / "data", ignore_errors=True)
+        labels_per_split = write_splits(con, out / "data", vocabulary)
+        log.info("wrote the splits")
+        stats = {**corpus_stats(con, labels_per_split), "documents_split_by_family": by_family}
         report = BuildReport(
             config,
             read_stats,
@@ -167,27 +177,58 @@ def build_dataset(config: BuildConfig) -> BuildReport:
             stats,
             vocabulary,
             {c: counts[c] for c in vocabulary},
-            Path(config.out),
+            out,
             superseded,
         )
-        write_dataset_folder(report, con)
+        write_dataset_folder(report)
+        log.info("wrote %s", out)
     stats["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
 
-def write_dataset_folder(report: BuildReport, con) -> None:
+def write_splits(con, data_dir: Path, vocabulary: list[str]) -> dict[str, Counter]:
+    """The documents into one parquet file per split, streamed from one sorted query, their labels added batch
+    by batch; returns ``{split: {number of labels: documents}}``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from cpc_dataset.parquet import write_split_streams
+    from cpc_dataset.vocabulary import documents_query, label_lists
+
+    vocab = pa.array(vocabulary, pa.string())
+    labels_per_split: dict[str, Counter] = {s: Counter() for s in SPLITS}
+
+    def batches():
+        for batch in con.sql(documents_query()).to_arrow_reader(WRITE_BATCH_ROWS):
+            labels = label_lists(batch.column("cpc_codes"), vocab)
+            sizes = pc.list_value_length(labels).to_numpy(zero_copy_only=False)
+            batch = pa.RecordBatch.from_arrays([*batch.columns, labels], names=[*batch.schema.names, "labels"])
+            splits = batch.column("split")
+            for split in pc.unique(splits).to_pylist():
+                mask = pc.equal(splits, split)
+                labels_per_split[split].update(
+                    dict(zip(*np.unique(sizes[mask.to_numpy(zero_copy_only=False)], return_counts=True)))
+                )
+                yield split, batch.filter(mask)
+
+    # the join as written: the documents (no text) are the hash join's table, the texts stream past it (left to
+    # itself, DuckDB may hash the texts, gigabytes that it must then spill)
+    con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
+    try:
+        write_split_streams(data_dir, batches(), vocabulary, SPLITS)
+    finally:
+        con.execute("RESET disabled_optimizers")
+    return {s: Counter({int(n): int(k) for n, k in c.items()}) for s, c in labels_per_split.items()}
+
+
+def write_dataset_folder(report: BuildReport) -> None:
+    """Everything but the splits (``write_splits``): labels, config, stats, plots, card."""
     from cpc_dataset.card import write_card
-    from cpc_dataset.parquet import write_split_stream
     from cpc_dataset.plots import write_plots
     from cpc_dataset.titles import vocabulary_titles
-    from cpc_dataset.vocabulary import split_query
 
     out = report.out
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out / "data", ignore_errors=True)
-    for split in SPLITS:
-        batches = con.sql(split_query(split)).to_arrow_reader(10_000)
-        write_split_stream(out / "data" / f"{split}-00000-of-00001.parquet", batches, report.vocabulary)
     labels = {
         "labels": report.vocabulary,
         "train_counts": report.label_counts,

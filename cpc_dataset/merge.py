@@ -3,12 +3,17 @@
 Tables of the scratch database, in order:
 
 - ``rows``: every usable raw row, without its text (``seq``: its place in the reading order; ``akey``: SHA-256
-  of its normalised abstract, ``cpc_dataset.text.abstract_key``; ``bucket``: the split bucket of that key);
-  ``texts``: a view of the rows' titles and abstracts, read from the raw parquet files when written out.
+  of its normalised abstract, ``cpc_dataset.text.abstract_key``, computed a batch at a time
+  (``cpc_dataset.arrow_text``); ``bucket``: the split bucket of that key); ``texts``: a view of the rows'
+  titles and abstracts, read from the raw parquet files when written out.
+- ``multi``: the rows that merge with others: those whose number or abstract key another row shares (and any
+  with a repeated code). Every other row is a document as it stands (its codes in its order, no other
+  numbers): most rows of a large corpus, which thus skip the merge. ``multi``'s rows go through it:
 - ``numbers``: one per publication number; title and abstract from its first row, codes united in reading order.
 - ``members``: each number with ``head``, the number that represents its abstract group: the member with the
-  most codes, the earliest of equals. ``docs``: one per head, the group's codes united (the head's first), the
-  other numbers in ``others``, the group's family ids in ``families``.
+  most codes, the earliest of equals; ``doc_codes``: each group's codes united (the head's first).
+- ``docs``: one per document, the rows that stand alone and the merged groups: ``codes`` in order, the other
+  numbers in ``others``, the family ids in ``families``.
 - the split: a document without family ids keeps the split of its abstract key, so a corpus without family
   ids splits exactly as before; documents linked by a shared family id (directly or through other documents)
   share one split, the one of the smallest family id among them, so no family straddles two splits.
@@ -23,12 +28,10 @@ import hashlib
 import logging
 from pathlib import Path
 
+from cpc_dataset.pipeline import in_threads
 from cpc_dataset.raw import RawReadStats, list_raw_files, open_raw_parquet, read_raw_file
-from cpc_dataset.text import abstract_key
 
 log = logging.getLogger(__name__)
-
-BATCH_ROWS = 50_000
 
 
 def split_bucket(key: str) -> int:
@@ -50,61 +53,57 @@ def split_case(split_percent: tuple[int, int, int], column: str = "bucket") -> s
 
 # -- reading ---------------------------------------------------------------------------------------------
 SEQ_SHIFT = 40  # seq = file index << 40 | row in its file: the reading order, and the way back to a row's text
+BATCH_ROWS = 32_768
+KEY_COLUMNS = ("publication_number", "abstract", "cpc_codes", "family_id")
+
+
+def _rows_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("seq", pa.int64()),
+            ("publication_number", pa.string()),
+            ("cpc_codes", pa.list_(pa.string())),
+            ("family_id", pa.string()),
+            ("akey", pa.binary()),
+            ("bucket", pa.uint8()),
+        ]
+    )
 
 
 def ingest(con, raw_dirs: list[str], scratch: Path, progress: bool = True) -> RawReadStats:
     """Every raw file of every folder (in order) into the table ``rows`` and the view ``texts``; returns counts.
 
-    Only the abstract keys are computed in Python; numbers, codes and family ids are copied by DuckDB from the
-    parquet files, and the text stays in them (``texts`` reads it back for the documents written). Scraper CSVs
-    are read row by row (``cpc_dataset.raw``) into a parquet file in ``scratch`` first.
+    Only the abstract keys are computed in Python (``cpc_dataset.arrow_text``, a batch at a time on two threads);
+    the text stays in the files (``texts`` reads it back for the documents written). Scraper CSVs are read row by row
+    (``cpc_dataset.raw``) into a parquet file in ``scratch`` first. Unusable rows are counted by reason.
     """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
+
+    from cpc_dataset.arrow_text import abstract_digests
 
     stats = RawReadStats()
     files = [p for d in raw_dirs for p in list_raw_files(Path(d))]
     names = [p.name for p in files]
     sources: list[Path] = []
-    con.execute("CREATE TABLE keys (seq BIGINT, akey BLOB, bucket UTINYINT)")
-    bar = tqdm(desc="reading raw files", unit=" rows", disable=not progress)
+    labels: list[str] = []
+    counted: set[int] = set()  # CSV files: their rows were counted (and the bad ones dropped) when read
     for index, path in enumerate(files):
-        label = path.name if names.count(path.name) == 1 else str(path)
-        is_csv = path.suffix.lower() == ".csv"
-        if is_csv:
+        labels.append(path.name if names.count(path.name) == 1 else str(path))
+        if path.suffix.lower() == ".csv":
             records = read_raw_file(path, stats)
             stats.rows_per_file.pop(path.name, None)
             source = scratch / f"csv-{index:05d}.parquet"
             _write_records(records, source)
+            counted.add(index)
         else:
             open_raw_parquet(path)
             stats.files += 1
             source = path
-        kept = offset = 0
-        for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=list(KEY_COLUMNS)):
-            keep = _usable(batch, path.name, None if is_csv else stats)
-            positions = pc.indices_nonzero(keep)
-            abstracts = batch.column("abstract").filter(keep).to_pylist()
-            digests = [hashlib.sha256(abstract_key(a).encode("utf-8")).digest() for a in abstracts]
-            seqs = pc.add(positions.cast(pa.int64()), (index << SEQ_SHIFT) + offset)
-            table = pa.table(
-                {
-                    "seq": seqs,
-                    "akey": pa.array(digests, pa.binary()),
-                    "bucket": pa.array([_bucket(d) for d in digests], pa.uint8()),
-                }
-            )
-            con.register("_keys", table)
-            con.execute("INSERT INTO keys SELECT * FROM _keys")
-            con.unregister("_keys")
-            offset += batch.num_rows
-            kept += len(digests)
-            bar.update(batch.num_rows)
-        stats.rows_per_file[label] = kept
         sources.append(source)
-    bar.close()
     con.register(
         "_files", pa.table({"idx": pa.array(range(len(sources)), pa.int64()), "name": list(map(str, sources))})
     )
@@ -119,17 +118,74 @@ def ingest(con, raw_dirs: list[str], scratch: Path, progress: bool = True) -> Ra
             JOIN files f ON f.name = p.filename
         """
 
-    con.execute(f"""
-        CREATE TABLE rows AS
-        SELECT k.seq, p.publication_number, p.cpc_codes, p.family_id, k.akey, k.bucket
-        FROM keys k JOIN ({scan("p.publication_number, p.cpc_codes, p.family_id")}) p USING (seq)
-    """)
+    log.info("reading %d raw file(s)", len(sources))
+    kept = dict.fromkeys(range(len(sources)), 0)
+
+    def usable():  # counted here, in the reading thread
+        for index, offset, batch in _raw_batches(sources):
+            keep = _usable(batch, None if index in counted else stats)
+            seqs = pc.add(pc.indices_nonzero(keep).cast(pa.int64()), (index << SEQ_SHIFT) + offset)
+            batch = batch.filter(keep)
+            kept[index] += batch.num_rows
+            yield seqs, batch
+
+    def keyed(item):  # on a worker thread
+        seqs, batch = item
+        digests = abstract_digests(batch.column("abstract"))
+        first8 = np.frombuffer(b"".join(digests), ">u8").reshape(-1, 4)[:, 0] if digests else np.zeros(0, ">u8")
+        return pa.record_batch(
+            {
+                "seq": seqs,
+                "publication_number": batch.column("publication_number"),
+                "cpc_codes": batch.column("cpc_codes"),
+                "family_id": batch.column("family_id"),
+                "akey": pa.array(digests, pa.binary()),
+                "bucket": pa.array((first8 % 100).astype(np.uint8)),
+            }
+        )
+
+    schema = _rows_schema()
+    batches = (b.cast(schema) for b in in_threads(keyed, usable()))
+    con.register("_rows", pa.RecordBatchReader.from_batches(schema, batches))
+    con.execute("CREATE TABLE rows AS SELECT * FROM _rows")
+    con.unregister("_rows")
+    stats.rows_per_file.update({label: kept[idx] for idx, label in enumerate(labels)})
     con.execute(f"CREATE VIEW texts AS {scan('p.title, p.abstract')}")
-    con.execute("DROP TABLE keys")
     return stats
 
 
-KEY_COLUMNS = ("publication_number", "abstract", "cpc_codes")
+def _raw_batches(sources: list[Path]):
+    """(file index, row offset in the file, batch of KEY_COLUMNS) of every file, in reading order."""
+    import pyarrow.parquet as pq
+
+    for index, source in enumerate(sources):
+        offset = 0
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=list(KEY_COLUMNS)):
+            yield index, offset, batch
+            offset += batch.num_rows
+
+
+def _usable(batch, stats: RawReadStats | None):
+    """The mask of a batch's rows the build can use; the others are counted in ``stats`` under their first
+    reason (None: a scraper CSV's rows, counted when read)."""
+    import pyarrow.compute as pc
+
+    has_number = pc.fill_null(pc.greater(pc.utf8_length(batch.column("publication_number")), 0), False)
+    has_abstract = pc.fill_null(pc.greater(pc.utf8_length(batch.column("abstract")), 0), False)
+    has_codes = pc.fill_null(pc.greater(pc.list_value_length(batch.column("cpc_codes")), 0), False)
+    keep = pc.and_(pc.and_(has_number, has_abstract), has_codes)
+    if stats is None:
+        return keep
+    stats.rows += batch.num_rows
+    if pc.sum(keep).as_py() != batch.num_rows:
+        for reason, mask in (
+            ("no publication number", pc.invert(has_number)),
+            ("no abstract", pc.and_(has_number, pc.invert(has_abstract))),
+            ("no codes", pc.and_(pc.and_(has_number, has_abstract), pc.invert(has_codes))),
+        ):
+            if n := pc.sum(mask).as_py():
+                stats.dropped[reason] += n
+    return keep
 
 
 def _write_records(records, path: Path) -> None:
@@ -150,42 +206,30 @@ def _write_records(records, path: Path) -> None:
     pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
 
 
-def _usable(batch, where: str, stats: RawReadStats | None):
-    """The mask of a batch's rows the build can use; the others are counted in ``stats`` (CSV rows: counted already)."""
-    import pyarrow.compute as pc
-
-    has_number = pc.fill_null(pc.greater(pc.utf8_length(batch.column("publication_number")), 0), False)
-    has_abstract = pc.fill_null(pc.greater(pc.utf8_length(batch.column("abstract")), 0), False)
-    has_codes = pc.fill_null(pc.greater(pc.list_value_length(batch.column("cpc_codes")), 0), False)
-    keep = pc.and_(pc.and_(has_number, has_abstract), has_codes)
-    if stats is None:
-        return keep
-    stats.rows += batch.num_rows
-    if pc.sum(keep).as_py() != batch.num_rows:
-        for reason, mask in (
-            ("no publication number", pc.invert(has_number)),
-            ("no abstract", pc.and_(has_number, pc.invert(has_abstract))),
-            ("no codes", pc.and_(pc.and_(has_number, has_abstract), pc.invert(has_codes))),
-        ):
-            for _ in range(pc.sum(mask).as_py() or 0):
-                stats.drop(reason, where, quiet=True)
-    return keep
-
-
 # -- merging ---------------------------------------------------------------------------------------------
 def merge(con) -> tuple[int, int]:
-    """Build ``numbers``, ``members``, ``docs`` and ``doc_codes``; returns (rows merged by number, by abstract)."""
+    """Build ``docs`` (and, for the rows that merge, ``numbers``, ``members``, ``doc_codes``); returns (rows
+    merged by number, numbers merged by abstract)."""
+    # a row is alone when no other row has its number or its abstract key and its codes are unique: it is a
+    # document as it stands. The rest is closed: every row of a repeated number or of a shared key is in it.
+    con.execute("""
+        CREATE TABLE multi AS
+        SELECT * FROM rows
+        WHERE len(list_distinct(cpc_codes)) <> len(cpc_codes)
+           OR publication_number IN (SELECT publication_number FROM rows GROUP BY 1 HAVING count(*) > 1)
+           OR akey IN (SELECT akey FROM rows GROUP BY 1 HAVING count(*) > 1)
+    """)
     con.execute("""
         CREATE TABLE numbers AS
         SELECT publication_number, min(seq) AS first_seq, arg_min(akey, seq) AS akey, arg_min(bucket, seq) AS bucket,
                coalesce(list(DISTINCT family_id) FILTER (WHERE family_id IS NOT NULL), []) AS families
-        FROM rows GROUP BY publication_number
+        FROM multi GROUP BY publication_number
     """)
     con.execute("""
         CREATE TABLE number_codes AS
         SELECT publication_number, code, min(seq::HUGEINT * 65536 + pos) AS ord  -- < 2^64
         FROM (SELECT publication_number, seq, unnest(cpc_codes) AS code, generate_subscripts(cpc_codes, 1) AS pos
-              FROM rows)
+              FROM multi)
         GROUP BY ALL
     """)
     con.execute("""
@@ -205,20 +249,32 @@ def merge(con) -> tuple[int, int]:
         FROM members m JOIN number_codes nc USING (publication_number)
         GROUP BY ALL
     """)
+    # lists ordered by sorting structs ({ord, value}) afterwards: an ORDER BY inside an aggregate is held whole
     con.execute("""
         CREATE TABLE docs AS
-        SELECT m.head AS publication_number,
-               max(CASE WHEN m.publication_number = m.head THEN m.first_seq END) AS text_seq,
-               any_value(m.bucket) AS bucket,
-               coalesce(list(m.publication_number ORDER BY m.first_seq) FILTER (WHERE m.publication_number <> m.head),
-                        []) AS others,
-               list_distinct(flatten(list(m.families))) AS families,
+        SELECT publication_number, seq AS text_seq, bucket, cpc_codes AS codes, []::VARCHAR[] AS others,
+               CASE WHEN family_id IS NULL THEN []::VARCHAR[] ELSE [family_id] END AS families,
                NULL::VARCHAR AS split
-        FROM members m GROUP BY m.head
+        FROM rows WHERE seq NOT IN (SELECT seq FROM multi)
+        UNION ALL
+        SELECT g.publication_number, g.text_seq, g.bucket, c.codes, g.others, g.families, NULL::VARCHAR
+        FROM (SELECT m.head AS publication_number,
+                     max(CASE WHEN m.publication_number = m.head THEN m.first_seq END) AS text_seq,
+                     any_value(m.bucket) AS bucket,
+                     coalesce(list_transform(list_sort(list({'o': m.first_seq, 'n': m.publication_number})
+                                                       FILTER (WHERE m.publication_number <> m.head)),
+                                             lambda x: x.n), []) AS others,
+                     list_distinct(flatten(list(m.families))) AS families
+              FROM members m GROUP BY m.head) g
+        JOIN (SELECT head, list_transform(list_sort(list({'o': ord, 'c': code})), lambda x: x.c) AS codes
+              FROM doc_codes GROUP BY head) c ON c.head = g.publication_number
     """)
-    n_rows, n_numbers, n_docs = con.execute(
-        "SELECT (SELECT count(*) FROM rows), (SELECT count(*) FROM numbers), (SELECT count(*) FROM docs)"
-    ).fetchone()
+    n_rows, n_multi, n_numbers, n_docs = con.execute("""
+        SELECT (SELECT count(*) FROM rows), (SELECT count(*) FROM multi),
+               (SELECT count(*) FROM numbers), (SELECT count(*) FROM docs)
+    """).fetchone()
+    log.info("%d of %d rows are documents as they stand; %d go through the merge", n_rows - n_multi, n_rows, n_multi)
+    n_numbers += n_rows - n_multi
     return n_rows - n_numbers, n_numbers - n_docs
 
 

@@ -30,23 +30,26 @@ def require_duckdb():
 
 
 @contextlib.contextmanager
-def scratch_database(ordered: bool = True, threads: int | None = None) -> Iterator:
-    """A DuckDB connection on a database file in a temporary folder (removed afterwards) that spills there.
+def scratch_database(ordered: bool = True, threads: int | None = None, in_memory: bool = True) -> Iterator:
+    """A DuckDB connection that spills to a temporary folder (removed afterwards).
 
     ``ordered=False`` lets DuckDB return rows in any order where a query says none (less memory on large
     results): for callers whose every order-sensitive query has an ORDER BY. Running out of memory is a
-    one-line MisconfiguredError naming ``CPC_DUCKDB_MEMORY``.
+    one-line MisconfiguredError naming ``CPC_DUCKDB_MEMORY``. ``in_memory=False`` keeps the tables in a database
+    file there instead (DuckDB writes them out, compressed, to stay within its limit: the build's tables of millions
+    of rows); in memory, tables are spilled only as temporary data (faster for the imports' tables, read once).
     """
     duckdb = require_duckdb()
     memory_limit = os.environ.get("CPC_DUCKDB_MEMORY") or MEMORY_LIMIT
     with tempfile.TemporaryDirectory(prefix="cpc-duckdb-") as tmp:
-        con = duckdb.connect(str(Path(tmp) / "scratch.duckdb"))
+        con = duckdb.connect(":memory:" if in_memory else str(Path(tmp) / "scratch.duckdb"))
         try:
             try:
                 con.execute(f"SET memory_limit = '{memory_limit}'")
             except duckdb.Error as exc:
                 raise MisconfiguredError(f"CPC_DUCKDB_MEMORY={memory_limit!r} is not a memory size ({exc})") from None
             con.execute(f"SET temp_directory = '{Path(tmp) / 'spill'}'")
+            con.execute("SET enable_progress_bar = false")  # the commands log their own progress
             con.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
             if threads:
                 con.execute(f"SET threads = {int(threads)}")

@@ -1,13 +1,14 @@
 """The label vocabulary and what the card counts, from the merged documents in DuckDB (``cpc_dataset.merge``).
 
 Codes become labels by their number of training documents (``--min-label-freq``), superseded symbols
-(``cpc_dataset.superseded``, counted here, decided there) excepted; ``doc_labels`` holds each document's labels
-as vocabulary indices, in the order of its codes.
+(``cpc_dataset.superseded``, counted here, decided there) excepted. A document's labels are the vocabulary
+indices of its codes, in the order of its codes (``label_lists``, on each batch written).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 from cpc_dataset.superseded import decide_superseded, superseded_candidates
 
@@ -22,16 +23,17 @@ def label_minimum(min_label_freq: float, n_train: int) -> int:
 
 
 def train_code_counts(con) -> dict[str, int]:
+    """Training documents per code (the table ``code_counts``)."""
     con.execute("""
-        CREATE TABLE train_codes AS
-        SELECT dc.head, dc.code FROM doc_codes dc JOIN docs d ON d.publication_number = dc.head WHERE d.split = 'train'
+        CREATE TABLE code_counts AS
+        SELECT code, count(*) AS n FROM (SELECT unnest(codes) AS code FROM docs WHERE split = 'train') GROUP BY code
     """)
-    con.execute("CREATE TABLE code_counts AS SELECT code, count(*) AS n FROM train_codes GROUP BY code")
     return dict(con.execute("SELECT code, n FROM code_counts").fetchall())
 
 
 def find_superseded_sql(con, counts: dict[str, int], n_train: int) -> dict:
-    """``cpc_dataset.superseded``'s rule, with the co-occurrences counted in DuckDB."""
+    """``cpc_dataset.superseded``'s rule, with the co-occurrences counted in DuckDB (pairs within each document's
+    code list: no join of the documents with themselves)."""
     import pyarrow as pa
 
     candidates = sorted(superseded_candidates(counts))
@@ -39,12 +41,15 @@ def find_superseded_sql(con, counts: dict[str, int], n_train: int) -> dict:
         return {}
     con.register("_candidates", pa.table({"code": pa.array(candidates, pa.string())}))
     rows = con.execute("""
-        SELECT a.code, b.code, count(*) AS n
-        FROM train_codes a
-        JOIN _candidates USING (code)
-        JOIN code_counts ca ON ca.code = a.code
-        JOIN train_codes b ON b.head = a.head AND b.code <> a.code AND left(b.code, 3) = left(a.code, 3)
-        JOIN code_counts cb ON cb.code = b.code AND cb.n > ca.n
+        WITH pairs AS (
+            SELECT a, unnest(list_filter(codes, lambda x: x <> a AND left(x, 3) = left(a, 3))) AS b
+            FROM (SELECT codes, unnest(codes) AS a FROM docs  -- documents with two codes of one class, only
+                  WHERE split = 'train' AND len(list_distinct(list_transform(codes, lambda x: left(x, 3)))) < len(codes))
+            WHERE a IN (SELECT code FROM _candidates))
+        SELECT p.a, p.b, count(*) AS n
+        FROM pairs p
+        JOIN code_counts ca ON ca.code = p.a
+        JOIN code_counts cb ON cb.code = p.b AND cb.n > ca.n
         GROUP BY ALL
     """).fetchall()
     con.unregister("_candidates")
@@ -54,58 +59,52 @@ def find_superseded_sql(con, counts: dict[str, int], n_train: int) -> dict:
     return decide_superseded(counts, together, n_train)
 
 
-def assign_labels(con, vocabulary: list[str]) -> None:
+def label_lists(codes, vocabulary):
+    """Each document's labels (vocabulary indices of its codes, in its codes' order) from an Arrow list array of
+    codes and an Arrow array of the vocabulary; vectorised, for a batch of documents at a time."""
+    import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    con.register("_vocab", pa.table({"code": vocabulary, "idx": pa.array(range(len(vocabulary)), pa.int64())}))
-    con.execute("CREATE OR REPLACE TABLE vocab AS SELECT * FROM _vocab")
-    con.unregister("_vocab")
-    con.execute("""
-        CREATE TABLE doc_labels AS
-        SELECT dc.head, list(v.idx ORDER BY dc.ord) AS labels FROM doc_codes dc JOIN vocab v USING (code) GROUP BY dc.head
-    """)
-    con.execute("""
-        CREATE TABLE doc_sizes AS
-        SELECT d.publication_number, d.split, c.n_codes, coalesce(len(l.labels), 0) AS n_labels
-        FROM docs d
-        JOIN (SELECT head, count(*) AS n_codes FROM doc_codes GROUP BY head) c ON c.head = d.publication_number
-        LEFT JOIN doc_labels l ON l.head = d.publication_number
-    """)
+    codes = codes.combine_chunks() if isinstance(codes, pa.ChunkedArray) else codes
+    index = pc.index_in(pc.list_flatten(codes), value_set=vocabulary)
+    known = index.is_valid()
+    parents = pc.list_parent_indices(codes).to_numpy(zero_copy_only=False)
+    counts = np.bincount(parents[known.to_numpy(zero_copy_only=False)], minlength=len(codes))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), index.filter(known).cast(pa.int64()))
 
 
-def corpus_stats(con) -> dict:
-    """Sizes the summary, the card and the plots show."""
+def corpus_stats(con, labels_per_split: dict[str, Counter]) -> dict:
+    """Sizes the summary, the card and the plots show; ``labels_per_split``: {split: {labels: documents}}, counted
+    as the splits were written."""
     split_sizes = dict.fromkeys(SPLITS, 0)
-    without = dict.fromkeys(SPLITS, 0)
-    for split, n, n_without in con.execute(
-        "SELECT split, count(*), count(*) FILTER (WHERE n_labels = 0) FROM doc_sizes GROUP BY split"
-    ).fetchall():
-        split_sizes[split], without[split] = n, n_without
-    codes_sum, labels_sum = con.execute("SELECT sum(n_codes), sum(n_labels) FROM doc_sizes").fetchone()
+    split_sizes.update(dict(con.execute("SELECT split, count(*) FROM docs GROUP BY split").fetchall()))
+    without = {s: labels_per_split.get(s, Counter())[0] for s in SPLITS}
+    labels_histogram: Counter = Counter()
+    for histogram in labels_per_split.values():
+        labels_histogram.update(histogram)
+    codes_sum, distinct = con.execute("""
+        SELECT (SELECT sum(len(codes)) FROM docs), (SELECT count(DISTINCT code) FROM (SELECT unnest(codes) AS code FROM docs))
+    """).fetchone()
     return {
         "split_sizes": split_sizes,
         "documents_without_labels": without,
-        "distinct_codes": con.execute("SELECT count(DISTINCT code) FROM doc_codes").fetchone()[0],
+        "distinct_codes": distinct,
         "codes_total": int(codes_sum or 0),
-        "labels_total": int(labels_sum or 0),
+        "labels_total": sum(n * docs for n, docs in labels_histogram.items()),
         "codes_histogram": dict(
-            con.execute(f"SELECT least(n_codes, {CODES_CAP}), count(*) FROM doc_sizes GROUP BY 1 ORDER BY 1").fetchall()
+            con.execute(f"SELECT least(len(codes), {CODES_CAP}), count(*) FROM docs GROUP BY 1 ORDER BY 1").fetchall()
         ),
-        "labels_histogram": dict(
-            con.execute("SELECT n_labels, count(*) FROM doc_sizes GROUP BY 1 ORDER BY 1").fetchall()
-        ),
+        "labels_histogram": {n: labels_histogram[n] for n in sorted(labels_histogram) if labels_histogram[n]},
     }
 
 
-def split_query(split: str) -> str:
-    """The rows of one split as the dataset folder stores them, in publication-number order."""
-    return f"""
-        SELECT d.publication_number, t.title, t.abstract, c.codes AS cpc_codes,
-               coalesce(l.labels, []::BIGINT[]) AS labels, d.others AS other_publication_numbers
-        FROM docs d
-        JOIN texts t ON t.seq = d.text_seq
-        JOIN (SELECT head, list(code ORDER BY ord) AS codes FROM doc_codes GROUP BY head) c ON c.head = d.publication_number
-        LEFT JOIN doc_labels l ON l.head = d.publication_number
-        WHERE d.split = '{split}'
-        ORDER BY d.publication_number
+def documents_query() -> str:
+    """Every document as the dataset folder stores it (labels aside), by split, then in publication-number order."""
+    return """
+        SELECT d.split, d.publication_number, t.title, t.abstract, d.codes AS cpc_codes,
+               d.others AS other_publication_numbers
+        FROM texts t JOIN docs d ON d.text_seq = t.seq  -- docs on the right: the hash side (build.write_splits)
+        ORDER BY d.split, d.publication_number
     """

@@ -92,7 +92,8 @@ def import_bigquery(
             SELECT publication_number,
                    {col("title_localized", _localized("title_localized", language))} AS title,
                    {_localized("abstract_localized", language)} AS abstract,
-                   len(abstract_localized) AS n_abstracts,
+                   CASE WHEN {_localized("abstract_localized", language)} IS NULL AND len(abstract_localized) > 0
+                        THEN 'abstract not in ''{language}''' END AS skip,
                    list_transform(cpc, lambda x: x.code) AS codes,
                    {col("family_id", "CAST(family_id AS VARCHAR)")} AS family_id,
                    {col("country_code")} AS country_code,
@@ -103,30 +104,8 @@ def import_bigquery(
         """
         with RawWriter(out, name, f"BigQuery patents.publications ({len(files)} file(s))", filters) as writer:
             try:
-                for batch in con.sql(query).to_arrow_reader(50_000):
-                    if _write_batch(writer, batch.to_pydict(), language):
-                        break
+                batches = con.sql(query).to_arrow_reader(50_000)
+                writer.add_batches((batch, batch.column("skip")) for batch in batches)
             except duckdb.Error as exc:
                 raise InputError(f"cannot read the export: {exc}") from None
         return writer.report
-
-
-def _write_batch(writer: RawWriter, b: dict, language: str) -> bool:
-    for i, number in enumerate(b["publication_number"]):
-        if b["abstract"][i] is None and (b["n_abstracts"][i] or 0) > 0:
-            writer.skip(f"abstract not in '{language}'")
-            continue
-        writer.add(
-            number,
-            b["title"][i],
-            b["abstract"][i],
-            b["codes"][i],
-            family_id=b["family_id"][i],
-            country_code=b["country_code"][i],
-            publication_date=b["publication_date"][i],
-            filing_date=b["filing_date"][i],
-            priority_date=b["priority_date"][i],
-        )
-        if writer.full:
-            return True
-    return False

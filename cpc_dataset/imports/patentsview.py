@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cpc_dataset.errors import InputError
-from cpc_dataset.imports.engine import load_tsv, table_name, tsv_batches
+from cpc_dataset.imports.engine import load_tsvs, table_name, tsv_batches
 from cpc_dataset.imports.writer import ImportFilters, ImportReport, RawWriter
 from cpc_dataset.scratch import scratch_database
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".tsv", ".tsv.zip")
+BATCH_ROWS = 50_000
+_WS = "' \t\n\r'"  # what str.strip() strips from ids, kinds and flags
 TITLE_TABLE = "g_cpc_title"
 TITLE_COLUMNS = (
     ("cpc_group", "cpc_group_title"),
@@ -125,32 +127,42 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
 def _import_layout(layout: Layout, tables: dict[str, Path], out: Path, filters: ImportFilters | None) -> ImportReport:
     with scratch_database(ordered=False) as con:  # its one order-sensitive query says ORDER BY
         optional = layout.title + layout.abstract + layout.date + layout.kind + layout.withdrawn
-        main_cols = load_tsv(con, "patents", tables[layout.main], [layout.id], optional)
+        abstract_table = next((t for t in layout.abstract_tables if t in tables), None)
+        jobs = [
+            ("patents", tables[layout.main], [layout.id], optional),
+            ("cpc", tables[layout.cpc], [layout.id, "cpc_group"], ("cpc_sequence",)),
+        ]
+        if abstract_table is not None:
+            jobs.append(("abstracts", tables[abstract_table], [layout.id], layout.abstract))
+        main_cols, _, *abstract_cols = load_tsvs(con, jobs)
         title, date, kind = (_pick(main_cols, names) for names in (layout.title, layout.date, layout.kind))
         withdrawn = _pick(main_cols, layout.withdrawn)
         if kind is None:
             raise InputError(f"{tables[layout.main]}: no kind column ({' or '.join(layout.kind)})")
-        abstract_sql = _abstracts(con, layout, tables, main_cols)
-        load_tsv(con, "cpc", tables[layout.cpc], [layout.id, "cpc_group"], ("cpc_sequence",))
-        order = "coalesce(TRY_CAST(cpc_sequence AS BIGINT), 0)" if _has(con, "cpc", "cpc_sequence") else "0"
-        # codes in cpc_sequence (then file) order: a list of {sequence, row, code} sorted afterwards, because an
-        # ORDER BY inside the aggregate is held in memory whole
+        abstract_sql = _abstracts(layout, tables, abstract_table, main_cols, abstract_cols[0] if abstract_cols else [])
+        # codes in cpc_sequence (then file) order: a list of {key, code} sorted afterwards (an ORDER BY inside the
+        # aggregate is held in memory whole), the key one integer: the sequence (0..2^22-1) above the file row
+        sequence = "least(greatest(coalesce(TRY_CAST(cpc_sequence AS BIGINT), 0), 0), 4194303)"
+        order = f"({sequence} << 40) + _row" if _has(con, "cpc", "cpc_sequence") else "_row"
         query = f"""
             WITH codes AS (
                 SELECT id, list_transform(list_sort(list(entry)), lambda e: e.code) AS codes
-                FROM (SELECT {layout.id} AS id, {{'s': {order}, 'r': _row, 'code': cpc_group}} AS entry FROM cpc)
+                FROM (SELECT {layout.id} AS id, {{'k': {order}, 'code': cpc_group}} AS entry FROM cpc)
                 GROUP BY id)
-            SELECT p.{layout.id} AS id, p.{kind} AS kind, {f"p.{title}" if title else "NULL"} AS title,
-                   {f"p.{date}" if date else "NULL"} AS date, {f"p.{withdrawn}" if withdrawn else "'0'"} AS withdrawn,
-                   a.abstract, c.codes
-            FROM patents p LEFT JOIN ({abstract_sql}) a ON a.id = p.{layout.id} LEFT JOIN codes c ON c.id = p.{layout.id}
+            SELECT 'US' || trim(p.{layout.id}, {_WS}) || coalesce(trim(p.{kind}, {_WS}), '') AS publication_number,
+                   {f"p.{title}" if title else "NULL"} AS title, {f"p.{date}" if date else "NULL"} AS publication_date,
+                   a.abstract, c.codes, 'US' AS country_code,
+                   CASE WHEN trim(coalesce({f"p.{withdrawn}" if withdrawn else "'0'"}, '0'), {_WS})
+                             NOT IN ('0', '', 'false', 'FALSE', 'False') THEN 'withdrawn' END AS skip
+            FROM ({abstract_sql}) a RIGHT JOIN patents p ON a.id = p.{layout.id} LEFT JOIN codes c ON c.id = p.{layout.id}
             ORDER BY p._row
         """
+        # the joins as written: the patents, then the codes, are the hash side; the abstracts (gigabytes at
+        # millions of patents) stream past them instead of being hashed and spilled
+        con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
         with RawWriter(out, layout.name, f"PatentsView {layout.main}", filters) as writer:
-            reader = con.sql(query).to_arrow_reader(50_000)
-            for batch in reader:
-                if _write_batch(writer, batch.to_pydict()):
-                    break
+            batches = con.sql(query).to_arrow_reader(BATCH_ROWS)
+            writer.add_batches((batch, batch.column("skip")) for batch in batches)
             if TITLE_TABLE in tables:
                 writer.add_titles(_titles(tables[TITLE_TABLE], writer.seen_codes))
         return writer.report
@@ -160,36 +172,28 @@ def _has(con, table: str, column: str) -> bool:
     return column in [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
 
 
-def _abstracts(con, layout: Layout, tables: dict[str, Path], main_cols: list[str]) -> str:
+def _abstracts(
+    layout: Layout, tables: dict[str, Path], table: str | None, main_cols: list[str], cols: list[str]
+) -> str:
     """SQL giving (id, abstract): from the abstract table when given, else from the main table."""
-    table = next((t for t in layout.abstract_tables if t in tables), None)
     if table is not None:
-        cols = load_tsv(con, "abstracts", tables[table], [layout.id], layout.abstract)
         column = _pick(cols, layout.abstract)
         if column is None:
             raise InputError(f"{tables[table]}: no abstract column ({' or '.join(layout.abstract)})")
-        return f"SELECT {layout.id} AS id, min({column}) AS abstract FROM abstracts GROUP BY 1"
+        # an id given twice keeps its smallest abstract; the others (all, as a rule) skip the aggregate
+        return f"""
+            SELECT {layout.id} AS id, {column} AS abstract FROM abstracts
+            WHERE {layout.id} NOT IN (SELECT {layout.id} FROM abstracts GROUP BY 1 HAVING count(*) > 1)
+            UNION ALL
+            SELECT {layout.id}, min({column}) FROM abstracts
+            WHERE {layout.id} IN (SELECT {layout.id} FROM abstracts GROUP BY 1 HAVING count(*) > 1) GROUP BY 1
+        """
     column = _pick(main_cols, layout.abstract)
     if column is None:
         raise InputError(
             f"no abstracts: give {' or '.join(layout.abstract_tables)} (.tsv or .tsv.zip) beside {layout.main}"
         )
     return f"SELECT {layout.id} AS id, {column} AS abstract FROM patents"
-
-
-def _write_batch(writer: RawWriter, batch: dict) -> bool:
-    """Hand one batch of joined patents to the writer; True once it is full (``--limit``)."""
-    for pid, kind, title, date, withdrawn, abstract, codes in zip(
-        batch["id"], batch["kind"], batch["title"], batch["date"], batch["withdrawn"], batch["abstract"], batch["codes"]
-    ):
-        if (withdrawn or "0").strip() not in ("0", "", "false", "FALSE", "False"):
-            writer.skip("withdrawn")
-            continue
-        number = f"US{pid.strip()}{(kind or '').strip()}"
-        writer.add(number, title, abstract, codes, country_code="US", publication_date=date)
-        if writer.full:
-            return True
-    return False
 
 
 def _titles(path: Path, seen: set[str]) -> dict[str, str]:

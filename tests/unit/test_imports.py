@@ -83,20 +83,18 @@ def test_a_killed_import_rerun_ends_with_the_same_raw_files(tmp_path, monkeypatc
     import_patentsview([source], out)
     first = pq.read_table(out / "patentsview-grants.parquet")
     (out / ".patentsview-grants.parquet.partial").write_bytes(b"left by a killed run")
-    calls = {"n": 0}
-    real_add = writer_module.RawWriter.add
+    real_commit = writer_module.RawWriter._commit
 
-    def dying_add(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt  # killed in the middle
-        return real_add(self, *args, **kwargs)
+    def dying_commit(self, *args, **kwargs):
+        real_commit(self, *args, **kwargs)
+        assert self.report.written and self.partial.exists()  # rows in the partial file
+        raise KeyboardInterrupt  # killed in the middle
 
-    monkeypatch.setattr(writer_module.RawWriter, "add", dying_add)
+    monkeypatch.setattr(writer_module.RawWriter, "_commit", dying_commit)
     with pytest.raises(KeyboardInterrupt):
         import_patentsview([source], out)
     assert pq.read_table(out / "patentsview-grants.parquet").equals(first)  # the earlier file untouched
-    monkeypatch.setattr(writer_module.RawWriter, "add", real_add)
+    monkeypatch.setattr(writer_module.RawWriter, "_commit", real_commit)
     import_patentsview([source], out)
     again = pq.read_table(out / "patentsview-grants.parquet")
     assert again.equals(first) and again.num_rows == 4  # no duplicate rows
