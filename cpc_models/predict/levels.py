@@ -103,7 +103,7 @@ class LevelRule:
         groups, membership, spans = _all_groups(tuple(labels))
         a, b, t = (np.repeat([v[i] for v in self._parameters()], spans) for i in range(3))
         s = sigmoid(a * logit(any_of(p, membership)) + b, dtype=np.float64).astype(np.float32)
-        above = s >= t
+        above = s >= t.astype(np.float32)  # as ``scores(...) >= threshold`` compares (level_metrics): in float32
         for row in range(len(p)):
             cols = np.flatnonzero(above[row])
             for level in GROUP_LEVELS:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cpc_models.data import load_split
-from cpc_models.predict.levels import LevelRule
+from cpc_models.predict.levels import GROUP_LEVELS, LevelRule
 from cpc_models.predict.predictor import CodeScore, CpcPredictor, Prediction
 from cpc_models.scoring.calibration import Calibration, expected_calibration_error, fit_calibration
 from cpc_models.scoring.thresholds import Thresholds, tune_thresholds
@@ -294,3 +294,17 @@ def test_a_model_without_a_neighbour_index_gets_one_shipped_in_its_folder(raw_di
     evidence = Evidence(_Fixed([0.5, 0.5, 0.5]), model)
     [rows] = evidence.neighbours([train.texts[3]], k=2)
     assert rows[0]["publication_number"] == train.publication_numbers[3] and rows[0]["codes"] == train.codes[3]
+
+
+def test_level_decisions_compare_scores_to_thresholds_as_level_metrics_does():
+    """A group score equal to its level's threshold in float32 (0.35 is not exact in binary) is decided, as
+    ``level_metrics`` (``scores(...) >= threshold``) decides it; a float64 threshold dropped it."""
+    labels = ["A01B1/00", "A01B1/02", "G06N3/08"]
+    b = float(np.log(0.35 / 0.65))  # a = 0: every group scores sigmoid(b) = 0.35
+    rule = LevelRule({level: 0.35 for level in GROUP_LEVELS}, {level: (0.0, b) for level in GROUP_LEVELS})
+    p = np.array([[0.2, 0.1, 0.6]], dtype=np.float32)
+    decided = rule.decide(p, labels, np.full(3, 0.5, dtype=np.float32))[0]
+    for level in GROUP_LEVELS:
+        groups, s = rule.scores(p, labels, level)
+        assert [g for g, _ in decided[level]] == [g for g, v in zip(groups, s[0]) if v >= rule.thresholds[level]]
+        assert decided[level]
