@@ -46,6 +46,7 @@ def fit_per_label(
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     from tqdm.auto import tqdm
 
@@ -72,6 +73,12 @@ def fit_per_label(
             for future in as_completed([pool.submit(_fit_one, j) for j in todo]):
                 j, coef[:, j], intercept[j] = future.result()
                 bar.update(1)
+    except BrokenProcessPool:  # a worker killed (out of memory, a signal): one line, not the pool's traceback
+        from cpc_dataset.errors import CpcError
+
+        raise CpcError(
+            f"a process {desc} died (killed, out of memory?); fewer --n-jobs hold fewer copies of the features"
+        ) from None
     finally:
         _SHARED = None
     return coef, intercept

@@ -106,3 +106,27 @@ def test_parallel_per_label_fits_give_the_weights_of_one_at_a_time(tiny_dataset)
         parallel = fit_per_label(x, train.y, make, n_jobs=2, processes=True)
         np.testing.assert_array_equal(parallel[0], one[0])
         np.testing.assert_array_equal(parallel[1], one[1])
+
+
+class _KilledFit:
+    """A model whose fit kills the process it runs in (as the kernel's out-of-memory killer would a fit worker)."""
+
+    def fit(self, x, y):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_fit_worker_that_is_killed_fails_training_in_one_line():
+    import multiprocessing
+
+    from cpc_dataset.errors import CpcError
+    from cpc_models.kinds.common import fit_per_label
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("fit_per_label forks only where fork exists; elsewhere the fits are threads of this process")
+    x = np.eye(4)
+    y = np.array([[0, 1], [1, 0], [0, 1], [1, 0]])
+    with pytest.raises(CpcError, match=r"^Error: a process fitting died \(killed, out of memory\?\)"):
+        fit_per_label(x, y, _KilledFit, desc="fitting", n_jobs=2, processes=True)
