@@ -91,7 +91,17 @@ def make_blocks(config: TfidfConfig) -> list[FeatureBlock]:
 def fit_features(blocks: list[FeatureBlock], texts: list[str]):
     from scipy.sparse import hstack
 
-    return hstack([b.vectorizer.fit_transform([FIELDS[b.field](t) for t in texts]) * b.weight for b in blocks]).tocsr()
+    parts = []
+    for b in blocks:
+        try:
+            parts.append(b.vectorizer.fit_transform([FIELDS[b.field](t) for t in texts]) * b.weight)
+        except ValueError as exc:  # no n-gram left: --min-df / --max-df / --max-candidates too tight for the texts
+            if "no terms remain" not in str(exc) and "empty vocabulary" not in str(exc):
+                raise
+            from cpc_dataset.errors import InputError
+
+            raise InputError(f"the {b.name} TF-IDF block: {str(exc).splitlines()[0]}") from None
+    return hstack(parts).tocsr()
 
 
 class TfidfScorer:

@@ -125,3 +125,13 @@ def test_options_scikit_learn_refuses_are_refused_in_one_line(texts, option, val
         InputError, match=rf"^Bad input: TF-IDF options: The '{parameter}' parameter of TfidfVectorizer must be"
     ):
         fit_vectorizer(TfidfConfig(**{option: value}), texts)
+
+
+def test_a_table_bound_that_leaves_no_n_gram_is_refused_in_one_line(texts):
+    """--max-candidates 1 passes the check above but empties the table at every chunk: no vocabulary is left, which
+    is said in one line (it was scikit-learn's ValueError traceback)."""
+    from cpc_dataset.errors import InputError
+    from cpc_models.kinds.tfidf import TfidfConfig, fit_vectorizer
+
+    with pytest.raises(InputError, match=r"^Bad input: the word TF-IDF block: After pruning, no terms remain"):
+        fit_vectorizer(TfidfConfig(max_candidates=1), texts)
