@@ -135,3 +135,11 @@ def test_a_table_bound_that_leaves_no_n_gram_is_refused_in_one_line(texts):
 
     with pytest.raises(InputError, match=r"^Bad input: the word TF-IDF block: After pruning, no terms remain"):
         fit_vectorizer(TfidfConfig(max_candidates=1), texts)
+
+
+def test_an_n_gram_range_upside_down_is_refused_as_scikit_learn_refuses_it(texts):
+    from cpc_dataset.errors import InputError
+    from cpc_models.kinds.tfidf import TfidfConfig, fit_vectorizer
+
+    with pytest.raises(InputError, match=r"^Bad input: TF-IDF options: Invalid value for ngram_range=\(2, 1\)"):
+        fit_vectorizer(TfidfConfig(word_ngrams=(2, 1)), texts)
