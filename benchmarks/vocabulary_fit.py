@@ -116,9 +116,10 @@ def main() -> None:
             rows.append([size, fitter, *map(str, values)])
     header = ["corpus", "fitter", "fit s", "peak RSS MB", "over the texts MB", "vocabulary", "non-zeros"]
     header += ["table pruned", "same matrix", "load average"]
+    tables = f" --tables {' '.join(map(str, args.tables))}" if args.tables else ""
     text = (
         f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `benchmarks/vocabulary_fit.py --sizes "
-        f"{' '.join(args.sizes)}`, {os.cpu_count()} cores\n\n"
+        f"{' '.join(args.sizes)}{tables}`, {os.cpu_count()} cores\n\n"
         + markdown_table(header, rows)
         + "\n\nThe default word block (1-2 grams, min_df 2, max_df 0.5, max_features 400k) fitted on the training "
         "texts, each fitter in its own process. 'over the texts': peak RSS less the RSS with the texts loaded. "

@@ -46,6 +46,7 @@ def fit_per_label(
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     from tqdm.auto import tqdm
 
@@ -69,9 +70,21 @@ def fit_per_label(
             pool = ThreadPoolExecutor(workers)
         with pool, tqdm(total=y.shape[1], desc=desc, unit="label") as bar:
             bar.update(y.shape[1] - len(todo))
-            for future in as_completed([pool.submit(_fit_one, j) for j in todo]):
-                j, coef[:, j], intercept[j] = future.result()
-                bar.update(1)
+            futures = [pool.submit(_fit_one, j) for j in todo]
+            try:
+                for future in as_completed(futures):
+                    j, coef[:, j], intercept[j] = future.result()
+                    bar.update(1)
+            except BaseException:  # a failed fit or Ctrl-C: the fits not started are dropped, not run to the end
+                for future in futures:
+                    future.cancel()
+                raise
+    except BrokenProcessPool:  # a worker killed (out of memory, a signal): one line, not the pool's traceback
+        from cpc_dataset.errors import CpcError
+
+        raise CpcError(
+            f"a process {desc} died (killed, out of memory?); fewer --n-jobs hold fewer copies of the features"
+        ) from None
     finally:
         _SHARED = None
     return coef, intercept

@@ -65,10 +65,16 @@ def make_blocks(config: TfidfConfig) -> list[FeatureBlock]:
     common = {"sublinear_tf": True, "dtype": np.float32}
     words = {"ngram_range": tuple(config.word_ngrams), "strip_accents": "unicode", **common}
     words.update(max_features=config.max_features or None, max_candidates=config.max_candidates)
-    word = StreamedTfidf(min_df=config.min_df, max_df=config.max_df, **words)
+    try:
+        word = StreamedTfidf(min_df=config.min_df, max_df=config.max_df, **words)
+        title = StreamedTfidf(min_df=config.min_df, **words)
+    except ValueError as exc:  # scikit-learn's parameter check: --max-df 1.5, --max-features -1, --min-df -1
+        from cpc_dataset.errors import InputError
+
+        raise InputError(f"TF-IDF options: {str(exc).splitlines()[0]}") from None
     blocks = [FeatureBlock("word", "text", 1.0, word)]
     if config.title_weight > 0:
-        blocks.append(FeatureBlock("title", "title", config.title_weight, StreamedTfidf(min_df=config.min_df, **words)))
+        blocks.append(FeatureBlock("title", "title", config.title_weight, title))
     if config.char_ngrams:
         char = TfidfVectorizer(
             analyzer="char_wb",
@@ -85,7 +91,17 @@ def make_blocks(config: TfidfConfig) -> list[FeatureBlock]:
 def fit_features(blocks: list[FeatureBlock], texts: list[str]):
     from scipy.sparse import hstack
 
-    return hstack([b.vectorizer.fit_transform([FIELDS[b.field](t) for t in texts]) * b.weight for b in blocks]).tocsr()
+    parts = []
+    for b in blocks:
+        try:
+            parts.append(b.vectorizer.fit_transform([FIELDS[b.field](t) for t in texts]) * b.weight)
+        except ValueError as exc:  # no n-gram left: --min-df / --max-df / --max-candidates too tight for the texts
+            if "no terms remain" not in str(exc) and "empty vocabulary" not in str(exc):
+                raise
+            from cpc_dataset.errors import InputError
+
+            raise InputError(f"the {b.name} TF-IDF block: {str(exc).splitlines()[0]}") from None
+    return hstack(parts).tocsr()
 
 
 class TfidfScorer:

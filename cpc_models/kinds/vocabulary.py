@@ -40,6 +40,8 @@ class StreamedTfidf:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self._sklearn = TfidfVectorizer(min_df=min_df, max_df=max_df, max_features=max_features, **params)
+        self._sklearn._validate_params()  # what TfidfVectorizer.fit refuses (max_df 1.5, max_features -1), refused here
+        self._sklearn._validate_ngram_range()  # and an n-gram range (2, 1)
         if self._sklearn.analyzer != "word":
             raise ValueError("StreamedTfidf counts word n-grams only")
         self.min_df, self.max_df, self.max_features = min_df, max_df, max_features

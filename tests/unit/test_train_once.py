@@ -106,3 +106,62 @@ def test_parallel_per_label_fits_give_the_weights_of_one_at_a_time(tiny_dataset)
         parallel = fit_per_label(x, train.y, make, n_jobs=2, processes=True)
         np.testing.assert_array_equal(parallel[0], one[0])
         np.testing.assert_array_equal(parallel[1], one[1])
+
+
+class _KilledFit:
+    """A model whose fit kills the process it runs in (as the kernel's out-of-memory killer would a fit worker)."""
+
+    def fit(self, x, y):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_fit_worker_that_is_killed_fails_training_in_one_line():
+    import multiprocessing
+
+    from cpc_dataset.errors import CpcError
+    from cpc_models.kinds.common import fit_per_label
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("fit_per_label forks only where fork exists; elsewhere the fits are threads of this process")
+    x = np.eye(4)
+    y = np.array([[0, 1], [1, 0], [0, 1], [1, 0]])
+    with pytest.raises(CpcError, match=r"^Error: a process fitting died \(killed, out of memory\?\)"):
+        fit_per_label(x, y, _KilledFit, desc="fitting", n_jobs=2, processes=True)
+
+
+def test_a_fit_that_fails_stops_the_fits_not_yet_started(monkeypatch):
+    """One label's fit raising (or Ctrl-C) used to wait for every other label's fit before the error surfaced (hours at
+    scale). The fits here block until the pool is shut down, so only the one running when the error came can finish."""
+    import concurrent.futures
+    import threading
+
+    from cpc_models.kinds.common import fit_per_label
+
+    shut = threading.Event()
+
+    class Pool(concurrent.futures.ThreadPoolExecutor):
+        def shutdown(self, *args, **kwargs):
+            shut.set()
+            super().shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Pool)
+    fitted = []
+
+    class Model:
+        coef_, intercept_ = np.zeros((1, 2)), np.zeros(1)
+
+        def fit(self, x, y):
+            if not fitted:
+                fitted.append("failed")
+                raise RuntimeError("the first fit fails")
+            shut.wait()
+            fitted.append("fitted")
+            return self
+
+    x, y = np.eye(2), np.tile([[0], [1]], (1, 30))
+    with pytest.raises(RuntimeError, match="the first fit fails"):
+        fit_per_label(x, y, Model, n_jobs=1)
+    assert fitted in (["failed"], ["failed", "fitted"])  # the one the worker had taken at most, not 29 more

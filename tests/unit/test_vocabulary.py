@@ -109,3 +109,37 @@ def test_a_table_bound_below_one_is_refused_in_one_line():
 
     with pytest.raises(InputError, match="--max-candidates must be at least 1"):
         make_blocks(TfidfConfig(max_candidates=0))
+
+
+@pytest.mark.parametrize(
+    "option, value, parameter",
+    [("max_df", 1.5, "max_df"), ("max_features", -1, "max_features"), ("min_df", -1, "min_df")],
+)
+def test_options_scikit_learn_refuses_are_refused_in_one_line(texts, option, value, parameter):
+    """scikit-learn's fit refused these; the bounded count used them (max_df 1.5 kept every n-gram, max_features -1
+    every term but one): refused before fitting, in one line."""
+    from cpc_dataset.errors import InputError
+    from cpc_models.kinds.tfidf import TfidfConfig, fit_vectorizer
+
+    with pytest.raises(
+        InputError, match=rf"^Bad input: TF-IDF options: The '{parameter}' parameter of TfidfVectorizer must be"
+    ):
+        fit_vectorizer(TfidfConfig(**{option: value}), texts)
+
+
+def test_a_table_bound_that_leaves_no_n_gram_is_refused_in_one_line(texts):
+    """--max-candidates 1 passes the check above but empties the table at every chunk: no vocabulary is left, which
+    is said in one line (it was scikit-learn's ValueError traceback)."""
+    from cpc_dataset.errors import InputError
+    from cpc_models.kinds.tfidf import TfidfConfig, fit_vectorizer
+
+    with pytest.raises(InputError, match=r"^Bad input: the word TF-IDF block: After pruning, no terms remain"):
+        fit_vectorizer(TfidfConfig(max_candidates=1), texts)
+
+
+def test_an_n_gram_range_upside_down_is_refused_as_scikit_learn_refuses_it(texts):
+    from cpc_dataset.errors import InputError
+    from cpc_models.kinds.tfidf import TfidfConfig, fit_vectorizer
+
+    with pytest.raises(InputError, match=r"^Bad input: TF-IDF options: Invalid value for ngram_range=\(2, 1\)"):
+        fit_vectorizer(TfidfConfig(word_ngrams=(2, 1)), texts)
