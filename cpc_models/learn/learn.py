@@ -106,17 +106,24 @@ def _keep_previous(model_dir: Path, banks) -> None:
 
 
 @contextlib.contextmanager
-def changing(model_dir: Path):
-    """An exclusive lock while ``model_dir`` is changed in place (a second ``cpc learn --in-place`` or ``--undo`` on it
-    is refused in one line, not interleaved). The lock file is in the temp folder, keyed by the folder's real path, so
-    nothing extra lands in the model folder (or in what ``cpc push`` uploads)."""
+def changing(model_dir: Path, wait: bool = False):
+    """An exclusive lock on ``model_dir`` while it is changed in place (a second ``cpc learn --in-place`` or ``--undo``
+    on it is refused in one line, not interleaved) or copied (``wait``: a copy waits for the change to end, so it
+    never copies a bank half written). The lock file is in this user's cache folder, keyed by the folder's real path,
+    so nothing extra lands in the model folder (or in what ``cpc push`` uploads)."""
     import hashlib
-    import tempfile
 
     from filelock import FileLock, Timeout
 
+    from cpc_models.settings import user_cache
+
     key = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16]
-    lock = FileLock(os.path.join(tempfile.gettempdir(), f"cpc-learn-{key}.lock"), timeout=0)
+    folder = user_cache() / "locks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot make the lock folder {folder} ({exc.strerror}); set XDG_CACHE_HOME") from None
+    lock = FileLock(folder / f"learn-{key}.lock", timeout=-1 if wait else 0)
     try:
         lock.acquire()
     except Timeout:
@@ -240,7 +247,8 @@ def learn_model(
                 raise InputError(f"{out} is inside the model folder {model_dir}")
             if not find_banks(model_dir):
                 raise InputError(f"{model_dir} has no neighbour bank to learn into (a kNN member or neighbour_index/)")
-            copy_model(model_dir, out)
+            with changing(model_dir, wait=True):
+                copy_model(model_dir, out)
             target = out
         else:
             target = model_dir

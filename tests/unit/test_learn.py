@@ -108,26 +108,49 @@ def test_in_place_keeps_the_previous_bank_and_undo_restores_it(learned, tmp_path
         undo_learn(model)
 
 
-def test_a_second_in_place_learn_while_one_runs_is_refused_and_changes_nothing(learned, tmp_path):
+def test_a_second_in_place_learn_while_one_runs_is_refused_and_changes_nothing(learned, tmp_path, monkeypatch):
     """Two ``cpc learn --in-place`` (or ``--undo``) on one folder at once would interleave their writes: while one
     holds the folder (here: this test holds its lock), the other is refused in one line and the folder is unchanged."""
     import shutil
 
     from cpc_models.learn.learn import changing
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     out, _, _ = learned
     model = tmp_path / "model"
     shutil.copytree(out, model)
     before = folder_digest(model)
-    with changing(tmp_path / "." / "model"):  # the same folder by another spelling
+    (tmp_path / "link").symlink_to(model)
+    with changing(tmp_path / "link"):  # the same folder by another path
         with pytest.raises(InputError, match="is being changed by another `cpc learn`"):
             learn_model(model, one_patent(number="US1111111B1"), in_place=True)
         with pytest.raises(InputError, match="is being changed by another `cpc learn`"):
             undo_learn(model)
         assert folder_digest(model) == before
-        learn_model(model, one_patent(number="US1111111B1"), out=tmp_path / "copy")  # a copy needs no lock
     learn_model(model, one_patent(number="US1111111B1"), in_place=True)  # released: it goes ahead
     assert folder_digest(model) != before
+
+
+def test_a_copy_waits_while_the_base_is_changed_in_place(learned, tmp_path, monkeypatch):
+    """``--out`` copies the base folder: while an in-place learn holds it, the copy waits (a bank half written is
+    never copied), then goes ahead."""
+    import shutil
+    import threading
+
+    from cpc_models.learn.learn import changing
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = tmp_path / "model"
+    shutil.copytree(learned[0], model)
+    copy = threading.Thread(
+        target=learn_model, args=(model, one_patent(number="US1111111B1")), kwargs={"out": tmp_path / "copy"}
+    )
+    with changing(model):
+        copy.start()
+        copy.join(2.0)
+        assert copy.is_alive() and not (tmp_path / "copy").exists()
+    copy.join()
+    assert (tmp_path / "copy" / "learned.json").is_file()
 
 
 def test_out_must_be_a_new_folder(tmp_path):
