@@ -55,7 +55,7 @@ BANK_DIR = "bank"  # tfidf-knn: the neighbour bank (cpc_models.kinds.bank)
 BANK_FILE = "bank.json"  # under BANK_DIR: rows, features, k, temperature
 BANK_DOCS_FILE = "docs.jsonl"  # under BANK_DIR: publication number, title and codes of each row, one JSON per line
 BANK_ARRAY_FILE = "{name}.npy"  # under BANK_DIR: postings_{data,indices,indptr}, norms, labels_{indices,indptr},
-# docs_offsets (cpc_models.kinds.bank)
+# docs_offsets, short_rows, short_{data,indices,indptr} (cpc_models.kinds.bank)
 
 # MiniLM kinds (minilm-knn, minilm-logreg)
 ENCODER_FILE = "encoder.json"

@@ -321,7 +321,7 @@ def load_bank(folder: str | Path) -> NeighbourBank:
     )
     docs = DocReader(folder / BANK_DOCS_FILE, f["docs_offsets"]) if spec.get("docs") else None
     bank = NeighbourBank(postings, np.asarray(f["norms"]), labels, spec["k"], spec["temperature"], docs)
-    if "short_rows" in f and "short_floor" in spec:
+    if {"short_rows", "short_data", "short_indices", "short_indptr"} <= set(f) and "short_floor" in spec:
         short = f["short_rows"]
         bank.set_short_rows(
             short,

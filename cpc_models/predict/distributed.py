@@ -108,8 +108,14 @@ def unpack_model(data: bytes) -> str:
 
 
 def _extract(data: bytes, folder: str) -> str:
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-        tar.extractall(folder, filter="data")
+    import shutil
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+            tar.extractall(folder, filter="data")
+    except BaseException:  # a bad archive or a full disk leaves no half-unpacked folder behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
 
 

@@ -87,5 +87,5 @@ class CorpusReport:
             f"{self.skipped} shards already there"
         )
         if self.bad_lines:
-            line += f"; {self.bad_lines} CSV lines skipped: wrong number of fields (each one is in the warnings above)"
+            line += f"; {self.bad_lines} CSV lines skipped: wrong number of fields (each one is logged as a warning)"
         return line
