@@ -58,9 +58,21 @@ def dates(array):
         return pa.nulls(len(array), pa.date32())
     text = pc.utf8_trim_whitespace(array.cast(pa.string()))
     compact = pc.match_substring_regex(text, r"^[0-9]{8}$")
-    iso = pc.strptime(pc.utf8_slice_codeunits(text, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
-    basic = pc.strptime(text, format="%Y%m%d", unit="s", error_is_null=True)
+    head = pc.utf8_slice_codeunits(text, 0, 10)
+    iso = _strict_date(head, "%Y-%m-%d")
+    basic = _strict_date(text, "%Y%m%d")
     return pc.if_else(pc.fill_null(compact, False), basic, iso).cast(pa.date32())
+
+
+def _strict_date(text, fmt: str):
+    """``strptime`` of ``text``, null unless the date reads back as the text: strptime rolls a day past the
+    month's end over (``2021-02-29`` -> March 1st) and takes unpadded parts, where ``to_date`` gives None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+    same = pc.fill_null(pc.equal(pc.strftime(parsed, format=fmt), text), False)
+    return pc.if_else(same, parsed, pa.scalar(None, parsed.type))
 
 
 class CodeLists:

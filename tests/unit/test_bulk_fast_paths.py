@@ -44,6 +44,16 @@ def test_arrow_text_gives_what_clean_text_and_abstract_key_give():
         assert abstract_digests(values) == keys
 
 
+def test_batch_dates_refuse_what_to_date_refuses():
+    from cpc_dataset.imports.batch import dates
+    from cpc_dataset.imports.writer import to_date
+
+    # days past a month's end and unpadded parts: to_date refuses them; a parser that rolls them over would not
+    texts = ["2021-02-29", "2020-06-31", "20210229", "20200631", "2020-1-5", "1-01-01", "2020-02-29", "20200229",
+             "0001-01-01", " 2020-06-30T10:00 ", "2020-00-10", "0", "", None]  # fmt: skip
+    assert dates(pa.array(texts, pa.string())).to_pylist() == [to_date(t) for t in texts]
+
+
 def _rows(rng: random.Random, n: int) -> list[dict]:
     codes = ["G06N3/08", "g06n 3/08", "H04L9/40", "A01B1/00", "NOT-A-CODE", "", "G06N0003080000"]
     dates = ["2020-01-05", "20190101", "0", "", None, "2021-13-01", "2018-06-30T10:00:00"]
