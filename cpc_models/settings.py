@@ -85,3 +85,10 @@ def search_threads() -> int:
     already run one process per core)."""
     value = os.environ.get("CPC_SEARCH_THREADS", "1")
     return max(1, int(value)) if value.isdigit() else 1
+
+
+def search_budget(default: int = 0) -> int:
+    """Postings a neighbour search reads per text (``CPC_SEARCH_BUDGET``, else the bank's ``search_budget``; 0: all
+    of them, the exact search; ``cpc_models.kinds.budget``)."""
+    value = os.environ.get("CPC_SEARCH_BUDGET", "").strip()
+    return int(value) if value.isdigit() else int(default)

@@ -11,7 +11,10 @@ Folder (``BANK_DIR``, format 2), every array a plain ``.npy`` read memory-mapped
   (``NeighbourBank.nearest``); banks saved before them compute them on first use;
 - ``docs.jsonl`` + ``docs_offsets.npy``: publication number, title and codes of each row, one JSON object per
   line, read only for the rows shown (``cpc_models.kinds.doc_readers``);
-- ``bank.json``: rows, features, labels, ``k`` and ``temperature`` of the vote.
+- ``rows_{data,indices,indptr}.npy`` (large banks, or saved with a ``search_budget``): the rows themselves (CSR), for
+  the budgeted search's rescoring (``cpc_models.kinds.budget``); made from the postings on first use otherwise;
+- ``bank.json``: rows, features, labels, ``k`` and ``temperature`` of the vote, ``search_budget`` (0 or absent: the
+  exact search).
 
 ``append_rows`` adds labelled rows to a saved bank (what ``cpc learn`` builds on). Format 1 (``knn_bank.npz`` +
 ``knn_docs.json`` in the member folder) still loads (``load_bank_v1``).
@@ -35,6 +38,7 @@ from cpc_models.kinds.sparse import row_norms as query_norms
 FORMAT = 2
 DEFAULT_K = 50  # rows that vote
 DEFAULT_TEMPERATURE = 10.0
+ROW_COPY_ROWS = 100_000  # banks this large save their rows row-major too (the budgeted search's rescoring)
 
 
 def row_norms(rows) -> np.ndarray:
@@ -52,6 +56,7 @@ class Hits:
     qnorms: np.ndarray  # (texts,) float32
     features: object  # the texts' TF-IDF rows (CSR), for the exact fallback
     near: tuple | None = None  # (rows, similarities) of the cosine ranking, once ``NeighbourBank.nearest`` made it
+    exact: np.ndarray | None = None  # (texts,) bool: the rows are the exact search's (None: every text's are)
 
     @property
     def depth(self) -> int:
@@ -69,6 +74,8 @@ class NeighbourBank:
         self.min_norm = float(positive.min()) if len(positive) else 1.0
         self._labelled = None
         self._short = None
+        self.budget = 0  # postings read per text (``search_budget``; 0: the exact search)
+        self._rows = None  # row-major copy (Csr or scipy CSR), for the budgeted search
 
     @property
     def n_rows(self) -> int:
@@ -85,7 +92,11 @@ class NeighbourBank:
         never materialises texts x bank)."""
         x = as_csr(x)
         n, depth = x.shape[0], max(1, min(int(depth), self.n_rows))
-        from cpc_models.settings import search_threads
+        from cpc_models.settings import search_budget, search_threads
+
+        budget = search_budget(self.budget)
+        if budget > 0:
+            return self._budgeted(x, depth, budget, search_threads())
 
         # rows that share a term with a text have a positive dot product (TF-IDF values are positive)
         data, indices, indptr = top_n(x, self.postings, depth, search_threads(), above=0.0)
@@ -100,6 +111,31 @@ class NeighbourBank:
         rows, dots = np.take_along_axis(rows, order, 1), np.take_along_axis(dots, order, 1)
         # complete: fewer hits than asked for, or as deep as the bank (every row is listed)
         return Hits(rows, dots, (counts < depth) | (depth >= self.n_rows), query_norms(x), x)
+
+    def _budgeted(self, x: Csr, depth: int, budget: int, threads: int) -> Hits:
+        """Hits of the budgeted search (``cpc_models.kinds.budget``): candidates with their exact dot products,
+        exact (and, when fewer than asked for, complete) only for the texts whose terms all fit the budget."""
+        from cpc_models.kinds.budget import DEFAULT_CANDIDATES, budgeted_search
+
+        depth = min(max(depth, DEFAULT_CANDIDATES), self.n_rows)
+        lengths = np.diff(np.asarray(self.postings.indptr))
+        rows, dots, covered, found = budgeted_search(
+            x, self.postings, self.row_major(), lengths, budget, depth, threads
+        )
+        complete = covered & ((found < depth) | (depth >= self.n_rows))
+        return Hits(rows, dots, complete, query_norms(x), x, exact=covered)
+
+    def row_major(self):
+        """The bank's rows (rows x features, scipy CSR, sorted indices): saved, or made from the postings once."""
+        if self._rows is None:
+            from scipy.sparse import csr_matrix
+
+            self._rows = csr_matrix(self.postings.to_scipy().T, dtype=np.float32).tocsr()
+            self._rows.sort_indices()
+        elif isinstance(self._rows, Csr):
+            self._rows = self._rows.to_scipy()
+            self._rows.has_sorted_indices = True  # saved sorted (``save_bank``)
+        return self._rows
 
     def vote(self, hits: Hits, k: int | None = None) -> np.ndarray:
         """exp(temperature * (dot - best))-weighted share of the ``k`` best rows carrying each label."""
@@ -173,6 +209,8 @@ class NeighbourBank:
         # a row outside the hits has a dot product <= the last hit's and a norm >= the smallest
         last = np.maximum(hits.qnorms, np.float32(1e-12))
         proven = hits.complete | (sims[:, -1] > hits.dots[:, -1] / (last * np.float32(self.min_norm)))
+        if hits.exact is not None:  # budgeted hits: no bound holds; their candidates ranked as they are
+            proven |= ~hits.exact
         todo = np.flatnonzero(~proven)
         short, floor, postings = self.short_rows() if len(todo) else ((), 0.0, None)
         if len(todo) and len(short):
@@ -223,7 +261,8 @@ def find_short_rows(norms: np.ndarray) -> tuple[np.ndarray, float]:
 def _names(folder: Path) -> dict[str, Path]:
     keys = ("postings_data", "postings_indices", "postings_indptr", "norms", "labels_indices", "labels_indptr")
     short = ("short_rows", "short_data", "short_indices", "short_indptr")  # short_rows: format 2 since issue 22
-    return {k: folder / BANK_ARRAY_FILE.format(name=k) for k in (*keys, *short, "docs_offsets")}
+    copy = ("rows_data", "rows_indices", "rows_indptr")  # row-major copy (large or budgeted banks)
+    return {k: folder / BANK_ARRAY_FILE.format(name=k) for k in (*keys, *short, *copy, "docs_offsets")}
 
 
 def save_bank(
@@ -234,9 +273,11 @@ def save_bank(
     temperature: float,
     docs: list[dict] | None = None,
     n_labels: int | None = None,
+    search_budget: int = 0,
 ) -> Path:
     """Write a bank: ``rows`` (bank rows x features, CSR; values rounded to float16 precision here), ``labels``
-    (rows x labels, 0/1, dense or sparse), ``docs`` one dict per row (``DOC_KEYS``) or None.
+    (rows x labels, 0/1, dense or sparse), ``docs`` one dict per row (``DOC_KEYS``) or None, ``search_budget``
+    postings per text of the budgeted search (0: exact; ``cpc_models.kinds.budget``).
 
     The files are written into a sibling folder that then takes ``folder``'s place: a process that has the
     previous bank memory-mapped keeps reading it whole (its files are unlinked, not rewritten)."""
@@ -247,7 +288,7 @@ def save_bank(
     folder = final.with_name(f".{final.name}.new-{os.getpid()}")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
-    _write_bank(folder, rows, labels, k, temperature, docs, n_labels)
+    _write_bank(folder, rows, labels, k, temperature, docs, n_labels, search_budget)
     if final.exists():
         previous = final.with_name(f".{final.name}.old-{os.getpid()}")
         shutil.rmtree(previous, ignore_errors=True)
@@ -259,7 +300,7 @@ def save_bank(
     return final
 
 
-def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels) -> None:
+def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels, search_budget=0) -> None:
     from scipy.sparse import csr_matrix
 
     rows = csr_matrix(rows, dtype=np.float32)
@@ -283,6 +324,11 @@ def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels) -> N
     np.save(files["short_data"], short_postings.data.astype(np.float32))
     np.save(files["short_indices"], short_postings.indices.astype(np.int32))
     np.save(files["short_indptr"], short_postings.indptr.astype(index))
+    if search_budget > 0 or rows.shape[0] >= ROW_COPY_ROWS:
+        rows.sort_indices()
+        np.save(files["rows_data"], rows.data)
+        np.save(files["rows_indices"], rows.indices.astype(np.int32))
+        np.save(files["rows_indptr"], rows.indptr.astype(index))
     np.save(files["labels_indices"], lab.indices.astype(np.int32))
     np.save(files["labels_indptr"], lab.indptr.astype(np.int64))
     if docs is not None:
@@ -301,6 +347,8 @@ def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels) -> N
         "docs": docs is not None,
         "short_floor": floor,  # smallest norm outside short_rows (NeighbourBank.short_rows)
     }
+    if search_budget > 0:
+        spec["search_budget"] = int(search_budget)
     (folder / BANK_FILE).write_text(json.dumps(spec, indent=2) + "\n")
 
 
@@ -321,6 +369,9 @@ def load_bank(folder: str | Path) -> NeighbourBank:
     )
     docs = DocReader(folder / BANK_DOCS_FILE, f["docs_offsets"]) if spec.get("docs") else None
     bank = NeighbourBank(postings, np.asarray(f["norms"]), labels, spec["k"], spec["temperature"], docs)
+    bank.budget = int(spec.get("search_budget", 0))
+    if {"rows_data", "rows_indices", "rows_indptr"} <= set(f):
+        bank._rows = Csr(f["rows_data"], f["rows_indices"], f["rows_indptr"], (spec["rows"], spec["features"]))
     if {"short_rows", "short_data", "short_indices", "short_indptr"} <= set(f) and "short_floor" in spec:
         short = f["short_rows"]
         bank.set_short_rows(
@@ -366,6 +417,7 @@ def append_rows(folder: str | Path, rows, labels: np.ndarray, docs: list[dict] |
         spec["k"],
         spec["temperature"],
         None if old_docs is None else old_docs + list(docs),
+        search_budget=spec.get("search_budget", 0),
     )
     return old.shape[0] + rows.shape[0]
 
