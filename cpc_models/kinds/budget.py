@@ -43,27 +43,31 @@ def rescore(x: Csr, rows, candidates: np.ndarray) -> np.ndarray:
     """Exact dot products (float32, bit for bit the top-n kernel's) of each text row of ``x`` with its
     ``candidates`` (texts x c bank rows, -1 where none; 0 there), from ``rows`` (bank rows x features, scipy CSR).
 
-    One sparse matrix-vector product per sub-chunk of texts, in scipy's C loop: the candidates' rows, each shifted
-    to its text's block of features, times the texts' rows laid end to end as one dense vector (zero pages
-    allocated lazily: only the texts' own terms are touched)."""
+    One sparse matrix-vector product per sub-chunk of texts, in scipy's C loop: the candidates' rows, their terms
+    renumbered within the sub-chunk's terms (the others point at a zero) and shifted to their text's block, times
+    the texts' rows laid end to end as one small dense vector. A zero adds nothing, so each sum is the exact
+    search's, term by term in the same order."""
     from scipy.sparse import csr_matrix
 
-    features = x.shape[1]
     dots = np.zeros(candidates.shape, dtype=np.float32)
+    lookup = np.zeros(x.shape[1], dtype=np.int32)  # a term's slot in the sub-chunk's block; 0: the zero slot
     for start in range(0, len(candidates), SUB_CHUNK):
         part = candidates[start : start + SUB_CHUNK]
         valid = part >= 0
         if not valid.any():
             continue
         texts = x.take(np.arange(start, start + len(part)))
-        dense = np.zeros(len(part) * features, dtype=np.float32)
-        owner = np.repeat(np.arange(len(part), dtype=np.int64), np.diff(texts.indptr))
-        dense[owner * features + texts.indices] = texts.data
+        terms = np.unique(texts.indices)
+        width = len(terms) + 1
+        lookup[terms] = np.arange(1, width, dtype=np.int32)
+        dense = np.zeros(len(part) * width, dtype=np.float32)
+        owner = np.repeat(np.arange(len(part), dtype=np.int32) * width, np.diff(texts.indptr))
+        dense[owner + lookup[texts.indices]] = texts.data
         gathered = rows[part[valid]]
-        shift = np.repeat(np.nonzero(valid)[0].astype(np.int64) * features, np.diff(gathered.indptr))
-        shifted = csr_matrix(
-            (gathered.data, gathered.indices + shift, gathered.indptr), shape=(gathered.shape[0], len(dense))
-        )
+        column = lookup[gathered.indices]
+        column += np.repeat(np.nonzero(valid)[0].astype(np.int32) * width, np.diff(gathered.indptr))
+        lookup[terms] = 0
+        shifted = csr_matrix((gathered.data, column, gathered.indptr), shape=(gathered.shape[0], len(dense)))
         dots[start : start + SUB_CHUNK][valid] = shifted @ dense
     return dots
 
