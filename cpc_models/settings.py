@@ -91,4 +91,10 @@ def search_budget(default: int = 0) -> int:
     """Postings a neighbour search reads per text (``CPC_SEARCH_BUDGET``, else the bank's ``search_budget``; 0: all
     of them, the exact search; ``cpc_models.kinds.budget``)."""
     value = os.environ.get("CPC_SEARCH_BUDGET", "").strip()
-    return int(value) if value.isdigit() else int(default)
+    if not value:
+        return int(default)
+    if not value.isdigit():
+        from cpc_dataset.errors import MisconfiguredError
+
+        raise MisconfiguredError(f"CPC_SEARCH_BUDGET={value!r}: a whole number of postings per text (0: exact search)")
+    return int(value)

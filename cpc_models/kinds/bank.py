@@ -89,7 +89,8 @@ class NeighbourBank:
 
     def search(self, x, depth: int) -> Hits:
         """The ``depth`` rows with the largest dot product per text row of ``x`` (exact; sparse top-n product that
-        never materialises texts x bank)."""
+        never materialises texts x bank). With a search budget (``search_budget`` in ``bank.json`` or
+        ``CPC_SEARCH_BUDGET``), the budgeted search's candidates instead (``_budgeted``)."""
         x = as_csr(x)
         n, depth = x.shape[0], max(1, min(int(depth), self.n_rows))
         from cpc_models.settings import search_budget, search_threads

@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("scipy")
 pytest.importorskip("sparse_dot_topn")
 
+from cpc_dataset.errors import MisconfiguredError  # noqa: E402
 from cpc_models.files import BANK_ARRAY_FILE  # noqa: E402
 from cpc_models.kinds.bank import load_bank, save_bank  # noqa: E402
 from cpc_models.kinds.sparse import as_csr, matmul_dense  # noqa: E402
@@ -88,6 +89,9 @@ def test_search_budget_0_is_the_exact_search_and_the_environment_overrides_the_b
     monkeypatch.setenv("CPC_SEARCH_BUDGET", "40")
     bank.budget = 0
     assert bank.search(q, 7).exact is not None
+    monkeypatch.setenv("CPC_SEARCH_BUDGET", "lots")
+    with pytest.raises(MisconfiguredError, match="CPC_SEARCH_BUDGET"):
+        bank.search(q, 7)
 
 
 def test_the_row_major_copy_is_saved_only_for_a_budgeted_bank_and_matches_the_postings(tmp_path):
