@@ -9,7 +9,7 @@ shared machine's load weighs on all of them alike. The time to make a bank's row
 bank saved without one) is reported apart. Test F1 of a budget: ``benchmarks/search_budget.py``.
 Not part of the test run.
 
-Run: ``.venv/bin/python benchmarks/budget_speed.py --large PATH_TO_300K_MODEL [--budget 20000] [--candidates 100 200]``
+Run: ``.venv/bin/python benchmarks/budget_speed.py --large PATH_TO_300K_MODEL [--budget 20000 40000] [--candidates 100 200]``
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def recall(bank, vectorizer, texts: list[str], budget: int, chunk: int = 256) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", required=True, help="A model folder with a large bank (benchmarks/scale.py).")
-    parser.add_argument("--budget", type=int, default=20_000, help="Postings per text of the budgeted search.")
+    parser.add_argument("--budget", type=int, nargs="+", default=[20_000, 40_000], help="Postings per text.")
     parser.add_argument("--candidates", type=int, nargs="+", default=[100, 200], help="Rows rescored per text.")
     parser.add_argument("--n", type=int, default=1000, help="Test abstracts for the batch throughput.")
     parser.add_argument("--n-single", type=int, default=200, help="One-abstract calls for the p50.")
@@ -96,13 +96,13 @@ def main() -> None:
         rows = max(b.n_rows for b in banks(predictor))
         models[name] = predictor, rows
         for bank in banks(predictor):
-            bank.budget = args.budget
+            bank.budget = args.budget[0]
         predictor.predict(texts[:20])  # warm: short rows, docs, first calls
         for bank in banks(predictor):
             bank.budget = 0
         predictor.predict(texts[:20])
 
-    setups = [("exact", 0, 0)] + [(f"budget {args.budget:,}, {c} candidates", args.budget, c) for c in args.candidates]
+    setups = [("exact", 0, 0)] + [(f"budget {b:,}, {c} candidates", b, c) for b in args.budget for c in args.candidates]
     best: dict = {}
     for _ in range(args.rounds):
         for name, (predictor, _) in models.items():
@@ -122,13 +122,11 @@ def main() -> None:
     ]
     for name, (predictor, rows) in models.items():
         knn = next(m for m in predictor.scorer.members if hasattr(m, "bank"))
-        for search, _, candidates in setups:
+        for search, value, candidates in setups:
             per_s, p50 = best[(name, search)]
             budget_module.DEFAULT_CANDIDATES = candidates
             shown = (
-                "1.0000"
-                if not candidates
-                else f"{recall(knn.bank, knn.vectorizer, texts[: args.n_recall], args.budget):.4f}"
+                "1.0000" if not candidates else f"{recall(knn.bank, knn.vectorizer, texts[: args.n_recall], value):.4f}"
             )
             lines.append(f"| {name} | {rows:,} | {search} | {per_s:.0f} | {p50:.2f} | {per_s / base:.2f} | {shown} |")
         for bank in banks(predictor):
@@ -136,7 +134,7 @@ def main() -> None:
     load_after = os.getloadavg()
     text = (
         f"## Budgeted against exact neighbour search, 22k and {models['large'][1]:,}-row banks "
-        f"(budget {args.budget:,} postings per text)\n\n"
+        "(postings read per text, candidates rescored)\n\n"
         + "\n".join(lines)
         + f"\n\n{args.n} test abstracts per batch call, {args.n_single} one-abstract calls for the p50, best of "
         f"{args.rounds} round-robin rounds. Load average {load_before[0]:.1f} before, {load_after[0]:.1f} after. "
