@@ -1,7 +1,7 @@
 """Readers of a neighbour bank's documents (publication number, title and codes of each row), by row number.
 
 ``DocReader``: format 2, ``docs.jsonl`` memory-mapped, one line parsed per row asked; ``ListDocs``: format 1,
-``knn_docs.json`` (columns), parsed on first use. Written by ``cpc_models.kinds.bank.save_bank``.
+``knn_docs.json`` (columns), parsed on first use. Written by ``cpc_models.kinds.bank_files.save_bank``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ def build_neighbour_index(model_dir: str | Path, dataset_dir: str | Path, featur
     trainer that has them saves a second fit); fitted here when None."""
     from cpc_models.data import load_split
     from cpc_models.files import BANK_DIR
-    from cpc_models.kinds.bank import DEFAULT_K, DEFAULT_TEMPERATURE, bank_docs, save_bank
+    from cpc_models.kinds.bank import DEFAULT_K, DEFAULT_TEMPERATURE
+    from cpc_models.kinds.bank_files import bank_docs, save_bank
     from cpc_models.kinds.tfidf import TfidfConfig, fit_vectorizer
     from cpc_models.kinds.vectorizer import save_member_vectorizer
     from cpc_models.registry import write_model_config

@@ -98,7 +98,7 @@ class TfidfKnnScorer(TfidfScorer):
 
 
 def load(model_dir: Path, backend: str = "native") -> TfidfKnnScorer:
-    from cpc_models.kinds.bank import load_bank, load_bank_v1
+    from cpc_models.kinds.bank_files import load_bank, load_bank_v1
     from cpc_models.registry import folder_labels
 
     model_dir = Path(model_dir)
@@ -109,7 +109,7 @@ def load(model_dir: Path, backend: str = "native") -> TfidfKnnScorer:
 
 def write_knn_folder(out: Path, vectorizer, x, split, dataset_dir, k: int, temperature: float) -> TfidfKnnScorer:
     """Save the vectorizer and the bank (``x``: the split's TF-IDF rows) in ``out``; the loaded scorer."""
-    from cpc_models.kinds.bank import bank_docs, load_bank, save_bank
+    from cpc_models.kinds.bank_files import bank_docs, load_bank, save_bank
 
     save_member_vectorizer(out, vectorizer)
     save_bank(out / BANK_DIR, x, split.y, k, temperature, bank_docs(dataset_dir, split), n_labels=len(split.vocabulary))

@@ -55,7 +55,7 @@ def _convert_member(model_dir: Path, kind: str) -> None:
         from scipy.sparse import csr_matrix
 
         from cpc_models.files import BANK_DIR
-        from cpc_models.kinds.bank import docs_v1, save_bank
+        from cpc_models.kinds.bank_files import docs_v1, save_bank
 
         b = np.load(model_dir / KNN_BANK_FILE)
         rows = csr_matrix((b["data"].astype(np.float32), b["indices"], b["indptr"]), shape=tuple(b["shape"]))

@@ -2,7 +2,7 @@
 
 A neighbour bank is a folder of a kind that votes with (or looks up) stored training patents: ``tfidf-knn`` (its
 TF-IDF rows, labels and number, title, codes per row: ``bank/``, memory-mapped, written by
-``cpc_models.kinds.bank.save_bank``; or, in folders of format 1, ``knn_bank.npz`` + ``knn_docs.json``) and
+``cpc_models.kinds.bank_files.save_bank``; or, in folders of format 1, ``knn_bank.npz`` + ``knn_docs.json``) and
 ``minilm-knn`` (``train_embeddings.npy``, ``train_labels.npy``). A model's banks: the folder itself when it is
 such a kind, its ensemble members that are, and the ``neighbour_index/`` shipped for similar patents.
 
@@ -101,7 +101,7 @@ class BankRows:
         self.labels = list(self.scorer.labels)
         self.docs: list[dict] | None = None
         if _format2(bank):
-            from cpc_models.kinds.bank import read_bank_rows
+            from cpc_models.kinds.bank_files import read_bank_rows
 
             self.matrix, y, self.docs, spec = read_bank_rows(bank.path / BANK_DIR)
             self.y = np.asarray(y.todense(), dtype=np.uint8)
@@ -183,7 +183,7 @@ def write_rows(bank: BankRows, keep: np.ndarray, x, y: np.ndarray, docs: list[di
     labels = np.vstack([bank.y[keep], y]).astype(np.uint8)
     all_docs = None if bank.docs is None else [bank.docs[i] for i in kept] + list(docs)
     if _format2(bank.bank):
-        from cpc_models.kinds.bank import save_bank
+        from cpc_models.kinds.bank_files import save_bank
 
         rows = vstack([bank.matrix[keep], x], format="csr")
         save_bank(folder / BANK_DIR, rows, labels, *bank.knn, all_docs, n_labels=labels.shape[1])

@@ -11,7 +11,7 @@ pytest.importorskip("sparse_dot_topn")
 
 from cpc_dataset.errors import MisconfiguredError  # noqa: E402
 from cpc_models.files import BANK_ARRAY_FILE  # noqa: E402
-from cpc_models.kinds.bank import load_bank, save_bank  # noqa: E402
+from cpc_models.kinds.bank_files import load_bank, save_bank  # noqa: E402
 from cpc_models.kinds.sparse import as_csr, matmul_dense  # noqa: E402
 
 

@@ -13,7 +13,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("sparse_dot_topn")
 
 from cpc_models.kinds import tfidf_knn, tfidf_svm  # noqa: E402
-from cpc_models.kinds.bank import append_rows, load_bank, save_bank  # noqa: E402
+from cpc_models.kinds.bank_files import append_rows, load_bank, save_bank  # noqa: E402
 from cpc_models.kinds.batch import TextBatch  # noqa: E402
 from cpc_models.kinds.sparse import top_n  # noqa: E402
 from cpc_models.registry import load_scorer  # noqa: E402
@@ -142,7 +142,7 @@ def _write_format_1(member, out):
     """The layout of format 1, written from a format-2 folder (as older versions saved it)."""
     from scipy.sparse import csc_matrix
 
-    from cpc_models.kinds.bank import read_bank_rows
+    from cpc_models.kinds.bank_files import read_bank_rows
     from cpc_models.kinds.vectorizer import load_vectorizer
 
     shutil.copytree(member, out, ignore=shutil.ignore_patterns("vectorizer", "features.json", "bank", "linear"))
