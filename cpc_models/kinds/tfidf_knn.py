@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cpc_dataset.errors import InputError
 from cpc_models.files import BANK_DIR, BANK_FILE
 from cpc_models.kinds.bank import DEFAULT_K, DEFAULT_TEMPERATURE
 from cpc_models.kinds.config import option
@@ -35,6 +36,11 @@ class Config(TfidfConfig):
     output_dir: str = option("hub/models/tfidf-knn", flags=("--out",), help="Model folder to write.")
     k: int = option(DEFAULT_K, help="Neighbours that vote.")
     temperature: float = option(DEFAULT_TEMPERATURE, help="A vote is exp(temperature * (similarity - best)).")
+    search_budget: int = option(
+        0,
+        help="Postings one text's neighbour search reads, rarest terms first, candidates rescored exactly "
+        "(0: the exact search; meant for banks of 100k+ rows).",
+    )
 
 
 class TfidfKnnScorer(TfidfScorer):
@@ -107,12 +113,15 @@ def load(model_dir: Path, backend: str = "native") -> TfidfKnnScorer:
     return TfidfKnnScorer(folder_labels(model_dir), load_vectorizer(model_dir), bank)
 
 
-def write_knn_folder(out: Path, vectorizer, x, split, dataset_dir, k: int, temperature: float) -> TfidfKnnScorer:
+def write_knn_folder(
+    out: Path, vectorizer, x, split, dataset_dir, k: int, temperature: float, search_budget: int = 0
+) -> TfidfKnnScorer:
     """Save the vectorizer and the bank (``x``: the split's TF-IDF rows) in ``out``; the loaded scorer."""
     from cpc_models.kinds.bank_files import bank_docs, load_bank, save_bank
 
     save_member_vectorizer(out, vectorizer)
-    save_bank(out / BANK_DIR, x, split.y, k, temperature, bank_docs(dataset_dir, split), n_labels=len(split.vocabulary))
+    docs = bank_docs(dataset_dir, split)
+    save_bank(out / BANK_DIR, x, split.y, k, temperature, docs, len(split.vocabulary), search_budget)
     return TfidfKnnScorer(split.vocabulary, vectorizer, load_bank(out / BANK_DIR))
 
 
@@ -125,12 +134,16 @@ def train(config: Config, features: tuple | None = None) -> dict:
     from cpc_models.folder import finalize_model_folder
     from cpc_models.registry import write_model_config
 
+    if config.search_budget < 0:
+        raise InputError(f"--search-budget {config.search_budget}: postings per text, 0 (exact) or more")
     out = Path(config.output_dir)
     train_split = load_split(config.dataset_dir, "train")
     t0 = time.perf_counter()
     vectorizer, x = features or fit_vectorizer(config, train_split.texts)
     seconds = time.perf_counter() - t0
-    scorer = write_knn_folder(out, vectorizer, x, train_split, config.dataset_dir, config.k, config.temperature)
+    scorer = write_knn_folder(
+        out, vectorizer, x, train_split, config.dataset_dir, config.k, config.temperature, config.search_budget
+    )
     write_model_config(out, KIND, train_split.vocabulary, features=[b.name for b in vectorizer.blocks])
     run = {"train_seconds": round(seconds, 1), "n_features": int(x.shape[1]), "bank_nonzeros": int(x.nnz)}
     description = (

@@ -101,3 +101,22 @@ def test_the_row_major_copy_is_saved_only_for_a_budgeted_bank_and_matches_the_po
     assert (tmp_path / "budgeted" / "bank" / BANK_ARRAY_FILE.format(name="rows_data")).exists()
     rows = bank.row_major()
     np.testing.assert_array_equal(rows.toarray(), bank.postings.to_scipy().T.toarray())
+
+
+def test_cpc_train_tfidf_knn_saves_its_search_budget_and_refuses_a_negative_one(tmp_path, capsys):
+    """``cpc train tfidf-knn --search-budget N`` writes the budget into the bank (with the row-major copy its
+    rescoring reads), so the trained model searches within it; a negative budget is one line, before any fit."""
+    import json
+
+    from spaces.cli import main
+    from tests.unit.test_linear import make_tiny_dataset
+
+    dataset = make_tiny_dataset(tmp_path / "dataset")
+    args = ["train", "tfidf-knn", "--dataset", str(dataset), "--min-df", "1", "--k", "5"]
+    assert main([*args, "--out", str(tmp_path / "bad"), "--search-budget", "-5"]) == 1
+    err = capsys.readouterr().err
+    assert "--search-budget -5" in err and "Traceback" not in err and not (tmp_path / "bad").exists()
+    assert main([*args, "--out", str(tmp_path / "m"), "--search-budget", "50"]) == 0
+    bank = tmp_path / "m" / "bank"
+    assert json.loads((bank / "bank.json").read_text())["search_budget"] == 50
+    assert (bank / BANK_ARRAY_FILE.format(name="rows_data")).exists() and load_bank(bank).budget == 50
