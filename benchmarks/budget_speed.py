@@ -5,7 +5,7 @@ Per model and search: ``CpcPredictor.predict`` throughput on ``--n`` real test a
 patents and the scope flag included), one-abstract p50 over ``--n-single`` calls, the throughput as a share of the
 default model's with the exact search, and recall@k of the budgeted search's ``k`` voters against the exact
 search's. The four set-ups are measured round-robin for ``--rounds`` rounds (best of the rounds each), so that a
-shared machine's load weighs on all of them alike. The time to make a bank's row-major copy from its postings (a
+machine's load weighs on all of them alike. The time to make a bank's row-major copy from its postings (a
 bank saved without one) is reported apart. Test F1 of a budget: ``benchmarks/search_budget.py``.
 Not part of the test run.
 
