@@ -40,7 +40,15 @@ def split_bucket(key: str) -> int:
 
 
 def _bucket(digest: bytes) -> int:
-    return int.from_bytes(digest[:8], "big") % 100
+    return int(digest_buckets([digest])[0])
+
+
+def digest_buckets(digests: list[bytes]):
+    """The bucket (0..99) of each SHA-256 digest: its first 8 bytes as a big-endian integer, modulo 100."""
+    import numpy as np
+
+    first8 = np.frombuffer(b"".join(digests), ">u8").reshape(-1, 4)[:, 0] if digests else np.zeros(0, ">u8")
+    return (first8 % 100).astype(np.uint8)
 
 
 def split_case(split_percent: tuple[int, int, int], column: str = "bucket") -> str:
@@ -79,7 +87,6 @@ def ingest(con, raw_dirs: list[str], scratch: Path, progress: bool = True) -> Ra
     the text stays in the files (``texts`` reads it back for the documents written). Scraper CSVs are read row by row
     (``cpc_dataset.raw``) into a parquet file in ``scratch`` first. Unusable rows are counted by reason.
     """
-    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -132,7 +139,6 @@ def ingest(con, raw_dirs: list[str], scratch: Path, progress: bool = True) -> Ra
     def keyed(item):  # on a worker thread
         seqs, batch = item
         digests = abstract_digests(batch.column("abstract"))
-        first8 = np.frombuffer(b"".join(digests), ">u8").reshape(-1, 4)[:, 0] if digests else np.zeros(0, ">u8")
         return pa.record_batch(
             {
                 "seq": seqs,
@@ -140,7 +146,7 @@ def ingest(con, raw_dirs: list[str], scratch: Path, progress: bool = True) -> Ra
                 "cpc_codes": batch.column("cpc_codes"),
                 "family_id": batch.column("family_id"),
                 "akey": pa.array(digests, pa.binary()),
-                "bucket": pa.array((first8 % 100).astype(np.uint8)),
+                "bucket": pa.array(digest_buckets(digests)),
             }
         )
 
