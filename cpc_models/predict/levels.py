@@ -80,20 +80,16 @@ class LevelRule:
     tuned_on: str = "validation"
 
     def scores(self, p: np.ndarray, labels: list[str], level: str) -> tuple[list[str], np.ndarray]:
-        from cpc_models.kinds.common import sigmoid
-        from cpc_models.scoring.calibration import logit
+        from cpc_models.scoring.calibration import platt
 
         groups, m = group_matrix(labels, level)
-        raw = any_of(p, m)
-        a, b = self.calibration.get(level, (1.0, 0.0))
-        return groups, sigmoid(a * logit(raw) + b, dtype=np.float64).astype(np.float32)
+        return groups, platt(any_of(p, m), *self.calibration.get(level, (1.0, 0.0)))
 
     def decide(
         self, p: np.ndarray, labels: list[str], code_thresholds: np.ndarray
     ) -> list[dict[str, list[tuple[str, float]]]]:
         """Per row of ``p`` (calibrated code scores): level -> [(symbol, score)] over that level's threshold, best first."""
-        from cpc_models.kinds.common import sigmoid
-        from cpc_models.scoring.calibration import logit
+        from cpc_models.scoring.calibration import platt
 
         out = [dict() for _ in range(len(p))]
         for row in range(len(p)):
@@ -102,7 +98,7 @@ class LevelRule:
         # every group level in one product (the scores of ``scores``, level by level)
         groups, membership, spans = _all_groups(tuple(labels))
         a, b, t = (np.repeat([v[i] for v in self._parameters()], spans) for i in range(3))
-        s = sigmoid(a * logit(any_of(p, membership)) + b, dtype=np.float64).astype(np.float32)
+        s = platt(any_of(p, membership), a, b)
         above = s >= t.astype(np.float32)  # as ``scores(...) >= threshold`` compares (level_metrics): in float32
         for row in range(len(p)):
             cols = np.flatnonzero(above[row])

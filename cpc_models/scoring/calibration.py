@@ -28,6 +28,11 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def platt(scores: np.ndarray, a, b) -> np.ndarray:
+    """sigmoid(a * logit(scores) + b), in float64, as float32 (``a``, ``b``: scalars, or one per last-axis column)."""
+    return sigmoid(a * logit(scores) + b, dtype=np.float64).astype(np.float32)
+
+
 @dataclass
 class Calibration:
     a: float = 1.0
@@ -45,7 +50,7 @@ class Calibration:
     def apply(self, scores: np.ndarray, labels: list[str], params: tuple | None = None) -> np.ndarray:
         """``params``: ``params(labels)``, where the caller keeps it."""
         a, b = self.params(labels) if params is None else params
-        return sigmoid(a[None, :] * logit(scores) + b[None, :], dtype=np.float64).astype(np.float32)
+        return platt(scores, a, b)
 
     def to_dict(self) -> dict:
         return {
