@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cpc_models.kinds.sparse import Csr, as_csr, top_n
+from cpc_models.kinds.sparse import Csr, as_csr, matmul_dense, top_n
 from cpc_models.kinds.sparse import row_norms as query_norms
 
 FORMAT = 2
@@ -182,8 +182,7 @@ class NeighbourBank:
         if self._short is None:
             short, floor = find_short_rows(self.norms)
             p = self.postings
-            where = np.full(self.n_rows, -1, dtype=np.int32)
-            where[short] = np.arange(len(short), dtype=np.int32)
+            where = self._positions(short)
             column = where[np.asarray(p.indices)]
             keep = np.flatnonzero(column >= 0)  # postings are sorted by term: each kept entry's term by bisection
             features = p.shape[0]
@@ -191,13 +190,17 @@ class NeighbourBank:
             indptr = np.zeros(features + 1, dtype=np.int32)
             np.cumsum(np.bincount(term, minlength=features), out=indptr[1:])
             postings = Csr(np.asarray(p.data, dtype=np.float32)[keep], column[keep], indptr, (features, len(short)))
-            self.set_short_rows(short, floor, postings)
+            self._short = np.asarray(short, dtype=np.int64), float(floor), postings, where
         return self._short[:3]
 
     def set_short_rows(self, short: np.ndarray, floor: float, postings) -> None:
+        self._short = np.asarray(short, dtype=np.int64), float(floor), postings, self._positions(short)
+
+    def _positions(self, short: np.ndarray) -> np.ndarray:
+        """Each bank row's place among ``short`` (-1: not a short row)."""
         where = np.full(self.n_rows, -1, dtype=np.int32)
         where[short] = np.arange(len(short), dtype=np.int32)
-        self._short = np.asarray(short, dtype=np.int64), float(floor), postings, where
+        return where
 
     def _rank(self, hits: Hits, n: int):
         rows, sims = self._order(hits.qnorms, hits.rows, hits.dots, n)
@@ -210,8 +213,6 @@ class NeighbourBank:
         short, floor, postings = self.short_rows() if len(todo) else ((), 0.0, None)
         if len(todo) and len(short):
             # the short rows' own dot products (summed as the search sums), then a bound on the other rows
-            from cpc_models.kinds.sparse import matmul_dense
-
             extra = matmul_dense(as_csr(hits.features).take(todo), postings)
             listed = np.where(hits.rows[todo] >= 0, self._short[3][np.maximum(hits.rows[todo], 0)], -1)
             r, c = np.nonzero(listed >= 0)

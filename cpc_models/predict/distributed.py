@@ -192,9 +192,8 @@ def _run_pipeline(job: CorpusJob, shards: list[Shard], ship_model: bool) -> Corp
                 rows, bad_lines, error = 0, 0, f"{type(exc.cause).__name__}: {exc.cause}"
             except ray.exceptions.RayActorError as exc:  # the worker died (killed, out of memory): it takes no more
                 rows, bad_lines, error = 0, 0, f"its Ray worker died ({first_line(exc)})"
-            except (
-                ray.exceptions.RayError
-            ) as exc:  # lost objects, a lost node, Ray's own faults: the worker is not reused
+            # lost objects, a lost node, Ray's own faults: the worker is not reused
+            except ray.exceptions.RayError as exc:
                 rows, bad_lines, error = 0, 0, f"Ray failed ({type(exc).__name__}: {first_line(exc)})"
             if error:
                 report.failed[str(shard.source)] = error
