@@ -24,6 +24,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.timing import speed  # noqa: E402
+
 MODEL = "hub/models/cpc-default"
 DATASET = "hub/datasets/patent-cpc-ai"
 
@@ -35,19 +37,6 @@ def banks(predictor) -> list:
     if index is not None and hasattr(index, "bank"):
         found.append(index.bank)
     return list({id(b): b for b in found}.values())
-
-
-def speed(predictor, texts: list[str], n_single: int) -> tuple[float, float]:
-    """(abstracts per second of one batch call, p50 ms of one-abstract calls)."""
-    start = time.perf_counter()
-    predictor.predict(texts)
-    per_s = len(texts) / (time.perf_counter() - start)
-    single = []
-    for t in texts[:n_single]:
-        start = time.perf_counter()
-        predictor.predict([t])
-        single.append(1000 * (time.perf_counter() - start))
-    return per_s, float(np.percentile(single, 50))
 
 
 def recall(bank, vectorizer, texts: list[str], budget: int, chunk: int = 256) -> float:

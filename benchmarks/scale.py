@@ -24,6 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.timing import speed  # noqa: E402
+
 SIZES = {"22k": None, "300k": 300_000, "3M": 3_000_000}
 
 
@@ -71,7 +73,6 @@ def train(dataset: str, out: str) -> dict:
 
 
 def predict(model: str, n: int, n_single: int) -> dict:
-    import numpy as np
 
     t0 = time.perf_counter()
     from cpc_models.predict.predictor import CpcPredictor
@@ -82,18 +83,11 @@ def predict(model: str, n: int, n_single: int) -> dict:
 
     texts = load_split(REPO / "hub/datasets/patent-cpc-ai", "test").texts[:n]
     predictor.predict(texts[:5])
-    s = time.perf_counter()
-    predictor.predict(texts)
-    per_s = len(texts) / (time.perf_counter() - s)
-    single = []
-    for t in texts[:n_single]:
-        s = time.perf_counter()
-        predictor.predict([t])
-        single.append(1000 * (time.perf_counter() - s))
+    per_s, p50 = speed(predictor, texts, n_single)
     return {
         "load_s": round(load_s, 2),
         "abstracts_per_s": round(per_s, 1),
-        "p50_ms": round(float(np.percentile(single, 50)), 2),
+        "p50_ms": round(p50, 2),
         "predict_peak_rss_mb": peak_rss_mb(),
     }
 
