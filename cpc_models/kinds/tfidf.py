@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cpc_dataset.errors import InputError
 from cpc_models.kinds.common import no_truncation
 from cpc_models.kinds.config import KindConfig, option
 from cpc_models.kinds.vectorizer import FIELDS, TRANSFORM_PARAMS, Vectorizer, title_of  # noqa: F401
@@ -59,8 +60,6 @@ def make_blocks(config: TfidfConfig) -> list[FeatureBlock]:
     from cpc_models.kinds.vocabulary import StreamedTfidf
 
     if config.max_candidates < 1:
-        from cpc_dataset.errors import InputError
-
         raise InputError(f"--max-candidates must be at least 1 (got {config.max_candidates})")
     common = {"sublinear_tf": True, "dtype": np.float32}
     words = {"ngram_range": tuple(config.word_ngrams), "strip_accents": "unicode", **common}
@@ -69,8 +68,6 @@ def make_blocks(config: TfidfConfig) -> list[FeatureBlock]:
         word = StreamedTfidf(min_df=config.min_df, max_df=config.max_df, **words)
         title = StreamedTfidf(min_df=config.min_df, **words)
     except ValueError as exc:  # scikit-learn's parameter check: --max-df 1.5, --max-features -1, --min-df -1
-        from cpc_dataset.errors import InputError
-
         raise InputError(f"TF-IDF options: {str(exc).splitlines()[0]}") from None
     blocks = [FeatureBlock("word", "text", 1.0, word)]
     if config.title_weight > 0:
@@ -98,8 +95,6 @@ def fit_features(blocks: list[FeatureBlock], texts: list[str]):
         except ValueError as exc:  # no n-gram left: --min-df / --max-df / --max-candidates too tight for the texts
             if "no terms remain" not in str(exc) and "empty vocabulary" not in str(exc):
                 raise
-            from cpc_dataset.errors import InputError
-
             raise InputError(f"the {b.name} TF-IDF block: {str(exc).splitlines()[0]}") from None
     return hstack(parts).tocsr()
 
