@@ -80,11 +80,19 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CPC_CACHE", "cache"))
 
 
+MAX_SEARCH_THREADS = 4  # one search over a chunk of texts gains little past this
+
+
 def search_threads() -> int:
-    """Threads of one neighbour search over a batch (``CPC_SEARCH_THREADS``, default 1: servers and corpus runs
-    already run one process per core)."""
-    value = os.environ.get("CPC_SEARCH_THREADS", "1")
-    return max(1, int(value)) if value.isdigit() else 1
+    """Threads of one neighbour search over a batch: ``CPC_SEARCH_THREADS``, else ``OMP_NUM_THREADS`` (Ray sets it
+    in its workers), else this process's cores, at most ``MAX_SEARCH_THREADS``. Runners that already use one
+    process per core (``cpc serve --workers``, the Ray engine's actors) set ``CPC_SEARCH_THREADS=1`` in each."""
+    for name in ("CPC_SEARCH_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit():
+            return max(1, int(value))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, MAX_SEARCH_THREADS))
 
 
 def search_budget(default: int = 0) -> int:

@@ -32,6 +32,7 @@ def serve(config, workers: int) -> int:
         pid = os.fork()
         if pid == 0:  # the worker: serve until told to stop, never return into the parent's code
             code = 1
+            os.environ.setdefault("CPC_SEARCH_THREADS", "1")  # one process per core already
             try:
                 uvicorn.Server(config).run(sockets=[sock])
                 code = 0

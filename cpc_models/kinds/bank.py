@@ -13,8 +13,8 @@ Folder (``BANK_DIR``, format 2), every array a plain ``.npy`` read memory-mapped
   line, read only for the rows shown (``cpc_models.kinds.doc_readers``);
 - ``rows_{data,indices,indptr}.npy`` (large banks, or saved with a ``search_budget``): the rows themselves (CSR), for
   the budgeted search's rescoring (``cpc_models.kinds.budget``); made from the postings on first use otherwise;
-- ``bank.json``: rows, features, labels, ``k`` and ``temperature`` of the vote, ``search_budget`` (0 or absent: the
-  exact search).
+- ``bank.json``: rows, features, labels, ``k`` and ``temperature`` of the vote, ``search_budget`` (0: the exact
+  search; absent: ``default_budget``, exact below 100k rows).
 
 Saving, loading and appending rows: ``cpc_models.kinds.bank_files``. Format 1 (``knn_bank.npz`` + ``knn_docs.json``
 in the member folder) still loads (``bank_files.load_bank_v1``).
@@ -32,7 +32,14 @@ from cpc_models.kinds.sparse import row_norms as query_norms
 FORMAT = 2
 DEFAULT_K = 50  # rows that vote
 DEFAULT_TEMPERATURE = 10.0
-ROW_COPY_ROWS = 100_000  # banks this large save their rows row-major too (the budgeted search's rescoring)
+ROW_COPY_ROWS = 100_000  # banks this large save their rows row-major too and search with AUTO_BUDGET
+AUTO_BUDGET = 40_000  # postings per text of a large bank's search unless its bank.json says otherwise (budget.py)
+
+
+def default_budget(rows: int) -> int:
+    """The search budget of a bank whose ``bank.json`` names none: exact below ``ROW_COPY_ROWS`` rows, else
+    ``AUTO_BUDGET`` (``benchmarks/results/search_budget.md``: test F1 within 0.001 of the exact search at 300k)."""
+    return AUTO_BUDGET if rows >= ROW_COPY_ROWS else 0
 
 
 def row_norms(rows) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from cpc_dataset.errors import MisconfiguredError
 from cpc_models.files import BANK_ARRAY_FILE, BANK_DOCS_FILE, BANK_FILE, KNN_BANK_FILE, KNN_DOCS_FILE
-from cpc_models.kinds.bank import FORMAT, ROW_COPY_ROWS, NeighbourBank, find_short_rows, row_norms
+from cpc_models.kinds.bank import FORMAT, ROW_COPY_ROWS, NeighbourBank, default_budget, find_short_rows, row_norms
 from cpc_models.kinds.doc_readers import DOC_KEYS, DocReader, ListDocs
 from cpc_models.kinds.sparse import Csr, as_csr
 
@@ -33,11 +33,12 @@ def save_bank(
     temperature: float,
     docs: list[dict] | None = None,
     n_labels: int | None = None,
-    search_budget: int = 0,
+    search_budget: int | None = None,
 ) -> Path:
     """Write a bank: ``rows`` (bank rows x features, CSR; values rounded to float16 precision here), ``labels``
     (rows x labels, 0/1, dense or sparse), ``docs`` one dict per row (``DOC_KEYS``) or None, ``search_budget``
-    postings per text of the budgeted search (0: exact; ``cpc_models.kinds.budget``).
+    postings per text of the budgeted search (0: exact; None: not written, ``bank.default_budget`` of the bank's
+    rows when it loads; ``cpc_models.kinds.budget``).
 
     The files are written into a sibling folder that then takes ``folder``'s place: a process that has the
     previous bank memory-mapped keeps reading it whole (its files are unlinked, not rewritten)."""
@@ -60,7 +61,7 @@ def save_bank(
     return final
 
 
-def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels, search_budget=0) -> None:
+def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels, search_budget=None) -> None:
     from scipy.sparse import csr_matrix
 
     rows = csr_matrix(rows, dtype=np.float32)
@@ -84,7 +85,7 @@ def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels, sear
     np.save(files["short_data"], short_postings.data.astype(np.float32))
     np.save(files["short_indices"], short_postings.indices.astype(np.int32))
     np.save(files["short_indptr"], short_postings.indptr.astype(index))
-    if search_budget > 0 or rows.shape[0] >= ROW_COPY_ROWS:
+    if (search_budget or 0) > 0 or rows.shape[0] >= ROW_COPY_ROWS:
         rows.sort_indices()
         np.save(files["rows_data"], rows.data)
         np.save(files["rows_indices"], rows.indices.astype(np.int32))
@@ -107,7 +108,7 @@ def _write_bank(folder: Path, rows, labels, k, temperature, docs, n_labels, sear
         "docs": docs is not None,
         "short_floor": floor,  # smallest norm outside short_rows (NeighbourBank.short_rows)
     }
-    if search_budget > 0:
+    if search_budget is not None:
         spec["search_budget"] = int(search_budget)
     (folder / BANK_FILE).write_text(json.dumps(spec, indent=2) + "\n")
 
@@ -129,7 +130,7 @@ def load_bank(folder: str | Path) -> NeighbourBank:
     )
     docs = DocReader(folder / BANK_DOCS_FILE, f["docs_offsets"]) if spec.get("docs") else None
     bank = NeighbourBank(postings, np.asarray(f["norms"]), labels, spec["k"], spec["temperature"], docs)
-    bank.budget = int(spec.get("search_budget", 0))
+    bank.budget = int(spec["search_budget"]) if "search_budget" in spec else default_budget(spec["rows"])
     if {"rows_data", "rows_indices", "rows_indptr"} <= set(f):
         bank._rows = Csr(f["rows_data"], f["rows_indices"], f["rows_indptr"], (spec["rows"], spec["features"]))
     if {"short_rows", "short_data", "short_indices", "short_indptr"} <= set(f) and "short_floor" in spec:
@@ -177,7 +178,7 @@ def append_rows(folder: str | Path, rows, labels: np.ndarray, docs: list[dict] |
         spec["k"],
         spec["temperature"],
         None if old_docs is None else old_docs + list(docs),
-        search_budget=spec.get("search_budget", 0),
+        search_budget=spec.get("search_budget"),
     )
     return old.shape[0] + rows.shape[0]
 

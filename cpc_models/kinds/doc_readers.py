@@ -1,6 +1,6 @@
 """Readers of a neighbour bank's documents (publication number, title and codes of each row), by row number.
 
-``DocReader``: format 2, ``docs.jsonl`` memory-mapped, one line parsed per row asked; ``ListDocs``: format 1,
+``DocReader``: format 2, ``docs.jsonl`` memory-mapped, one line parsed (orjson) per row asked; ``ListDocs``: format 1,
 ``knn_docs.json`` (columns), parsed on first use. Written by ``cpc_models.kinds.bank_files.save_bank``.
 """
 
@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 DOC_KEYS = ("publication_number", "title", "codes")
 
@@ -30,7 +31,7 @@ class DocReader:
         return len(self.offsets) - 1
 
     def __getitem__(self, row: int) -> dict:
-        return json.loads(self._map[self.offsets[row] : self.offsets[row + 1]])
+        return orjson.loads(self._map[self.offsets[row] : self.offsets[row + 1]])
 
 
 class ListDocs:
@@ -42,4 +43,7 @@ class ListDocs:
     def __getitem__(self, row: int) -> dict:
         if self._docs is None:
             self._docs = json.loads(self.path.read_text())
-        return {k: self._docs[k][row] for k in DOC_KEYS if k in self._docs}
+        doc = {k: self._docs[k][row] for k in DOC_KEYS if k in self._docs}
+        if "codes" in doc:
+            doc["codes"] = list(doc["codes"])  # the caller's own, as a parsed line's is
+        return doc

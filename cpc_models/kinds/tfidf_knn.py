@@ -37,9 +37,9 @@ class Config(TfidfConfig):
     k: int = option(DEFAULT_K, help="Neighbours that vote.")
     temperature: float = option(DEFAULT_TEMPERATURE, help="A vote is exp(temperature * (similarity - best)).")
     search_budget: int = option(
-        0,
+        -1,
         help="Postings one text's neighbour search reads, rarest terms first, candidates rescored exactly "
-        "(0: the exact search; meant for banks of 100k+ rows).",
+        "(0: the exact search; -1: exact below 100,000 bank rows, 40,000 postings from there).",
     )
 
 
@@ -114,7 +114,7 @@ def load(model_dir: Path, backend: str = "native") -> TfidfKnnScorer:
 
 
 def write_knn_folder(
-    out: Path, vectorizer, x, split, dataset_dir, k: int, temperature: float, search_budget: int = 0
+    out: Path, vectorizer, x, split, dataset_dir, k: int, temperature: float, search_budget: int | None = None
 ) -> TfidfKnnScorer:
     """Save the vectorizer and the bank (``x``: the split's TF-IDF rows) in ``out``; the loaded scorer."""
     from cpc_models.kinds.bank_files import bank_docs, load_bank, save_bank
@@ -134,15 +134,22 @@ def train(config: Config, features: tuple | None = None) -> dict:
     from cpc_models.folder import finalize_model_folder
     from cpc_models.registry import write_model_config
 
-    if config.search_budget < 0:
-        raise InputError(f"--search-budget {config.search_budget}: postings per text, 0 (exact) or more")
+    if config.search_budget < -1:
+        raise InputError(f"--search-budget {config.search_budget}: postings per text, 0 (exact), or -1 (by bank size)")
     out = Path(config.output_dir)
     train_split = load_split(config.dataset_dir, "train")
     t0 = time.perf_counter()
     vectorizer, x = features or fit_vectorizer(config, train_split.texts)
     seconds = time.perf_counter() - t0
     scorer = write_knn_folder(
-        out, vectorizer, x, train_split, config.dataset_dir, config.k, config.temperature, config.search_budget
+        out,
+        vectorizer,
+        x,
+        train_split,
+        config.dataset_dir,
+        config.k,
+        config.temperature,
+        None if config.search_budget == -1 else config.search_budget,
     )
     write_model_config(out, KIND, train_split.vocabulary, features=[b.name for b in vectorizer.blocks])
     run = {"train_seconds": round(seconds, 1), "n_features": int(x.shape[1]), "bank_nonzeros": int(x.nnz)}

@@ -54,6 +54,8 @@ class ShardWorker:
     def __init__(self, model, job: CorpusJob):
         from cpc_models.predict.predictor import CpcPredictor
 
+        os.environ.setdefault("CPC_SEARCH_THREADS", "1")  # one actor per CPU already
+
         if not isinstance(model, (str, bytes)):  # an ObjectRef: the packed folder in the object store
             import ray
 

@@ -160,17 +160,17 @@ class Evidence:
 
 def _rows(index, rows: np.ndarray, sims: np.ndarray) -> list[dict]:
     out = []
-    for i, s in zip(rows, sims):
+    for i, s in zip(rows.tolist(), sims.tolist()):
         if i < 0:
             continue
-        doc = index.doc(int(i))
+        doc = index.doc(i)  # a fresh dict per call: its codes list is this row's own
         number = doc.get("publication_number", "")
         out.append(
             {
                 "publication_number": number,
                 "title": doc.get("title", ""),
-                "codes": list(doc.get("codes", [])),
-                "similarity": round(float(s), 4),
+                "codes": doc.get("codes", []),
+                "similarity": round(s, 4),
                 "url": PATENT_URL.format(number) if number else "",
             }
         )

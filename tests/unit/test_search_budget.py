@@ -120,3 +120,24 @@ def test_cpc_train_tfidf_knn_saves_its_search_budget_and_refuses_a_negative_one(
     bank = tmp_path / "m" / "bank"
     assert json.loads((bank / "bank.json").read_text())["search_budget"] == 50
     assert (bank / BANK_ARRAY_FILE.format(name="rows_data")).exists() and load_bank(bank).budget == 50
+
+
+def test_a_bank_without_a_budget_of_its_own_searches_by_its_size(tmp_path, monkeypatch):
+    """No ``search_budget`` in bank.json (the default of ``save_bank`` and ``cpc train``): exact below
+    ``ROW_COPY_ROWS`` rows, ``AUTO_BUDGET`` from there; a budget written into the bank (0 too) wins, and appending
+    rows keeps the bank's choice."""
+    import json
+
+    from cpc_models.kinds import bank as bank_module
+    from cpc_models.kinds.bank_files import append_rows
+
+    x, small = _bank(tmp_path / "auto", search_budget=None)
+    assert "search_budget" not in json.loads((tmp_path / "auto" / "bank" / "bank.json").read_text())
+    assert small.budget == 0  # 400 rows
+    monkeypatch.setattr(bank_module, "ROW_COPY_ROWS", 300)
+    assert load_bank(tmp_path / "auto" / "bank").budget == bank_module.AUTO_BUDGET
+    assert _bank(tmp_path / "exact", search_budget=0)[1].budget == 0
+    append_rows(tmp_path / "exact" / "bank", x[:3], np.zeros((3, 4), dtype=np.uint8))
+    append_rows(tmp_path / "auto" / "bank", x[:3], np.zeros((3, 4), dtype=np.uint8))
+    assert load_bank(tmp_path / "exact" / "bank").budget == 0
+    assert load_bank(tmp_path / "auto" / "bank").budget == bank_module.AUTO_BUDGET

@@ -52,3 +52,24 @@ def test_predict_from_another_directory_uses_the_checkout_model(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert any(line.startswith("subclasses: G06N") for line in proc.stdout.splitlines()), proc.stdout
+
+
+def test_search_threads_take_the_projects_variable_then_openmps_then_this_processs_cores(monkeypatch):
+    """A batch's neighbour search uses the cores this process may run on (at most ``MAX_SEARCH_THREADS``) unless
+    ``CPC_SEARCH_THREADS`` or ``OMP_NUM_THREADS`` (what Ray sets in its workers) says otherwise."""
+    import os
+
+    from cpc_models import settings
+
+    monkeypatch.delenv("CPC_SEARCH_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert settings.search_threads() == min(cores, settings.MAX_SEARCH_THREADS)
+    monkeypatch.setattr(settings, "MAX_SEARCH_THREADS", 1)
+    assert settings.search_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert settings.search_threads() == 3
+    monkeypatch.setenv("CPC_SEARCH_THREADS", "5")
+    assert settings.search_threads() == 5
+    monkeypatch.setenv("CPC_SEARCH_THREADS", "lots")  # not a number: the next source
+    assert settings.search_threads() == 3
