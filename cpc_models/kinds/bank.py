@@ -33,6 +33,7 @@ FORMAT = 2
 DEFAULT_K = 50  # rows that vote
 DEFAULT_TEMPERATURE = 10.0
 ROW_COPY_ROWS = 100_000  # banks this large save their rows row-major too and search with AUTO_BUDGET
+SPLIT_ROWS = 5_000  # banks this large search fewer texts than threads in row ranges, one per thread
 AUTO_BUDGET = 40_000  # postings per text of a large bank's search unless its bank.json says otherwise (budget.py)
 
 
@@ -77,6 +78,7 @@ class NeighbourBank:
         self._short = None
         self.budget = 0  # postings read per text (``search_budget``; 0: the exact search)
         self._rows = None  # row-major copy (Csr or scipy CSR), for the budgeted search
+        self._split = None  # (parts, postings split by row ranges), for searches of fewer texts than threads
 
     @property
     def n_rows(self) -> int:
@@ -100,19 +102,42 @@ class NeighbourBank:
         if budget > 0:
             return self._budgeted(x, depth, budget, search_threads())
 
+        # fewer texts than threads: each text's search split over the bank's row ranges, one per thread
+        threads = search_threads()
+        parts = threads if n < threads and self.n_rows >= SPLIT_ROWS else 1
+        a, b = (x, self.postings) if parts == 1 else (_split_query(x, parts), self.split_postings(parts))
         # rows that share a term with a text have a positive dot product (TF-IDF values are positive)
-        data, indices, indptr = top_n(x, self.postings, depth, search_threads(), above=0.0)
-        counts = np.diff(indptr)
-        rows = np.full((n, depth), -1, dtype=np.int64)
-        dots = np.zeros((n, depth), dtype=np.float32)
-        pos = np.arange(len(indices)) - np.repeat(indptr[:-1], counts)
-        r = np.repeat(np.arange(n), counts)
-        rows[r, pos], dots[r, pos] = indices, data
+        data, indices, indptr = top_n(a, b, depth, threads, above=0.0)
+        counts = np.diff(indptr)  # per row of a: per text, or per text and row range
+        rows = np.full((n, depth * parts), -1, dtype=np.int64)
+        dots = np.zeros((n, depth * parts), dtype=np.float32)
+        owner = np.repeat(np.arange(a.shape[0]), counts)
+        column = (owner % parts) * depth + np.arange(len(indices)) - np.repeat(indptr[:-1], counts)
+        rows[owner // parts, column], dots[owner // parts, column] = indices, data
         # best first; equal dot products: lower row first
-        order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -dots), axis=1)
+        order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -dots), axis=1)[:, :depth]
         rows, dots = np.take_along_axis(rows, order, 1), np.take_along_axis(dots, order, 1)
-        # complete: fewer hits than asked for, or as deep as the bank (every row is listed)
-        return Hits(rows, dots, (counts < depth) | (depth >= self.n_rows), query_norms(x), x)
+        # complete: fewer hits than asked for (in every row range, and all of them kept), or as deep as the bank
+        per_range = counts.reshape(n, parts)
+        complete = ((per_range < depth).all(axis=1) & (per_range.sum(axis=1) <= depth)) | (depth >= self.n_rows)
+        return Hits(rows, dots, complete, query_norms(x), x)
+
+    def split_postings(self, parts: int) -> Csr:
+        """The postings as ``parts`` row ranges of the bank: row ``t * parts + j`` of this matrix is the postings of
+        term ``t`` in the ``j``-th range (the postings' own arrays; only the row pointers are new, made once)."""
+        if self._split is None or self._split[0] != parts:
+            p = self.postings
+            starts, ends = np.asarray(p.indptr[:-1], np.int64), np.asarray(p.indptr[1:], np.int64)
+            cuts = [starts]
+            for j in range(1, parts):
+                below = np.zeros(p.nnz + 1, dtype=np.int64)
+                np.cumsum(p.indices < self.n_rows * j // parts, out=below[1:])
+                cuts.append(starts + below[ends] - below[starts])  # a term's postings are sorted by row
+            indptr = np.empty(len(starts) * parts + 1, dtype=np.int64)
+            indptr[:-1], indptr[-1] = np.stack(cuts, axis=1).ravel(), p.nnz
+            split = Csr(p.data, p.indices, indptr.astype(p.indptr.dtype), (p.shape[0] * parts, self.n_rows))
+            self._split = parts, split
+        return self._split[1]
 
     def _budgeted(self, x: Csr, depth: int, budget: int, threads: int) -> Hits:
         """Hits of the budgeted search (``cpc_models.kinds.budget``): candidates with their exact dot products,
@@ -252,6 +277,22 @@ class NeighbourBank:
 
     def doc(self, row: int) -> dict:
         return {} if self.docs is None else self.docs[row]
+
+
+def _split_query(x: Csr, parts: int) -> Csr:
+    """Each text row of ``x`` once per row range of ``split_postings``: row ``i * parts + j`` holds text ``i``'s
+    terms ``t`` as ``t * parts + j``."""
+    data, indices, lengths = [], [], []
+    for i in range(x.shape[0]):
+        s, e = x.indptr[i], x.indptr[i + 1]
+        for j in range(parts):
+            data.append(x.data[s:e])
+            indices.append(x.indices[s:e].astype(np.int64) * parts + j)
+            lengths.append(e - s)
+    indptr = np.zeros(len(lengths) + 1, dtype=x.indptr.dtype)
+    np.cumsum(lengths, out=indptr[1:])
+    index = x.indices.dtype if x.shape[1] * parts < 2**31 else np.int64
+    return Csr(np.concatenate(data), np.concatenate(indices).astype(index), indptr, (len(lengths), x.shape[1] * parts))
 
 
 def find_short_rows(norms: np.ndarray) -> tuple[np.ndarray, float]:

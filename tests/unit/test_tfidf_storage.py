@@ -103,6 +103,37 @@ def test_sparse_search_gives_the_dense_products_top_rows_and_vote(tmp_path):
                 )
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_fewer_texts_than_threads_search_the_banks_row_ranges_and_find_the_same_rows(tmp_path, monkeypatch, threads):
+    """One text (or a few) with several threads: each thread searches one range of the bank's rows
+    (``split_postings``) and the ranges' hits merge into exactly the one-thread search's rows, dot products and
+    completeness, ties (row 5 repeats row 7) included."""
+    from scipy.sparse import random as sparse_random
+
+    from cpc_models.kinds import bank as bank_module
+
+    x, y, bank = _random_bank(tmp_path)
+    from scipy.sparse import vstack
+
+    q = sparse_random(5, x.shape[1], density=0.2, format="csr", dtype=np.float32, random_state=5)
+    rare = np.zeros((1, x.shape[1]), dtype=np.float32)
+    rare[0, np.argsort(np.diff(x.tocsc().indptr))[len(rare[0]) // 2]] = 1.0  # one term: a few hits per range
+    q = vstack([x[7], rare, q], format="csr")  # row 0's best hits tie (rows 5 and 7)
+    monkeypatch.setattr(bank_module, "SPLIT_ROWS", 0)
+    for depth in (1, 7, 12, 40, 300):
+        for n in (1, 2):
+            monkeypatch.setenv("CPC_SEARCH_THREADS", "1")
+            for start in range(0, q.shape[0], n):
+                one = bank.search(q[start : start + n], depth)
+                monkeypatch.setenv("CPC_SEARCH_THREADS", str(threads))
+                split = bank.search(q[start : start + n], depth)
+                monkeypatch.setenv("CPC_SEARCH_THREADS", "1")
+                np.testing.assert_array_equal(split.rows, one.rows)
+                np.testing.assert_array_equal(split.dots, one.dots)
+                np.testing.assert_array_equal(split.complete, one.complete)
+    assert bank._split is not None and bank._split[0] == threads  # the ranges were searched
+
+
 def test_a_search_as_deep_as_the_bank_is_complete_even_when_every_row_is_a_hit():
     """A text sharing a term with every row of a small bank: hits as deep as the bank list them all, so the ranking
     is proven (before, ``complete`` was false there and ``nearest`` searched deeper for ever)."""
