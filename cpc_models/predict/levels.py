@@ -62,6 +62,15 @@ def any_of(p: np.ndarray, membership: np.ndarray) -> np.ndarray:
     return 1.0 - np.exp(log_none)
 
 
+def best_first(scores: np.ndarray, keep: np.ndarray) -> zip:
+    """(row, column, score) of the cells of ``scores`` where ``keep``, row by row, best first (ties: lower column
+    first), as Python ints and floats."""
+    rows, cols = np.nonzero(keep)
+    values = scores[rows, cols]
+    order = np.lexsort((cols, -values, rows))
+    return zip(rows[order].tolist(), cols[order].tolist(), values[order].tolist())
+
+
 def truth(codes: list[list[str]], groups: list[str], level: str) -> np.ndarray:
     index = {g: i for i, g in enumerate(groups)}
     y = np.zeros((len(codes), len(groups)), dtype=bool)
@@ -91,21 +100,17 @@ class LevelRule:
         """Per row of ``p`` (calibrated code scores): level -> [(symbol, score)] over that level's threshold, best first."""
         from cpc_models.scoring.calibration import platt
 
-        out = [dict() for _ in range(len(p))]
-        for row in range(len(p)):
-            cols = np.flatnonzero(p[row] >= code_thresholds)
-            out[row]["subgroup"] = sorted(((labels[j], float(p[row, j])) for j in cols), key=lambda cs: -cs[1])
+        out = [{level: [] for level in LEVELS} for _ in range(len(p))]
+        for row, col, score in best_first(p, p >= code_thresholds):
+            out[row]["subgroup"].append((labels[col], score))
         # every group level in one product (the scores of ``scores``, level by level)
         groups, membership, spans = _all_groups(tuple(labels))
         a, b, t = (np.repeat([v[i] for v in self._parameters()], spans) for i in range(3))
         s = platt(any_of(p, membership), a, b)
-        above = s >= t.astype(np.float32)  # as ``scores(...) >= threshold`` compares (level_metrics): in float32
-        for row in range(len(p)):
-            cols = np.flatnonzero(above[row])
-            for level in GROUP_LEVELS:
-                out[row][level] = []
-            for j in cols[np.argsort(-s[row, cols], kind="stable")]:
-                out[row][groups[j][0]].append((groups[j][1], float(s[row, j])))
+        # as ``scores(...) >= threshold`` compares (level_metrics): in float32
+        for row, col, score in best_first(s, s >= t.astype(np.float32)):
+            level, group = groups[col]
+            out[row][level].append((group, score))
         return out
 
     def _parameters(self) -> list[tuple[float, float, float]]:

@@ -153,12 +153,15 @@ class CpcPredictor:
         decided = rule.apply(scores, self.labels, vector=vector)
         truncated = self.scorer.truncated(batch)
         calibrated = self.calibration is not None
+        from cpc_models.predict.levels import best_first
+
+        codes, limit = [[] for _ in keep], top_k or len(self.labels)
+        for row, col, score in best_first(scores, decided):
+            if len(codes[row]) < limit:
+                codes[row].append(CodeScore(self.labels[col], round(score, 4)))
         for row, i in enumerate(keep):
-            cols = np.flatnonzero(decided[row])
-            cols = cols[np.argsort(-scores[row, cols], kind="stable")][: top_k or None]
-            codes = [CodeScore(self.labels[j], round(float(scores[row, j]), 4)) for j in cols]
             results[i] = Prediction(
-                codes, _roll(codes, 4), _roll(codes, 1), bool(truncated[row]), calibrated=calibrated
+                codes[row], _roll(codes[row], 4), _roll(codes[row], 1), bool(truncated[row]), calibrated=calibrated
             )
         self._add_evidence([results[i] for i in keep], batch, scores, vector, explain, neighbours)
         return results
