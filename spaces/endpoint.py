@@ -42,12 +42,10 @@ class CpcEndpointHandler:
             raise RequestError(("" if single else f"inputs[{unknown[0]}]: ") + NO_KNOWN_WORDS_MESSAGE)
         details = wants_details(body)
         threshold = read_threshold(data)
-        if threshold is None:
-            ranked = self.predictor.ranked(texts, top_k)
-        else:
-            ranked = [p.codes for p in self.predictor.predict(texts, top_k, threshold)]
+        predictions = self.predictor.predict(texts, top_k, threshold) if details or threshold is not None else None
+        ranked = self.predictor.ranked(texts, top_k) if threshold is None else [p.codes for p in predictions]
         if details:
-            return details_to_api(ranked, self.predictor.predict(texts, top_k, threshold))
+            return details_to_api(ranked, predictions)
         return ranked_to_api(ranked)
 
 

@@ -124,15 +124,21 @@ class CpcPredictor:
             ]
         from cpc_models.kinds.batch import TextBatch
 
+        given = (
+            texts if isinstance(texts, TextBatch) else None
+        )  # its TF-IDF rows are kept (cpc serve's check made them)
         texts = [t if isinstance(t, str) else "" for t in texts]
         results = [Prediction(reason="empty text") for _ in texts]
         keep = [i for i, t in enumerate(texts) if t.strip()]
         if not keep:
             return results
         evidence = self.evidence
-        batch = TextBatch(
-            [texts[i] for i in keep], evidence.depth(neighbours, explain), evidence.wanted(neighbours, explain)
-        )
+        depth, near = evidence.depth(neighbours, explain), evidence.wanted(neighbours, explain)
+        if given is not None:
+            batch = given.take(keep)
+            batch.depth, batch.near = depth, near
+        else:
+            batch = TextBatch([texts[i] for i in keep], depth, near)
         known = getattr(self.scorer, "known", None)
         if known is not None:
             has = np.asarray(known(batch), dtype=bool)

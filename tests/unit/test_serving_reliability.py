@@ -141,3 +141,18 @@ def test_the_server_vectorizes_a_request_once(monkeypatch):
     with TestClient(create_app(model, load_settings(needs_model=False))) as client:
         answer = client.post("/", json={"inputs": [TEXT, "A second abstract about neural networks."]})
     assert answer.status_code == 200 and calls == [2]
+
+
+def test_the_endpoint_handler_vectorizes_a_request_once_with_a_threshold_and_details(monkeypatch):
+    """The known-words check, the codes at a threshold and the details share one TF-IDF transform (the predictor
+    keeps the rows of the batch it is given; it made them again, and the handler predicted twice)."""
+    from cpc_models.kinds.vectorizer import Vectorizer
+    from cpc_models.settings import default_model_dir
+    from spaces.endpoint import CpcEndpointHandler
+
+    handler = CpcEndpointHandler(str(default_model_dir()))
+    calls = []
+    real = Vectorizer.transform
+    monkeypatch.setattr(Vectorizer, "transform", lambda self, texts: calls.append(len(texts)) or real(self, texts))
+    answer = handler({"inputs": [TEXT, "Neural networks."], "parameters": {"threshold": 0.2, "details": True}})
+    assert len(answer) == 2 and calls == [2]
