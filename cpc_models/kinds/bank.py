@@ -117,9 +117,9 @@ class NeighbourBank:
         # best first; equal dot products: lower row first
         order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -dots), axis=1)[:, :depth]
         rows, dots = np.take_along_axis(rows, order, 1), np.take_along_axis(dots, order, 1)
-        # complete: fewer hits than asked for (in every row range, and all of them kept), or as deep as the bank
-        per_range = counts.reshape(n, parts)
-        complete = ((per_range < depth).all(axis=1) & (per_range.sum(axis=1) <= depth)) | (depth >= self.n_rows)
+        # complete: fewer hits than asked for (over all row ranges: as the one-thread search says), or as deep as
+        # the bank
+        complete = (counts.reshape(n, parts).sum(axis=1) < depth) | (depth >= self.n_rows)
         return Hits(rows, dots, complete, query_norms(x), x)
 
     def split_postings(self, parts: int) -> Csr:

@@ -134,6 +134,27 @@ def test_fewer_texts_than_threads_search_the_banks_row_ranges_and_find_the_same_
     assert bank._split is not None and bank._split[0] == threads  # the ranges were searched
 
 
+def test_a_split_search_with_as_many_hits_as_asked_for_is_as_complete_as_the_one_thread_search(tmp_path, monkeypatch):
+    """Three hits, two in one row range and one in the other, for a depth of 3: the one-thread search sees as many
+    hits as asked for and cannot tell that no row is left out (not complete); the split search says the same."""
+    from scipy.sparse import csr_matrix
+
+    from cpc_models.kinds import bank as bank_module
+
+    x = csr_matrix(np.array([[1, 0], [0, 1], [1, 0], [0, 1], [1, 0], [0, 1]], dtype=np.float32))
+    save_bank(tmp_path / "bank", x, np.ones((6, 1), dtype=np.uint8), k=3, temperature=10.0)
+    bank = load_bank(tmp_path / "bank")
+    monkeypatch.setattr(bank_module, "SPLIT_ROWS", 0)
+    q = csr_matrix(np.array([[1, 0]], dtype=np.float32))
+    monkeypatch.setenv("CPC_SEARCH_THREADS", "1")
+    one = bank.search(q, 3)
+    monkeypatch.setenv("CPC_SEARCH_THREADS", "2")
+    split = bank.search(q, 3)
+    assert bank._split is not None  # the ranges were searched
+    assert not one.complete[0] and not split.complete[0]
+    np.testing.assert_array_equal(split.rows, one.rows)
+
+
 def test_a_search_as_deep_as_the_bank_is_complete_even_when_every_row_is_a_hit():
     """A text sharing a term with every row of a small bank: hits as deep as the bank list them all, so the ranking
     is proven (before, ``complete`` was false there and ``nearest`` searched deeper for ever)."""
