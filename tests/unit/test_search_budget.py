@@ -120,6 +120,9 @@ def test_cpc_train_tfidf_knn_saves_its_search_budget_and_refuses_a_negative_one(
     bank = tmp_path / "m" / "bank"
     assert json.loads((bank / "bank.json").read_text())["search_budget"] == 50
     assert (bank / BANK_ARRAY_FILE.format(name="rows_data")).exists() and load_bank(bank).budget == 50
+    # no --search-budget (-1): none written, the bank's size decides when it loads
+    assert main([*args, "--out", str(tmp_path / "auto")]) == 0
+    assert "search_budget" not in json.loads((tmp_path / "auto" / "bank" / "bank.json").read_text())
 
 
 def test_a_bank_without_a_budget_of_its_own_searches_by_its_size(tmp_path, monkeypatch):

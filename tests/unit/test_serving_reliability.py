@@ -156,3 +156,18 @@ def test_the_endpoint_handler_vectorizes_a_request_once_with_a_threshold_and_det
     monkeypatch.setattr(Vectorizer, "transform", lambda self, texts: calls.append(len(texts)) or real(self, texts))
     answer = handler({"inputs": [TEXT, "Neural networks."], "parameters": {"threshold": 0.2, "details": True}})
     assert len(answer) == 2 and calls == [2]
+
+
+def test_predict_on_a_batch_whose_tf_idf_rows_are_made_lines_them_up_with_the_texts_it_keeps():
+    """Empty texts and texts with no known words between known ones: the kept texts' cached TF-IDF rows are their
+    own (``TextBatch.take``), so the codes, levels and similar patents are those of a plain list of the texts."""
+    from cpc_models.kinds.batch import TextBatch
+    from cpc_models.settings import default_model_dir
+
+    model = CpcPredictor.from_pretrained(default_model_dir())
+    texts = ["", "zzqxv qqzzk", TEXT, "   ", "zzqxv", "A lithium battery electrode coating for electric vehicles."]
+    batch = TextBatch(texts)
+    assert known_words(model, batch) == [False, False, True, False, False, True]  # the rows are made here
+    given, plain = model.predict(batch, 3, explain=True), model.predict(list(texts), 3, explain=True)
+    assert [p.reason for p in given] == ["empty text", NO_KNOWN_WORDS, "", "empty text", NO_KNOWN_WORDS, ""]
+    assert given == plain and given[2].codes != given[5].codes
