@@ -105,6 +105,16 @@ class NeighbourBank:
         # fewer texts than threads: each text's search split over the bank's row ranges, one per thread
         threads = search_threads()
         parts = threads if n < threads and self.n_rows >= SPLIT_ROWS else 1
+        rows, dots, complete, unsure = self._exact(x, depth, parts, threads)
+        if unsure.any():  # a tie at the depth cut: which of the tied rows it keeps is the one-thread kernel's choice
+            todo = np.flatnonzero(unsure)
+            rows[todo], dots[todo], complete[todo], _ = self._exact(x.take(todo), depth, 1, threads)
+        return Hits(rows, dots, complete, query_norms(x), x)
+
+    def _exact(self, x: Csr, depth: int, parts: int, threads: int):
+        """(rows, dots, complete, unsure) of the exact search, ``parts`` row ranges per text; ``unsure``: texts
+        whose hits may keep other rows of equal dot product at the depth cut than the one-thread search does."""
+        n = x.shape[0]
         a, b = (x, self.postings) if parts == 1 else (_split_query(x, parts), self.split_postings(parts))
         # rows that share a term with a text have a positive dot product (TF-IDF values are positive)
         data, indices, indptr = top_n(a, b, depth, threads, above=0.0)
@@ -115,12 +125,18 @@ class NeighbourBank:
         column = (owner % parts) * depth + np.arange(len(indices)) - np.repeat(indptr[:-1], counts)
         rows[owner // parts, column], dots[owner // parts, column] = indices, data
         # best first; equal dot products: lower row first
-        order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -dots), axis=1)[:, :depth]
+        order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -dots), axis=1)
         rows, dots = np.take_along_axis(rows, order, 1), np.take_along_axis(dots, order, 1)
         # complete: fewer hits than asked for (over all row ranges: as the one-thread search says), or as deep as
         # the bank
         complete = (counts.reshape(n, parts).sum(axis=1) < depth) | (depth >= self.n_rows)
-        return Hits(rows, dots, complete, query_norms(x), x)
+        unsure = np.zeros(n, dtype=bool)
+        if parts > 1 and len(data):
+            cut = dots[:, depth - 1]
+            # a range as deep as asked for may hold more rows of its last (smallest) dot product
+            last = np.where(counts == depth, data[np.maximum(np.asarray(indptr[1:], np.int64) - 1, 0)], -1)
+            unsure = (cut > 0) & ((dots[:, depth] == cut) | (last.reshape(n, parts) == cut[:, None]).any(axis=1))
+        return rows[:, :depth], dots[:, :depth], complete, unsure
 
     def split_postings(self, parts: int) -> Csr:
         """The postings as ``parts`` row ranges of the bank: row ``t * parts + j`` of this matrix is the postings of

@@ -134,6 +134,37 @@ def test_fewer_texts_than_threads_search_the_banks_row_ranges_and_find_the_same_
     assert bank._split is not None and bank._split[0] == threads  # the ranges were searched
 
 
+@pytest.mark.parametrize("threads", [2, 3, 4])
+def test_a_split_search_keeps_the_one_thread_searchs_rows_when_equal_rows_straddle_the_depth_cut(
+    tmp_path, monkeypatch, threads
+):
+    """Four copies of one row spread over the bank's row ranges, a text equal to it: every depth below four cuts
+    among rows of equal dot product, and the split search keeps the rows the one-thread search keeps (before, the
+    ranges' own best rows merged lower row first kept other rows: the hits changed with the thread count)."""
+    from scipy.sparse import random as sparse_random
+    from scipy.sparse import vstack
+
+    from cpc_models.kinds import bank as bank_module
+
+    base = sparse_random(1, 30, density=0.3, format="csr", dtype=np.float32, random_state=1)
+    base.data = base.data.astype(np.float16).astype(np.float32)
+    noise = sparse_random(60, 30, density=0.1, format="csr", dtype=np.float32, random_state=2)
+    noise.data = noise.data.astype(np.float16).astype(np.float32)
+    x = vstack([noise[:20], base, noise[20:40], base, noise[40:], base, base], format="csr")
+    save_bank(tmp_path / "bank", x, np.ones((x.shape[0], 1), dtype=np.uint8), k=3, temperature=10.0)
+    bank = load_bank(tmp_path / "bank")
+    monkeypatch.setattr(bank_module, "SPLIT_ROWS", 0)
+    for depth in (1, 2, 3, 5):
+        monkeypatch.setenv("CPC_SEARCH_THREADS", "1")
+        one = bank.search(base, depth)
+        monkeypatch.setenv("CPC_SEARCH_THREADS", str(threads))
+        split = bank.search(base, depth)
+        np.testing.assert_array_equal(split.rows, one.rows)
+        np.testing.assert_array_equal(split.dots, one.dots)
+        np.testing.assert_array_equal(split.complete, one.complete)
+    assert bank._split is not None and bank._split[0] == threads  # the ranges were searched
+
+
 def test_a_split_search_with_as_many_hits_as_asked_for_is_as_complete_as_the_one_thread_search(tmp_path, monkeypatch):
     """Three hits, two in one row range and one in the other, for a depth of 3: the one-thread search sees as many
     hits as asked for and cannot tell that no row is left out (not complete); the split search says the same."""
