@@ -1,8 +1,8 @@
 """The neighbour search as the bank grows, the rest of the model fixed: a model's kNN bank replaced by N synthetic
 training documents, against the model as it is and the default model, in one process.
 
-Training the default recipe on 3M documents is out of reach of a 2-core, 24 GB machine (``scale.md``); the bank
-is the part of the model whose size drives prediction (its search reads posting lists that grow with the rows).
+Training the default recipe on 3M documents takes hours and tens of GB (``scale.md`` extrapolates its 300k
+per-document costs); the bank is the part of the model whose size drives prediction (its search reads posting lists that grow with the rows).
 So: ``--rows`` synthetic documents (``benchmarks/synthetic.py``, made in parts of ``--part`` rows with different
 seeds), vectorized with the model's own vectorizer, saved as its kNN member's bank (``save_bank``, no
 ``search_budget``: the size decides, ``bank.default_budget``) in a copy of the model folder (hard links for the
@@ -58,8 +58,9 @@ def build(model: Path, rows: int, part: int, work: Path) -> tuple[Path, dict]:
     from cpc_models.kinds.tfidf_knn import load as load_knn
 
     out = work / f"model-{rows}"
-    if (out / "done").exists():
-        return out, json.loads((out / "done").read_text())
+    done = json.loads((out / "done").read_text()) if (out / "done").exists() else {}
+    if done.get("model") == str(model.resolve()):  # built from this model before
+        return out, done
     shutil.rmtree(out, ignore_errors=True)
     member = knn_member(model)
     bank_dir = member.relative_to(model) / "bank"
@@ -85,6 +86,7 @@ def build(model: Path, rows: int, part: int, work: Path) -> tuple[Path, dict]:
     vectorized = time.perf_counter() - t0
     save_bank(out / bank_dir, x, y, spec["k"], spec["temperature"], docs, spec["labels"])
     figures = {
+        "model": str(model.resolve()),
         "vectorize_s": round(vectorized, 1),
         "save_s": round(time.perf_counter() - t0 - vectorized, 1),
         "nonzeros": int(x.nnz),

@@ -146,7 +146,7 @@ class NeighbourBank:
             starts, ends = np.asarray(p.indptr[:-1], np.int64), np.asarray(p.indptr[1:], np.int64)
             cuts = [starts]
             for j in range(1, parts):
-                below = np.zeros(p.nnz + 1, dtype=np.int64)
+                below = np.zeros(p.nnz + 1, dtype=p.indptr.dtype)  # int32 unless the postings need int64
                 np.cumsum(p.indices < self.n_rows * j // parts, out=below[1:])
                 cuts.append(starts + below[ends] - below[starts])  # a term's postings are sorted by row
             indptr = np.empty(len(starts) * parts + 1, dtype=np.int64)

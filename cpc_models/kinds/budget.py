@@ -1,7 +1,8 @@
 """The budgeted neighbour search: work per text bounded by a budget, not by the bank's size.
 
 The exact search (``NeighbourBank.search``) reads every posting of a text's terms, so its cost grows with the bank.
-With a budget (``search_budget`` in ``bank.json``, or ``CPC_SEARCH_BUDGET``; 0 = exact), a text keeps its terms
+With a budget (``search_budget`` in ``bank.json``, where absent ``bank.default_budget``: 40,000 from 100k rows; or
+``CPC_SEARCH_BUDGET``; 0 = exact), a text keeps its terms
 with the shortest posting lists while their postings add up to at most the budget (at least its rarest term), the
 top-n product over those terms gives ``candidates`` rows, and each candidate's exact dot product with the whole
 text is computed from a row-major copy of the bank (scipy's C loops: per text, its candidates' rows gathered and

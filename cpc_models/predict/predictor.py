@@ -116,6 +116,8 @@ class CpcPredictor:
         """
         if isinstance(texts, str):
             texts = [texts]
+        if top_k is not None and top_k < 0:
+            raise InputError(f"top_k {top_k}: a number of codes, 1 or more (0 or None: all decided codes)")
         if len(texts) > CHUNK:  # in chunks, so that scoring and the similar-patents lookup share one product
             return [
                 p
@@ -124,9 +126,8 @@ class CpcPredictor:
             ]
         from cpc_models.kinds.batch import TextBatch
 
-        given = (
-            texts if isinstance(texts, TextBatch) else None
-        )  # its TF-IDF rows are kept (cpc serve's check made them)
+        # a TextBatch keeps its TF-IDF rows (cpc serve's known-words check made them)
+        given = texts if isinstance(texts, TextBatch) else None
         texts = [t if isinstance(t, str) else "" for t in texts]
         results = [Prediction(reason="empty text") for _ in texts]
         keep = [i for i, t in enumerate(texts) if t.strip()]

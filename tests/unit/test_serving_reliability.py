@@ -171,3 +171,15 @@ def test_predict_on_a_batch_whose_tf_idf_rows_are_made_lines_them_up_with_the_te
     given, plain = model.predict(batch, 3, explain=True), model.predict(list(texts), 3, explain=True)
     assert [p.reason for p in given] == ["empty text", NO_KNOWN_WORDS, "", "empty text", NO_KNOWN_WORDS, ""]
     assert given == plain and given[2].codes != given[5].codes
+
+
+def test_predict_refuses_a_negative_top_k_in_one_line():
+    """``top_k`` below 0 is refused (it silently dropped codes); 0 and None give every decided code."""
+    from cpc_models.settings import default_model_dir
+
+    model = CpcPredictor.from_pretrained(default_model_dir())
+    with pytest.raises(InputError, match="top_k -1"):
+        model.predict(TEXT, top_k=-1)
+    every = model.predict(TEXT, threshold=0.05)[0].codes
+    assert len(every) > 1 and model.predict(TEXT, top_k=0, threshold=0.05)[0].codes == every
+    assert model.predict(TEXT, top_k=1, threshold=0.05)[0].codes == every[:1]
