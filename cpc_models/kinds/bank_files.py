@@ -192,7 +192,9 @@ def load_bank_v1(model_dir: str | Path) -> NeighbourBank:
     rows = csr_matrix((b["data"].astype(np.float32), b["indices"], b["indptr"]), shape=tuple(b["shape"]))
     labels = as_csr(csr_matrix(b["labels"].astype(np.float32)))
     docs = ListDocs(model_dir / KNN_DOCS_FILE) if (model_dir / KNN_DOCS_FILE).exists() else None
-    return NeighbourBank(as_csr(rows.T), row_norms(rows), labels, int(b["knn"][0]), float(b["knn"][1]), docs)
+    bank = NeighbourBank(as_csr(rows.T), row_norms(rows), labels, int(b["knn"][0]), float(b["knn"][1]), docs)
+    bank.budget = default_budget(rows.shape[0])  # as a format-2 bank that names none
+    return bank
 
 
 def docs_v1(model_dir: str | Path, n_rows: int) -> list[dict] | None:

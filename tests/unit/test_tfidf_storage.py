@@ -276,6 +276,17 @@ def test_format_1_folders_load_and_convert_without_changing_a_score(models, tmp_
         np.testing.assert_array_equal(load_scorer(old).predict_proba(TEXTS), expected)
 
 
+def test_a_format_1_bank_searches_by_its_size_as_a_format_2_bank_without_a_budget(models, tmp_path, monkeypatch):
+    from cpc_models.kinds import bank as bank_module
+    from cpc_models.kinds.bank_files import load_bank_v1
+
+    knn = next(m for m in models if (m / "bank").is_dir())
+    _write_format_1(knn, tmp_path / "old")
+    assert load_bank_v1(tmp_path / "old").budget == 0  # a small bank: exact
+    monkeypatch.setattr(bank_module, "ROW_COPY_ROWS", 1)
+    assert load_bank_v1(tmp_path / "old").budget == bank_module.AUTO_BUDGET
+
+
 def test_an_ensemble_stores_one_vectorizer_and_vectorizes_a_batch_once(models, tiny_dataset, tmp_path, monkeypatch):
     from cpc_models.kinds.ensemble import Config, train
     from cpc_models.kinds.vectorizer import Vectorizer
