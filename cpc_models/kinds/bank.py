@@ -104,7 +104,7 @@ class NeighbourBank:
 
         # fewer texts than threads: each text's search split over the bank's row ranges, one per thread
         threads = search_threads()
-        parts = threads if n < threads and self.n_rows >= SPLIT_ROWS else 1
+        parts = threads if 0 < n < threads and self.n_rows >= SPLIT_ROWS else 1
         rows, dots, complete, unsure = self._exact(x, depth, parts, threads)
         if unsure.any():  # a tie at the depth cut: which of the tied rows it keeps is the one-thread kernel's choice
             todo = np.flatnonzero(unsure)
@@ -298,17 +298,15 @@ class NeighbourBank:
 def _split_query(x: Csr, parts: int) -> Csr:
     """Each text row of ``x`` once per row range of ``split_postings``: row ``i * parts + j`` holds text ``i``'s
     terms ``t`` as ``t * parts + j``."""
-    data, indices, lengths = [], [], []
-    for i in range(x.shape[0]):
-        s, e = x.indptr[i], x.indptr[i + 1]
-        for j in range(parts):
-            data.append(x.data[s:e])
-            indices.append(x.indices[s:e].astype(np.int64) * parts + j)
-            lengths.append(e - s)
-    indptr = np.zeros(len(lengths) + 1, dtype=x.indptr.dtype)
-    np.cumsum(lengths, out=indptr[1:])
+    counts = np.repeat(np.diff(np.asarray(x.indptr, np.int64)), parts)  # per (text, range) row
+    starts = np.repeat(np.asarray(x.indptr[:-1], np.int64), parts)
+    indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    flat = np.repeat(starts - indptr[:-1], counts) + np.arange(indptr[-1])
+    part = np.repeat(np.tile(np.arange(parts), x.shape[0]), counts)
     index = x.indices.dtype if x.shape[1] * parts < 2**31 else np.int64
-    return Csr(np.concatenate(data), np.concatenate(indices).astype(index), indptr, (len(lengths), x.shape[1] * parts))
+    indices = (x.indices[flat].astype(np.int64) * parts + part).astype(index)
+    return Csr(x.data[flat], indices, indptr.astype(x.indptr.dtype), (len(counts), x.shape[1] * parts))
 
 
 def find_short_rows(norms: np.ndarray) -> tuple[np.ndarray, float]:

@@ -132,6 +132,9 @@ def test_fewer_texts_than_threads_search_the_banks_row_ranges_and_find_the_same_
                 np.testing.assert_array_equal(split.dots, one.dots)
                 np.testing.assert_array_equal(split.complete, one.complete)
     assert bank._split is not None and bank._split[0] == threads  # the ranges were searched
+    monkeypatch.setenv("CPC_SEARCH_THREADS", str(threads))
+    none = bank.search(q[:0], 7)  # no texts: no hits (the split query of no rows is empty)
+    assert none.rows.shape == (0, 7) and none.complete.shape == (0,)
 
 
 @pytest.mark.parametrize("threads", [2, 3, 4])
