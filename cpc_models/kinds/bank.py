@@ -124,9 +124,7 @@ class NeighbourBank:
         owner = np.repeat(np.arange(a.shape[0]), counts)
         column = (owner % parts) * depth + np.arange(len(indices)) - np.repeat(indptr[:-1], counts)
         rows[owner // parts, column], dots[owner // parts, column] = indices, data
-        # best first; equal dot products: lower row first
-        order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -dots), axis=1)
-        rows, dots = np.take_along_axis(rows, order, 1), np.take_along_axis(dots, order, 1)
+        rows, dots = _ranked(rows, dots)
         # complete: fewer hits than asked for (over all row ranges: as the one-thread search says), or as deep as
         # the bank
         complete = (counts.reshape(n, parts).sum(axis=1) < depth) | (depth >= self.n_rows)
@@ -165,6 +163,7 @@ class NeighbourBank:
         rows, dots, covered, found = budgeted_search(
             x, self.postings, self.row_major(), lengths, budget, depth, threads
         )
+        rows, dots = _ranked(rows, dots)
         complete = covered & ((found < depth) | (depth >= self.n_rows))
         return Hits(rows, dots, complete, query_norms(x), x, exact=covered)
 
@@ -275,9 +274,8 @@ class NeighbourBank:
         """The ``n`` of ``rows`` of largest cosine similarity per text (ties: lower row first), padded with -1."""
         valid = rows >= 0
         scale = np.maximum(qnorms[:, None] * self.norms[np.where(valid, rows, 0)], np.float32(1e-12))
-        cos = np.where(valid, dots / scale, -np.inf).astype(np.float32)
-        order = np.lexsort((np.where(valid, rows, np.iinfo(np.int64).max), -cos), axis=1)[:, :n]
-        rows, sims = np.take_along_axis(rows, order, 1), np.take_along_axis(cos, order, 1)
+        rows, sims = _ranked(rows, np.where(valid, dots / scale, -np.inf).astype(np.float32))
+        rows, sims = rows[:, :n], sims[:, :n]
         if rows.shape[1] < n:
             pad = n - rows.shape[1]
             rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
@@ -293,6 +291,13 @@ class NeighbourBank:
 
     def doc(self, row: int) -> dict:
         return {} if self.docs is None else self.docs[row]
+
+
+def _ranked(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` (texts x places, -1 where unfilled) and their ``values``, each text's best value first; equal values:
+    lower row first; unfilled places last."""
+    order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -values), axis=1)
+    return np.take_along_axis(rows, order, 1), np.take_along_axis(values, order, 1)
 
 
 def _split_query(x: Csr, parts: int) -> Csr:

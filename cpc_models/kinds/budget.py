@@ -56,15 +56,13 @@ def rescore(x: Csr, rows, candidates: np.ndarray) -> np.ndarray:
 
 
 def budgeted_search(x: Csr, postings: Csr, rows, lengths: np.ndarray, budget: int, candidates: int, threads: int):
-    """(rows, dots, covered, found) per text: ``candidates`` bank rows from the terms within ``budget``, best exact
-    dot product first (ties: lower row first; -1 / 0 where fewer), whether every term of the text was searched, and
-    how many rows the candidate search found."""
+    """(rows, dots, covered, found) per text: ``candidates`` bank rows from the terms within ``budget`` with their
+    exact dot products, in the candidate search's order (-1 / 0 where fewer; ``NeighbourBank`` ranks them), whether
+    every term of the text was searched, and how many rows the candidate search found."""
     n = x.shape[0]
     kept, covered = keep_rarest(x, lengths, budget)
     _, indices, indptr = top_n(kept, postings, candidates, threads, above=0.0)
     found = np.diff(indptr)
     picked = np.full((n, candidates), -1, dtype=np.int64)
     picked[np.repeat(np.arange(n), found), np.arange(len(indices)) - np.repeat(indptr[:-1], found)] = indices
-    dots = rescore(x, rows, picked)
-    order = np.lexsort((np.where(picked < 0, np.iinfo(np.int64).max, picked), -dots), axis=1)
-    return np.take_along_axis(picked, order, 1), np.take_along_axis(dots, order, 1), covered, found
+    return picked, rescore(x, rows, picked), covered, found
