@@ -20,21 +20,6 @@ def dataset_features(vocabulary: list[str]):
     )
 
 
-def write_splits(data_dir: Path, documents: dict, vocabulary: list[str]) -> dict[str, Path]:
-    import datasets
-
-    datasets.disable_progress_bars()  # the build shows its own
-    features = dataset_features(vocabulary)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for split, docs in documents.items():
-        columns = {name: [getattr(d, name) for d in docs] for name in features}
-        path = data_dir / f"{split}-00000-of-00001.parquet"
-        datasets.Dataset.from_dict(columns, features=features, split=split).to_parquet(str(path))
-        paths[split] = path
-    return paths
-
-
 def write_split_streams(
     data_dir: Path, batches, vocabulary: list[str], splits: tuple[str, ...], rows_per_group: int = 10_000
 ) -> dict[str, int]:
