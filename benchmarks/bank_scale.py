@@ -26,17 +26,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.timing import speed  # noqa: E402
+from benchmarks.timing import folder_mb, peak_rss_mb, speed  # noqa: E402
 
 DEFAULT = "hub/models/cpc-default"
 DATASET = "hub/datasets/patent-cpc-ai"
-
-
-def peak_rss_mb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return 0
 
 
 def knn_member(model: Path) -> Path:
@@ -94,10 +87,6 @@ def build(model: Path, rows: int, part: int, work: Path) -> tuple[Path, dict]:
     }
     (out / "done").write_text(json.dumps(figures))
     return out, figures
-
-
-def folder_mb(path: Path) -> float:
-    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 1)
 
 
 def measure(models: dict[str, Path], n: int, n_single: int, rounds: int) -> list[dict]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,12 +23,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-
-def folder_mb(paths: list[Path]) -> float:
-    return round(
-        sum(f.stat().st_size for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()) / 2**20, 1
-    )
+from benchmarks.timing import folder_mb, peak_rss_mb  # noqa: E402
 
 
 def build_original(out: Path, texts: list[str], n_labels: int) -> Path:
@@ -82,14 +76,6 @@ def build_original(out: Path, texts: list[str], n_labels: int) -> Path:
     return out
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited from the parent)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
 def median_per_s(call, texts: list[str], repeat: int) -> float:
     """Abstracts per second of ``call(texts)``: the median of ``repeat`` timed calls after one untimed call."""
     call(texts)
@@ -133,7 +119,7 @@ def run_contender(spec: dict) -> dict:
             return torch.sigmoid(torch.from_numpy(logits))
 
         batch = lambda ts: [one(t) for t in ts]  # noqa: E731  (it had no batch path)
-        size = folder_mb([Path(spec["path"])])
+        size = folder_mb(Path(spec["path"]))
     else:
         from cpc_models.predict.predictor import CpcPredictor
 
@@ -214,7 +200,7 @@ def main() -> None:
             "kind": "ours",
             "path": str(default),
             "backend": "native",
-            "size_mb": folder_mb([default]),
+            "size_mb": folder_mb(default),
             "floor": True,
         }
     )
@@ -229,21 +215,21 @@ def main() -> None:
                 "kind": "ours",
                 "path": str(tf),
                 "backend": "torch",
-                "size_mb": folder_mb(weights),
+                "size_mb": folder_mb(*weights),
             },
             {
                 "name": f"CpcPredictor {tf.name} ONNX fp32",
                 "kind": "onnx-fp32",
                 "path": str(tf),
                 "backend": "onnx",
-                "size_mb": folder_mb([tf / "onnx/model.onnx", tf / "tokenizer.json"]),
+                "size_mb": folder_mb(tf / "onnx/model.onnx", tf / "tokenizer.json"),
             },
             {
                 "name": f"CpcPredictor {tf.name} ONNX int8",
                 "kind": "ours",
                 "path": str(tf),
                 "backend": "onnx",
-                "size_mb": folder_mb([tf / "onnx/model_quantized.onnx", tf / "tokenizer.json"]),
+                "size_mb": folder_mb(tf / "onnx/model_quantized.onnx", tf / "tokenizer.json"),
             },
         ]
     rows = []

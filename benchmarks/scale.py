@@ -24,16 +24,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.timing import speed  # noqa: E402
+from benchmarks.timing import folder_mb, peak_rss_mb, speed  # noqa: E402
 
 SIZES = {"22k": None, "300k": 300_000, "3M": 3_000_000}
-
-
-def peak_rss_mb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return 0
 
 
 def train(dataset: str, out: str) -> dict:
@@ -123,10 +116,6 @@ def child(*args: str) -> dict:
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def folder_mb(path: Path) -> float:
-    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 1)
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.timing import peak_rss_mb  # noqa: E402
+
 SIZES = {"22k": None, "60k": 60_000, "300k": 300_000, "3M": 3_000_000}
 FITTERS = ("scikit-learn", "streamed")
 
@@ -57,13 +59,6 @@ def fit(fitter: str, dataset: str, table: str = "0") -> dict:
         "pruned": getattr(block.vectorizer, "pruned", ""),
         "digest": digest.hexdigest()[:12],
     }
-
-
-def peak_rss_mb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return 0
 
 
 def main() -> None:
