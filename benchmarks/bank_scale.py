@@ -26,6 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.budget_speed import banks  # noqa: E402
 from benchmarks.timing import folder_mb, peak_rss_mb, speed  # noqa: E402
 
 DEFAULT = "hub/models/cpc-default"
@@ -100,7 +101,7 @@ def measure(models: dict[str, Path], n: int, n_single: int, rounds: int) -> list
         loaded[name] = CpcPredictor.from_pretrained(path)
         rows[name] = {"model": name, "load_s": round(time.perf_counter() - t, 2), "per_s": 0.0, "p50_ms": 1e9}
         t = time.perf_counter()
-        for bank in {id(m.bank): m.bank for m in loaded[name].scorer.members if hasattr(m, "bank")}.values():
+        for bank in banks(loaded[name]):
             bank.short_rows()  # a bank saved before they were saved with it makes them on first use
             if bank.budget:
                 bank.row_major()  # likewise its row-major copy
@@ -112,7 +113,7 @@ def measure(models: dict[str, Path], n: int, n_single: int, rounds: int) -> list
             rows[name]["per_s"] = max(rows[name]["per_s"], per_s)
             rows[name]["p50_ms"] = min(rows[name]["p50_ms"], p50)
     for name, predictor in loaded.items():
-        bank = next(m.bank for m in predictor.scorer.members if hasattr(m, "bank"))
+        bank = banks(predictor)[0]
         rows[name].update(bank_rows=bank.n_rows, budget=bank.budget, size_mb=folder_mb(models[name]))
     return list(rows.values())
 
