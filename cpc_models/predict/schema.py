@@ -39,15 +39,50 @@ def prediction_arrays(predictions) -> dict:
     import pyarrow as pa
 
     strings = pa.list_(pa.string())
-    return {
-        "codes": pa.array([[c.code for c in p.codes] for p in predictions], strings),
-        "scores": pa.array([[c.score for c in p.codes] for p in predictions], pa.list_(pa.float64())),
-        "subclasses": pa.array([[c.code for c in p.subclasses] for p in predictions], strings),
-        "sections": pa.array([[c.code for c in p.sections] for p in predictions], strings),
-        "truncated": pa.array([p.truncated for p in predictions], pa.bool_()),
-        "out_of_scope": pa.array([p.out_of_scope for p in predictions], pa.bool_()),
-        "reason": pa.array([p.reason for p in predictions], pa.string()),
-    }
+    schema = pa.schema(
+        [
+            ("codes", strings),
+            ("scores", pa.list_(pa.float64())),
+            ("subclasses", strings),
+            ("sections", strings),
+            ("truncated", pa.bool_()),
+            ("out_of_scope", pa.bool_()),
+            ("reason", pa.string()),
+        ]
+    )
+    rows = (
+        {
+            "codes": [c.code for c in p.codes],
+            "scores": [c.score for c in p.codes],
+            "subclasses": [c.code for c in p.subclasses],
+            "sections": [c.code for c in p.sections],
+            "truncated": p.truncated,
+            "out_of_scope": p.out_of_scope,
+            "reason": p.reason,
+        }
+        for p in predictions
+    )
+    return arrays_from_rows(rows, schema)
+
+
+def arrays_from_rows(rows, schema) -> dict:
+    """Columns (name -> pyarrow array of ``schema``'s type) of ``rows`` (dictionaries of Python values), built by
+    Arrow's JSON reader from orjson lines: ``pa.array`` on Python objects imports pandas (about 40 MB in every
+    process that classifies, each Ray actor included), which nothing here needs."""
+    import io
+
+    import orjson
+    import pyarrow.json as pj
+
+    data = b"\n".join(map(orjson.dumps, rows))
+    if not data:
+        return {f.name: schema.empty_table().column(f.name).combine_chunks() for f in schema}
+    table = pj.read_json(
+        io.BytesIO(data),
+        read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
+        parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
+    )
+    return {name: table.column(name).combine_chunks() for name in schema.names}
 
 
 def texts_to_classify(titles, abstracts) -> list[str]:
@@ -81,7 +116,8 @@ def csv_table(table):
         if pa.types.is_dictionary(kind):
             column, kind = column.cast(kind.value_type), kind.value_type
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
-            column = pa.array([neutralise_cell(_cell_text(v)) for v in column.to_pylist()], pa.string())
+            cells = ({"v": neutralise_cell(_cell_text(v))} for v in column.to_pylist())
+            column = arrays_from_rows(cells, pa.schema([("v", pa.string())]))["v"]
         columns[neutralise_cell(str(name))] = column
     return pa.table(columns)
 

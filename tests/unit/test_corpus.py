@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -186,6 +188,20 @@ def test_cli_classifies_a_parquet_folder(tmp_path, capsys):
     assert "0 rows in 0 shards written" in err and "2 shards already there" in err
     assert main([*args, "--workers", "2"]) == 2
     assert "--workers applies to --engine ray, not to the local engine" in capsys.readouterr().err
+
+
+def test_classifying_a_corpus_does_not_import_pandas(tmp_path):
+    """pyarrow imports pandas on its first ``pa.array`` of Python objects (about 40 MB in every classifying
+    process, each Ray actor included): the prediction columns and CSV cells are built without it."""
+    (shard,) = write_corpus(tmp_path, [12], fmt="csv")
+    runs = [
+        ["-q", "predict", "--model", str(DEFAULT_MODEL), "--input", str(shard), "--output", str(tmp_path / name)]
+        for name in ("out.parquet", "out.csv")
+    ]
+    code = f"import sys; from spaces.cli import main; print([main(a) for a in {runs!r}], 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[0, 0] False"
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == len(read_output(tmp_path / "out.csv")) > 12
 
 
 def test_engine_ray_without_ray_says_what_to_install(tmp_path, monkeypatch, capsys):
