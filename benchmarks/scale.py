@@ -44,7 +44,7 @@ def train(dataset: str, out: str) -> dict:
     del texts
     seconds["fit"] = time.perf_counter() - t0
     t = time.perf_counter()
-    tfidf_svm.train(svm, features=features)
+    tfidf_svm.train(svm, features=features, neighbour_index=False)  # the ensemble's evidence: the knn member's bank
     seconds["svm"] = time.perf_counter() - t
     t = time.perf_counter()
     tfidf_knn.train(knn, features=features)

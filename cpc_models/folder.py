@@ -117,12 +117,15 @@ def finalize_model_folder(
     min_codes: int = 1,
     predictions_dtype=np.float32,
     save_scores: bool = True,
+    neighbour_index: bool = True,
 ) -> dict:
     """Tune and save thresholds on validation, score the test split once, write metrics, config, card and the
     Inference Endpoints files.
 
     Pass ``scorer`` (anything with ``labels`` and ``predict_proba``) or precomputed ``val_scores`` and
-    ``test_scores`` over the dataset's label vocabulary. Returns the test metrics.
+    ``test_scores`` over the dataset's label vocabulary. ``neighbour_index=False``: a model without a neighbour index of
+    its own gets none (no similar patents, no scope flag; for a member whose ensemble takes them from a kNN member).
+    Returns the test metrics.
     """
     from cpc_models.card import write_model_card
     from cpc_models.endpoint import write_endpoint_files
@@ -160,7 +163,7 @@ def finalize_model_folder(
             model_dir, val, test, labels, thresholds, (raw_val_scores, val_scores), (raw_test_scores, test_scores)
         )
     )
-    metrics["scope"] = write_scope(model_dir, scorer, val, val_scores, dataset_dir)
+    metrics["scope"] = write_scope(model_dir, scorer, val, val_scores, dataset_dir if neighbour_index else None)
     if scorer is not None and seconds > 0:
         metrics["test_abstracts_per_second"] = round(len(test) / seconds, 1)
     if save_scores:

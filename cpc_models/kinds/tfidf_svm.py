@@ -177,11 +177,13 @@ def prune(coef: np.ndarray, min_weight: float):
     return csc_matrix(coef)
 
 
-def train(config: Config, features: tuple | None = None) -> dict:
+def train(config: Config, features: tuple | None = None, neighbour_index: bool = True) -> dict:
     """Fit on train, calibrate (SVM) on validation, save the folder, finalize it. Returns test metrics.
 
     ``features``: ``(vectorizer, x)`` already fitted with this config's TF-IDF options on the train split (one fit
-    shared by the members of a recipe); fitted here when None."""
+    shared by the members of a recipe); fitted here when None. ``neighbour_index=False``: no neighbour index (similar
+    patents, scope flag) of its own, for a member whose ensemble takes them from a kNN member's bank (the default
+    recipe: at 100k documents this index was the training's peak memory)."""
     from cpc_models.data import load_split
     from cpc_models.folder import finalize_model_folder
     from cpc_models.registry import write_model_config
@@ -191,15 +193,17 @@ def train(config: Config, features: tuple | None = None) -> dict:
     val = load_split(config.dataset_dir, "validation", train_split.vocabulary)
     t0 = time.perf_counter()
     vectorizer, x = features or fit_vectorizer(config, train_split.texts)
-    coef, intercept = fit_classifier(config, x, train_split.y)
+    y, labels = train_split.y, train_split.vocabulary
+    del train_split  # its texts are not needed from here (at millions of documents, gigabytes)
+    coef, intercept = fit_classifier(config, x, y)
     sparse = prune(coef, config.min_weight)
-    scorer = LinearScorer(train_split.vocabulary, vectorizer, sparse, intercept)
+    scorer = LinearScorer(labels, vectorizer, sparse, intercept)
     if config.classifier == "svc":
         scorer.slope, scorer.offset = fit_platt(scorer.decision_function(val.texts), val.y)
     seconds = time.perf_counter() - t0
     log.info("trained in %.0f s (%d weights kept)", seconds, sparse.nnz)
     scorer.save(out)
-    if default_features(config):  # the neighbour index finalize would fit: the same features, fitted once
+    if neighbour_index and default_features(config):  # the index finalize would fit: the same features, fitted once
         from cpc_models.kinds.neighbour_index import build_neighbour_index
 
         build_neighbour_index(out, config.dataset_dir, features=(vectorizer, x))
@@ -207,7 +211,7 @@ def train(config: Config, features: tuple | None = None) -> dict:
     write_model_config(
         out,
         "tfidf-svm",
-        train_split.vocabulary,
+        labels,
         classifier=config.classifier,
         features=[b.name for b in vectorizer.blocks],
     )
@@ -222,4 +226,5 @@ def train(config: Config, features: tuple | None = None) -> dict:
         {**config.to_dict(), "kind": "tfidf-svm", "run": run},
         scorer=scorer,
         description=description,
+        neighbour_index=neighbour_index,
     )

@@ -8,8 +8,9 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from cpc_models.kinds import tfidf_knn, tfidf_svm  # noqa: E402
+from cpc_models.kinds import ensemble, tfidf_knn, tfidf_svm  # noqa: E402
 from cpc_models.kinds.vocabulary import StreamedTfidf  # noqa: E402
+from cpc_models.predict.predictor import CpcPredictor  # noqa: E402
 from tests.unit.test_linear import make_tiny_dataset  # noqa: E402
 
 
@@ -55,7 +56,8 @@ def test_members_trained_from_shared_features_are_the_members_that_fit_their_own
     tfidf_knn.train(tfidf_knn.Config(**common, output_dir=str(tmp_path / "knn")))
     fits = count_fits(monkeypatch)
     features = fit_vectorizer(svm, load_split(tiny_dataset, "train").texts)
-    tfidf_svm.train(tfidf_svm.Config(**common, output_dir=str(tmp_path / "svm2")), features=features)
+    # as benchmarks/scale.py trains the default recipe: the svm member without a neighbour index of its own
+    tfidf_svm.train(tfidf_svm.Config(**common, output_dir=str(tmp_path / "svm2")), features, neighbour_index=False)
     tfidf_knn.train(tfidf_knn.Config(**common, output_dir=str(tmp_path / "knn2")), features=features)
     assert len(fits) == 2  # the shared fit only
     texts = load_split(tiny_dataset, "test").texts
@@ -63,6 +65,16 @@ def test_members_trained_from_shared_features_are_the_members_that_fit_their_own
         np.testing.assert_array_equal(
             load_scorer(tmp_path / name).predict_proba(texts), load_scorer(tmp_path / f"{name}2").predict_proba(texts)
         )
+    assert (tmp_path / "svm" / "neighbour_index").is_dir() and (tmp_path / "svm" / "scope.json").is_file()
+    assert not (tmp_path / "svm2" / "neighbour_index").exists() and not (tmp_path / "svm2" / "scope.json").exists()
+    # the ensemble takes its similar patents and scope flag from the knn member either way
+    predictions = []
+    for suffix in ("", "2"):
+        members = [str(tmp_path / f"svm{suffix}"), str(tmp_path / f"knn{suffix}")]
+        out = tmp_path / f"ensemble{suffix}"
+        ensemble.train(ensemble.Config(**common, output_dir=str(out), members=members, weights=[0.6, 0.4]))
+        predictions.append([p.to_dict() for p in CpcPredictor.from_pretrained(out).predict(texts)])
+    assert predictions[0] == predictions[1] and any(p["neighbours"] for p in predictions[1])
 
 
 def test_every_per_label_fit_reads_one_float64_matrix(tiny_dataset, monkeypatch):
