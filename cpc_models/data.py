@@ -84,14 +84,14 @@ def model_inputs(titles, abstracts):
 
 
 def shared_codes(column, shared: dict[str, str]) -> list[list[str]]:
-    """Each row's list of codes (an Arrow list<string> column; null: none), every distinct code one string object
-    (``shared`` maps a code to it, across calls)."""
+    """Each row's list of codes (an Arrow list<string> column; a null list: none; a null code: None), every
+    distinct code one string object (``shared`` maps a code to it, across calls)."""
     import pyarrow.compute as pc
 
     column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
     flat = pc.dictionary_encode(pc.list_flatten(column))
-    names = [shared.setdefault(c, c) for c in flat.dictionary.to_pylist()]
-    index = flat.indices.to_numpy(zero_copy_only=False).tolist()
+    names = [shared.setdefault(c, c) for c in flat.dictionary.to_pylist()] + [None]  # a null code: None, as before
+    index = pc.fill_null(flat.indices, len(names) - 1).to_numpy(zero_copy_only=False).tolist()
     lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False).tolist()
     out, at = [], 0
     for n in lengths:

@@ -47,3 +47,19 @@ def test_a_split_reads_as_model_input_does_and_shares_each_code(tmp_path):
     # one string object per distinct code, across the files (not one per document that carries it)
     codes = [c for doc in split.codes for c in doc]
     assert len({id(c) for c in codes}) == len(set(codes)) == 3
+
+
+def test_a_null_code_in_a_list_reads_as_none_as_before(tmp_path):
+    """A list that holds a null (a hand-made or Hub dataset) reads as it did with ``to_pylist``: None in its place,
+    no label for it."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "labels.json").write_text(json.dumps({"labels": ["G06N3/08"]}))
+    codes = [["G06N3/08", None], None, [None], ["G06N3/08"]]
+    table = pa.table({"publication_number": ["a", "b", "c", "d"], "title": ["t"] * 4, "abstract": ["x"] * 4})
+    pq.write_table(
+        table.append_column("cpc_codes", pa.array(codes, pa.large_list(pa.string()))),
+        tmp_path / "data" / "train-0.parquet",
+    )
+    split = load_split(tmp_path, "train")
+    assert split.codes == [["G06N3/08", None], [], [None], ["G06N3/08"]]
+    assert split.y.tolist() == [[1], [0], [0], [1]]
