@@ -32,6 +32,7 @@ PREDICTION_COLUMNS = ("codes", "scores", "subclasses", "sections", "truncated", 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV Injection"
 NO_WORDS = "no word to classify (only symbols, emoji, punctuation or invisible characters)"
 LIST_SEPARATOR = ";"
+JSON_BLOCK_BYTES = 1 << 30  # the JSON reader's block size is an int32, a string array's data under 2 GiB
 
 
 def prediction_arrays(predictions) -> dict:
@@ -68,21 +69,43 @@ def prediction_arrays(predictions) -> dict:
 def arrays_from_rows(rows, schema) -> dict:
     """Columns (name -> pyarrow array of ``schema``'s type) of ``rows`` (dictionaries of Python values), built by
     Arrow's JSON reader from orjson lines: ``pa.array`` on Python objects imports pandas (about 40 MB in every
-    process that classifies, each Ray actor included), which nothing here needs."""
+    process that classifies, each Ray actor included), which nothing here needs. Lines past ``JSON_BLOCK_BYTES``
+    are read as further blocks, each a chunk of the columns (a chunked array then, as ``pa.array`` gives one past
+    2 GiB of strings)."""
+    import orjson
+
+    tables, block, size = [], [], 0
+    for line in map(orjson.dumps, rows):
+        if block and size + len(line) > JSON_BLOCK_BYTES:
+            tables.append(_read_json_block(block, schema))
+            block, size = [], 0
+        block.append(line)
+        size += len(line) + 1
+    if block:
+        tables.append(_read_json_block(block, schema))
+    if len(tables) > 1:
+        return {name: _chunked([t.column(name) for t in tables], schema.field(name).type) for name in schema.names}
+    table = tables[0] if tables else schema.empty_table()
+    return {name: table.column(name).combine_chunks() for name in schema.names}
+
+
+def _read_json_block(lines: list[bytes], schema):
     import io
 
-    import orjson
     import pyarrow.json as pj
 
-    data = b"\n".join(map(orjson.dumps, rows))
-    if not data:
-        return {f.name: schema.empty_table().column(f.name).combine_chunks() for f in schema}
-    table = pj.read_json(
+    data = b"\n".join(lines)
+    return pj.read_json(
         io.BytesIO(data),
         read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
         parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
     )
-    return {name: table.column(name).combine_chunks() for name in schema.names}
+
+
+def _chunked(columns, kind):
+    import pyarrow as pa
+
+    return pa.chunked_array([chunk for column in columns for chunk in column.chunks], kind)
 
 
 def texts_to_classify(titles, abstracts) -> list[str]:
