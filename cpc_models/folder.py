@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from cpc_models.data import load_split
-from cpc_models.files import METRICS_FILE, PREDICTIONS_DIR, TRAIN_CONFIG_FILE
+from cpc_models.files import METRICS_FILE, NEIGHBOUR_INDEX_DIR, PREDICTIONS_DIR, SCOPE_FILE, TRAIN_CONFIG_FILE
 from cpc_models.files import PREDICTIONS_INDEX_FILE as INDEX_FILE
 from cpc_models.scoring.metrics import compute_metrics
 from cpc_models.scoring.thresholds import tune_thresholds
@@ -163,6 +164,9 @@ def finalize_model_folder(
             model_dir, val, test, labels, thresholds, (raw_val_scores, val_scores), (raw_test_scores, test_scores)
         )
     )
+    if not neighbour_index:  # nor one an earlier training left in this folder (its documents, its scope)
+        shutil.rmtree(model_dir / NEIGHBOUR_INDEX_DIR, ignore_errors=True)
+        (model_dir / SCOPE_FILE).unlink(missing_ok=True)
     metrics["scope"] = write_scope(model_dir, scorer, val, val_scores, dataset_dir if neighbour_index else None)
     if scorer is not None and seconds > 0:
         metrics["test_abstracts_per_second"] = round(len(test) / seconds, 1)

@@ -3,6 +3,8 @@ one float64 matrix for all the per-label fits, parallel fits that give the weigh
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,18 @@ def test_tfidf_svm_with_default_features_fits_them_once_for_itself_and_its_neigh
     index = load_scorer(out / "neighbour_index")
     assert index.vectorizer.blocks[0].terms == load_scorer(out).vectorizer.blocks[0].terms
     assert index.bank.n_rows == fits[0]
+
+
+def test_retraining_without_a_neighbour_index_leaves_none_from_before(tiny_dataset, tmp_path):
+    """The folder's earlier neighbour index and scope flag (another training's documents) neither stay nor feed the
+    new scope: a model trained with ``neighbour_index=False`` has none."""
+    config = tfidf_svm.Config(dataset_dir=str(tiny_dataset), output_dir=str(tmp_path / "svm"))
+    tfidf_svm.train(config)
+    assert (tmp_path / "svm" / "neighbour_index").is_dir() and (tmp_path / "svm" / "scope.json").is_file()
+    tfidf_svm.train(config, neighbour_index=False)
+    assert not (tmp_path / "svm" / "neighbour_index").exists() and not (tmp_path / "svm" / "scope.json").exists()
+    assert json.loads((tmp_path / "svm" / "metrics.json").read_text())["scope"] is None
+    assert not CpcPredictor.from_pretrained(tmp_path / "svm").evidence.available
 
 
 def test_members_trained_from_shared_features_are_the_members_that_fit_their_own(tiny_dataset, tmp_path, monkeypatch):
