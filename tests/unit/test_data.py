@@ -63,3 +63,18 @@ def test_a_null_code_in_a_list_reads_as_none_as_before(tmp_path):
     split = load_split(tmp_path, "train")
     assert split.codes == [["G06N3/08", None], [], [None], ["G06N3/08"]]
     assert split.y.tolist() == [[1], [0], [0], [1]]
+
+
+def test_a_split_file_is_read_a_batch_at_a_time(tmp_path, monkeypatch):
+    """Arrow's string columns hold at most 2 GiB: a split file with more text (one file per split, past about 2.5M
+    abstracts) is made into texts a batch of rows at a time, each batch as it would be whole."""
+    import cpc_models.data as data
+
+    write_dataset(tmp_path, files=1)
+    seen, original = [], data.model_inputs
+    monkeypatch.setattr(data, "LOAD_BATCH_ROWS", 2)
+    monkeypatch.setattr(data, "model_inputs", lambda t, a: seen.append(len(t)) or original(t, a))
+    split = load_split(tmp_path, "train")
+    assert seen == [2, 2, 1]
+    assert split.texts == [model_input(r[1], r[2]) for r in ROWS] and split.codes == [r[3] for r in ROWS]
+    assert split.publication_numbers == [r[0] for r in ROWS]
