@@ -10,8 +10,9 @@ in the same run, so the driver's CPU-seconds per 100,000 rows of the two designs
 Each configuration classifies the same shards into its own output folder with ``predict_corpus`` (what
 ``cpc predict --input … --output … --engine …`` runs). Rows/s count from the start of the pipeline (Ray: actors
 starting and loading the model included; the cluster's own start is timed apart) to the last shard written.
-Memory: the peak resident set of each Ray worker process (sampled from /proc every 0.5 s) and of this process
-for the local engine. Writes ``benchmarks/results/ray_batch.{md,json}``. Not a test.
+Memory: the peak resident set (RSS) and proportional set (PSS: each page shared by several processes, such as
+the model's memory-mapped arrays and the shared libraries, counted as its share) of each Ray worker process
+(sampled from /proc every 0.5 s) and of this process for the local engine. Writes ``benchmarks/results/ray_batch.json`` and puts its table above the earlier runs' in ``ray_batch.md``. Not a test.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class ProcessSampler:
     start during the run, sampled every 0.5 s."""
 
     def __init__(self, own: bool):
-        self.own, self.peaks, self.cpu, self._stop = own, {}, {}, threading.Event()
+        self.own, self.peaks, self.pss, self.cpu, self._stop = own, {}, {}, {}, threading.Event()
         self._earlier = set(_worker_pids())  # actors of an earlier configuration still shutting down
         self._cpu_before = _cpu_seconds(os.getpid()) if own else 0.0
         self._driver_before = _cpu_seconds(os.getpid())  # this process: for Ray, reading results and writing shards
@@ -81,6 +82,7 @@ class ProcessSampler:
                 rss = _rss_mb(pid)
                 if rss:
                     self.peaks[pid] = max(self.peaks.get(pid, 0.0), rss)
+                    self.pss[pid] = max(self.pss.get(pid, 0.0), _pss_mb(pid))
                     self.cpu[pid] = _cpu_seconds(pid) - (self._cpu_before if self.own else 0.0)
             self._stop.wait(0.5)
 
@@ -116,13 +118,23 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _pss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def run(name: str, job: CorpusJob) -> dict:
     load_before = os.getloadavg()[0]
     with ProcessSampler(own=job.engine == "local") as sampler:
         wall = time.perf_counter()
         report = predict_corpus(job)
         wall = time.perf_counter() - wall
-    peaks = sorted(sampler.peaks.values())
+    pids = sorted(sampler.peaks, key=sampler.peaks.get)
     cpu = sum(sampler.cpu.values())
     result = {
         "config": name,
@@ -140,7 +152,8 @@ def run(name: str, job: CorpusJob) -> dict:
         "driver_cpu_seconds_per_100k_rows": (
             round(sampler.driver_cpu / report.rows * 100_000, 1) if job.engine == "ray" and report.rows else None
         ),
-        "peak_rss_mb_per_process": [round(p) for p in peaks],
+        "peak_rss_mb_per_process": [round(sampler.peaks[p]) for p in pids],
+        "peak_pss_mb_per_process": [round(sampler.pss[p]) for p in pids],
         "load_average_before": round(load_before, 2),
         "load_average_after": round(os.getloadavg()[0], 2),
     }
@@ -199,7 +212,8 @@ def main() -> None:
     }
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results + ".json").write_text(json.dumps(summary, indent=2) + "\n")
-    Path(args.results + ".md").write_text(render(summary))
+    md = Path(args.results + ".md")
+    md.write_text(render(summary) + ("\n" + md.read_text() if md.exists() else ""))  # newest run first
     print(render(summary))
 
 
@@ -260,15 +274,16 @@ def render(s: dict) -> str:
         f"machine with {s['os_cpu_count']} cores. One run, configurations one after another.",
         "",
         "| configuration | rows/s | rows/s after start | start (s) | total (s) | cores it got | rows per CPU-second | driver CPU (s) "
-        "| driver CPU-s per 100k rows | peak RSS per process (MB) | load average before → after |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| driver CPU-s per 100k rows | peak RSS per process (MB) | peak PSS per process (MB) | load average before → after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for r in s["results"]:
         rss = ", ".join(str(p) for p in r["peak_rss_mb_per_process"]) or "n/a"
+        pss = ", ".join(str(p) for p in r.get("peak_pss_mb_per_process", [])) or "n/a"
         lines.append(
             f"| {r['config']} | {r['rows_per_second']:,.0f} | {r['steady_rows_per_second']:,.0f} | {r['startup_seconds']} | {r['seconds']} | "
             f"{r['classifier_cpu_seconds'] / r['seconds']:.2f} | {r['rows_per_cpu_second'] or 'n/a'} | {r.get('driver_cpu_seconds') or '–'} | "
-            f"{r.get('driver_cpu_seconds_per_100k_rows') or '–'} | {rss} | "
+            f"{r.get('driver_cpu_seconds_per_100k_rows') or '–'} | {rss} | {pss} | "
             f"{r['load_average_before']} → {r['load_average_after']} |"
         )
     lines += [
@@ -283,7 +298,9 @@ def render(s: dict) -> str:
         "this process during a Ray run (handing out shards and collecting reports; before issue 18 also reading every",
         "result row back and writing the shards), not counted in rows per CPU-second. The engine of an earlier git ref",
         "(`--before`) runs in a child process on the same shards; its driver is that process.",
-        "The local engine's peak RSS is this benchmark's whole process; Ray's are the classifier actors only.",
+        "The local engine's peak RSS is this benchmark's whole process; Ray's are the classifier actors only. PSS counts",
+        "a page that several processes map (the model's arrays, shared libraries) as its share, so the PSS of the",
+        "actors add up to their memory together.",
         "",
     ]
     return "\n".join(lines)

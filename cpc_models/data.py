@@ -52,9 +52,9 @@ def load_split(dataset_dir: str | Path, split: str, vocabulary: list[str] | None
     """One split of a dataset folder (or a Hub dataset repo id). ``vocabulary`` defaults to the dataset's own label list.
 
     Its memory is what it returns: the texts are made from the title and abstract columns in Arrow (``model_input``
-    on batches of ``LOAD_BATCH_ROWS`` rows: an Arrow string column holds at most 2 GiB) so that only the texts become Python strings, each distinct CPC code is one string shared by
-    every document that carries it, and the pages Arrow used to read the files go back to the system (at 100k
-    documents: 340 MB instead of 610 MB)."""
+    on batches of ``LOAD_BATCH_ROWS`` rows: an Arrow string column holds at most 2 GiB), so only the texts become
+    Python strings; each distinct CPC code is one string shared by every document that carries it; the pages Arrow
+    used to read the files go back to the system (the training peaks: ``benchmarks/results/scale.md``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

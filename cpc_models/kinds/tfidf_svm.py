@@ -183,7 +183,7 @@ def train(config: Config, features: tuple | None = None, neighbour_index: bool =
     ``features``: ``(vectorizer, x)`` already fitted with this config's TF-IDF options on the train split (one fit
     shared by the members of a recipe); fitted here when None. ``neighbour_index=False``: no neighbour index (similar
     patents, scope flag) of its own, for a member whose ensemble takes them from a kNN member's bank (the default
-    recipe: at 100k documents this index was the training's peak memory)."""
+    recipe; this index made the recipe's training peak: ``benchmarks/results/scale.md``)."""
     from cpc_models.data import load_split
     from cpc_models.folder import finalize_model_folder
     from cpc_models.registry import write_model_config

@@ -68,8 +68,8 @@ def prediction_arrays(predictions) -> dict:
 
 def arrays_from_rows(rows, schema) -> dict:
     """Columns (name -> pyarrow array of ``schema``'s type) of ``rows`` (dictionaries of Python values), built by
-    Arrow's JSON reader from orjson lines: ``pa.array`` on Python objects imports pandas (about 40 MB in every
-    process that classifies, each Ray actor included), which nothing here needs. Lines past ``JSON_BLOCK_BYTES``
+    Arrow's JSON reader from orjson lines: ``pa.array`` on Python objects imports pandas (in every process that
+    classifies, each Ray actor included: ``benchmarks/results/ray_batch.md``), which nothing here needs. Lines past ``JSON_BLOCK_BYTES``
     are read as further blocks, each a chunk of the columns (a chunked array then, as ``pa.array`` gives one past
     2 GiB of strings)."""
     import orjson
