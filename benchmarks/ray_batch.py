@@ -79,10 +79,10 @@ class ProcessSampler:
     def _run(self):
         while not self._stop.is_set():
             for pid in [os.getpid()] if self.own else set(_worker_pids()) - self._earlier:
-                rss = _rss_mb(pid)
+                rss = _proc_mb(pid, "status", "VmRSS")
                 if rss:
                     self.peaks[pid] = max(self.peaks.get(pid, 0.0), rss)
-                    self.pss[pid] = max(self.pss.get(pid, 0.0), _pss_mb(pid))
+                    self.pss[pid] = max(self.pss.get(pid, 0.0), _proc_mb(pid, "smaps_rollup", "Pss"))
                     self.cpu[pid] = _cpu_seconds(pid) - (self._cpu_before if self.own else 0.0)
             self._stop.wait(0.5)
 
@@ -108,20 +108,11 @@ def _cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def _rss_mb(pid: int) -> float:
+def _proc_mb(pid: int, file: str, field: str) -> float:
+    """A kB field of a /proc file of ``pid`` (``status``'s ``VmRSS``, ``smaps_rollup``'s ``Pss``) in MB; 0 if gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _pss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
