@@ -42,8 +42,13 @@ class CpcEndpointHandler:
             raise RequestError(("" if single else f"inputs[{unknown[0]}]: ") + NO_KNOWN_WORDS_MESSAGE)
         details = wants_details(body)
         threshold = read_threshold(data)
-        predictions = self.predictor.predict(texts, top_k, threshold) if details or threshold is not None else None
-        ranked = self.predictor.ranked(texts, top_k) if threshold is None else [p.codes for p in predictions]
+        if threshold is not None:  # the codes over it are the answer
+            predictions = self.predictor.predict(texts, top_k, threshold)
+            ranked = [p.codes for p in predictions]
+        elif details:  # the ranked codes and the predictions from one scoring
+            ranked, predictions = self.predictor.predict_ranked(texts, top_k)
+        else:
+            ranked, predictions = self.predictor.ranked(texts, top_k), None
         if details:
             return details_to_api(ranked, predictions)
         return ranked_to_api(ranked)

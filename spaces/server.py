@@ -137,6 +137,14 @@ def create_app(predictor, settings: ServingSettings | None = None):
         ranked = predictor.ranked(texts, top_k)
         return [row if k else None for row, k in zip(ranked, known)]
 
+    def rank_with_details(texts: list[str], top_k: int) -> tuple[list, list]:
+        """``rank``'s answer and the predictions (``parameters.details``), from one scoring of the texts."""
+        texts = TextBatch(texts)
+        known = known_words(predictor, texts)
+        if not all(known):  # refused (422): nothing to score
+            return [[] if k else None for k in known], []
+        return predictor.predict_ranked(texts, top_k)
+
     batcher = MicroBatcher(
         rank,
         max_texts=settings.max_batch,
@@ -198,16 +206,19 @@ def create_app(predictor, settings: ServingSettings | None = None):
         except RequestError as exc:
             return error(str(exc), exc.status)
         try:
-            ranked = await batcher.ranked(texts, top_k)
+            if details:  # the ranked codes and the predictions from one scoring, beside the batcher
+                import asyncio
+
+                ranked, predictions = await asyncio.to_thread(rank_with_details, texts, top_k)
+            else:
+                ranked = await batcher.ranked(texts, top_k)
             unknown = [i for i, row in enumerate(ranked) if row is None]
             if unknown:
                 where = "" if single else f"inputs[{unknown[0]}]: "
                 return error(str(RequestError(where + NO_KNOWN_WORDS_MESSAGE)), 422)
+        except Exception:  # noqa: BLE001 - logged (the batcher logs its own); the client gets a message, not a traceback
             if details:
-                import asyncio
-
-                predictions = await asyncio.to_thread(predictor.predict, texts, top_k)
-        except Exception:  # noqa: BLE001 - logged by the batcher; the client gets a message, not a traceback
+                log.exception("the model failed on a request with details")
             return error("the model failed on this request (see the server log)", 500)
         if details:
             return details_to_api(ranked, predictions)

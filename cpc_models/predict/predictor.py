@@ -116,23 +116,38 @@ class CpcPredictor:
         """
         if isinstance(texts, str):
             texts = [texts]
+        return self._predict(texts, top_k, threshold, explain, neighbours)[0]
+
+    def predict_ranked(
+        self, texts: list[str], top_k: int = 5, neighbours: int = 5
+    ) -> tuple[list[list[CodeScore] | None], list[Prediction]]:
+        """``ranked(texts, top_k)`` and ``predict(texts, top_k)`` (what a ``details`` request answers) from one scoring
+        of the texts; a text ``predict`` gives no codes (empty, no known word) has None for its ranked list."""
+        if isinstance(texts, str):
+            texts = [texts]
+        predictions, ranked = self._predict(texts, top_k, None, False, neighbours, rank=top_k)
+        return ranked, predictions
+
+    def _predict(self, texts, top_k, threshold, explain, neighbours, rank: int | None = None):
+        """(predictions, ranked lists: each text's ``rank`` best codes with no threshold, or None where not asked)."""
         if top_k is not None and top_k < 0:
             raise InputError(f"top_k {top_k}: a number of codes, 1 or more (0 or None: all decided codes)")
         if len(texts) > CHUNK:  # in chunks, so that scoring and the similar-patents lookup share one product
-            return [
-                p
+            parts = [
+                self._predict(texts[start : start + CHUNK], top_k, threshold, explain, neighbours, rank)
                 for start in range(0, len(texts), CHUNK)
-                for p in self.predict(texts[start : start + CHUNK], top_k, threshold, explain, neighbours)
             ]
+            return [p for part in parts for p in part[0]], [r for part in parts for r in part[1]]
         from cpc_models.kinds.batch import TextBatch
 
         # a TextBatch keeps its TF-IDF rows (cpc serve's known-words check made them)
         given = texts if isinstance(texts, TextBatch) else None
         texts = [t if isinstance(t, str) else "" for t in texts]
         results = [Prediction(reason="empty text") for _ in texts]
+        ranked = [None] * len(texts)
         keep = [i for i, t in enumerate(texts) if t.strip()]
         if not keep:
-            return results
+            return results, ranked
         evidence = self.evidence
         depth, near = evidence.depth(neighbours, explain), evidence.wanted(neighbours, explain)
         if given is not None:
@@ -149,8 +164,11 @@ class CpcPredictor:
                 keep = [i for i, h in zip(keep, has) if h]
                 batch = batch.take(np.flatnonzero(has))
             if not keep:
-                return results
+                return results, ranked
         scores = self.scores(batch)
+        if rank is not None:
+            for row, codes in zip(keep, self._ranked(scores, rank)):
+                ranked[row] = codes
         rule = (
             self.thresholds
             if threshold is None
@@ -171,7 +189,7 @@ class CpcPredictor:
                 codes[row], _roll(codes[row], 4), _roll(codes[row], 1), bool(truncated[row]), calibrated=calibrated
             )
         self._add_evidence([results[i] for i in keep], batch, scores, vector, explain, neighbours)
-        return results
+        return results, ranked
 
     def _add_evidence(
         self,
@@ -216,9 +234,13 @@ class CpcPredictor:
 
     def ranked(self, texts: list[str], top_k: int = 5) -> list[list[CodeScore]]:
         """The ``top_k`` highest-scored codes per text, with no threshold (what the Inference API returns)."""
-        scores = self.scores(texts)
+        return self._ranked(self.scores(texts), top_k)
+
+    def _ranked(self, scores: np.ndarray, top_k: int) -> list[list[CodeScore]]:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
-        return [[CodeScore(self.labels[j], round(float(scores[r, j]), 4)) for j in order[r]] for r in range(len(texts))]
+        return [
+            [CodeScore(self.labels[j], round(float(scores[r, j]), 4)) for j in order[r]] for r in range(len(scores))
+        ]
 
 
 def _roll(codes: list[CodeScore], prefix: int) -> list[CodeScore]:

@@ -3,6 +3,7 @@ rate-limited log lines."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import httpx
@@ -156,6 +157,36 @@ def test_the_endpoint_handler_vectorizes_a_request_once_with_a_threshold_and_det
     monkeypatch.setattr(Vectorizer, "transform", lambda self, texts: calls.append(len(texts)) or real(self, texts))
     answer = handler({"inputs": [TEXT, "Neural networks."], "parameters": {"threshold": 0.2, "details": True}})
     assert len(answer) == 2 and calls == [2]
+
+
+@pytest.mark.parametrize("where", ["server", "endpoint"])
+def test_a_details_request_scores_its_texts_once(monkeypatch, where):
+    """``details`` answers the ranked codes and the predictions: from one scoring of the texts (the kNN search
+    included), not one for ``ranked`` and another for ``predict``; the answer is theirs."""
+    from cpc_models.settings import default_model_dir
+    from spaces.formatting import details_to_api
+
+    model = CpcPredictor.from_pretrained(default_model_dir())
+    texts = [TEXT, "A lithium battery electrode coating for electric vehicles."]
+    expected = details_to_api(model.ranked(texts, 3), model.predict(texts, 3))
+    calls = []
+    real = CpcPredictor.scores
+    monkeypatch.setattr(CpcPredictor, "scores", lambda self, t: calls.append(len(t)) or real(self, t))
+    request = {"inputs": texts, "parameters": {"top_k": 3, "details": True}}
+    if where == "server":
+        from fastapi.testclient import TestClient
+
+        from spaces.server import create_app
+        from spaces.settings import load_settings
+
+        with TestClient(create_app(model, load_settings(needs_model=False))) as client:
+            answer = client.post("/", json=request).json()
+    else:
+        from spaces.endpoint import CpcEndpointHandler
+
+        handler = CpcEndpointHandler(str(default_model_dir()))
+        answer = handler(request)
+    assert calls == [2] and json.loads(json.dumps(answer)) == json.loads(json.dumps(expected))
 
 
 def test_predict_on_a_batch_whose_tf_idf_rows_are_made_lines_them_up_with_the_texts_it_keeps():
