@@ -119,17 +119,17 @@ class CpcPredictor:
         return self._predict(texts, top_k, threshold, explain, neighbours)[0]
 
     def predict_ranked(
-        self, texts: list[str], top_k: int = 5, neighbours: int = 5
+        self, texts: list[str], top_k: int | None = 5, neighbours: int = 5
     ) -> tuple[list[list[CodeScore] | None], list[Prediction]]:
         """``ranked(texts, top_k)`` and ``predict(texts, top_k)`` (what a ``details`` request answers) from one scoring
         of the texts; a text ``predict`` gives no codes (empty, no known word) has None for its ranked list."""
         if isinstance(texts, str):
             texts = [texts]
-        predictions, ranked = self._predict(texts, top_k, None, False, neighbours, rank=top_k)
+        predictions, ranked = self._predict(texts, top_k, None, False, neighbours, rank=True)
         return ranked, predictions
 
-    def _predict(self, texts, top_k, threshold, explain, neighbours, rank: int | None = None):
-        """(predictions, ranked lists: each text's ``rank`` best codes with no threshold, or None where not asked)."""
+    def _predict(self, texts, top_k, threshold, explain, neighbours, rank: bool = False):
+        """(predictions, ranked lists: with ``rank``, each text's ``ranked(texts, top_k)`` list, else None)."""
         if top_k is not None and top_k < 0:
             raise InputError(f"top_k {top_k}: a number of codes, 1 or more (0 or None: all decided codes)")
         if len(texts) > CHUNK:  # in chunks, so that scoring and the similar-patents lookup share one product
@@ -166,8 +166,8 @@ class CpcPredictor:
             if not keep:
                 return results, ranked
         scores = self.scores(batch)
-        if rank is not None:
-            for row, codes in zip(keep, self._ranked(scores, rank)):
+        if rank:
+            for row, codes in zip(keep, self._ranked(scores, top_k)):
                 ranked[row] = codes
         rule = (
             self.thresholds

@@ -214,3 +214,13 @@ def test_predict_refuses_a_negative_top_k_in_one_line():
     every = model.predict(TEXT, threshold=0.05)[0].codes
     assert len(every) > 1 and model.predict(TEXT, top_k=0, threshold=0.05)[0].codes == every
     assert model.predict(TEXT, top_k=1, threshold=0.05)[0].codes == every[:1]
+
+
+@pytest.mark.parametrize("top_k", [None, 0, 2])
+def test_predict_ranked_is_ranked_and_predict_for_every_top_k(predictor, top_k):
+    """``predict_ranked(texts, top_k)`` is ``ranked`` and ``predict`` of the same ``top_k``; ``None`` (every code)
+    was taken for "no ranked lists asked", so every text's list came back None."""
+    texts = [TEXT, "", GIBBERISH, "Another abstract about neural networks."]
+    ranked, predictions = predictor.predict_ranked(texts, top_k)
+    assert predictions == predictor.predict(texts, top_k)
+    assert ranked == [predictor.ranked([TEXT], top_k)[0], None, None, predictor.ranked([texts[3]], top_k)[0]]
