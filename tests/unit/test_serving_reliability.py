@@ -224,3 +224,27 @@ def test_predict_ranked_is_ranked_and_predict_for_every_top_k(predictor, top_k):
     ranked, predictions = predictor.predict_ranked(texts, top_k)
     assert predictions == predictor.predict(texts, top_k)
     assert ranked == [predictor.ranked([TEXT], top_k)[0], None, None, predictor.ranked([texts[3]], top_k)[0]]
+
+
+@pytest.mark.parametrize("where, details", [("scores", False), ("scores", True), ("_add_evidence", True)])
+def test_a_model_failure_is_a_500_message_and_one_logged_traceback(api, monkeypatch, caplog, details, where):
+    """Scoring or the evidence failing: the client gets one line (no traceback) and the log has the traceback once,
+    with or without ``details`` (the batcher logs its own calls; a details request is scored beside it)."""
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("model broke")
+
+    monkeypatch.setattr(CpcPredictor, where, fail)
+    with caplog.at_level(logging.ERROR):
+        response = api.post("/", json={"inputs": [TEXT], "parameters": {"details": details}})
+    assert response.status_code == 500 and response.json() == {
+        "error": "the model failed on this request (see the server log)"
+    }
+    logged = [r for r in caplog.records if r.exc_info]
+    assert len(logged) == 1 and "model broke" in str(logged[0].exc_info[1])
+
+
+def test_a_details_request_with_a_text_of_no_known_words_is_a_422(api):
+    response = api.post("/", json={"inputs": [TEXT, "中", TEXT], "parameters": {"details": True}})
+    assert response.status_code == 422
+    assert response.json()["error"].startswith(f"Bad request: inputs[1]: {NO_KNOWN_WORDS}")
