@@ -9,7 +9,8 @@ text with no word the model knows: ``"no known words: ..."``), the shape the Hub
 malformed, gets a 5xx.
 
 Concurrent requests are batched (``spaces.batcher.MicroBatcher``); long requests are split into model-sized
-calls and interleaved with short ones. The model is loaded once, at start. Connections are bounded by
+calls and interleaved with short ones. A request with ``"details": true`` is answered beside the batcher, in one
+scoring of its texts (``CpcPredictor.predict_ranked``) in a thread of its own. The model is loaded once, at start. Connections are bounded by
 ``spaces.timeouts`` (header and body deadlines, a header size cap, a connection cap that idle sockets cannot
 exhaust); its log lines and uvicorn's are rate-limited (``spaces.limits``).
 FastAPI is imported at the top: only ``cpc serve`` (and tests) import this module.
