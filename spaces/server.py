@@ -10,7 +10,7 @@ malformed, gets a 5xx.
 
 Concurrent requests are batched (``spaces.batcher.MicroBatcher``); long requests are split into model-sized
 calls and interleaved with short ones. A request with ``"details": true`` is answered beside the batcher, in one
-scoring of its texts (``CpcPredictor.predict_ranked``) in a thread of its own. The model is loaded once, at start. Connections are bounded by
+scoring of its texts (``CpcPredictor.predict_ranked``), one at a time per worker on a thread of its own. The model is loaded once, at start. Connections are bounded by
 ``spaces.timeouts`` (header and body deadlines, a header size cap, a connection cap that idle sockets cannot
 exhaust); its log lines and uvicorn's are rate-limited (``spaces.limits``).
 FastAPI is imported at the top: only ``cpc serve`` (and tests) import this module.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -38,6 +39,7 @@ from spaces.settings import ServingSettings, load_settings
 
 log = logging.getLogger(__name__)
 
+DETAILS_THREAD = "cpc-details"  # the thread that answers details requests
 REQUEST_SCHEMA = {
     "content": {
         "application/json": {
@@ -154,10 +156,16 @@ def create_app(predictor, settings: ServingSettings | None = None):
         counter=multiprocessing.Value("q", 0),
     )  # shared by workers
 
+    # details requests: one at a time per worker, on a thread of their own (never all of the event loop's default
+    # threads, which the batcher's model calls use)
+    details_pool: list[ThreadPoolExecutor] = []
+
     @asynccontextmanager
     async def lifespan(app):
         await batcher.start()
+        details_pool.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix=DETAILS_THREAD))
         yield
+        details_pool.pop().shutdown(wait=False, cancel_futures=True)
         await batcher.stop()
 
     app = FastAPI(title="CPC codes (Inference API)", lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -210,7 +218,8 @@ def create_app(predictor, settings: ServingSettings | None = None):
             if details:  # the ranked codes and the predictions from one scoring, beside the batcher
                 import asyncio
 
-                ranked, predictions = await asyncio.to_thread(rank_with_details, texts, top_k)
+                loop = asyncio.get_running_loop()
+                ranked, predictions = await loop.run_in_executor(details_pool[0], rank_with_details, texts, top_k)
             else:
                 ranked = await batcher.ranked(texts, top_k)
             unknown = [i for i, row in enumerate(ranked) if row is None]

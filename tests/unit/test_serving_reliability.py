@@ -189,6 +189,34 @@ def test_a_details_request_scores_its_texts_once(monkeypatch, where):
     assert calls == [2] and json.loads(json.dumps(answer)) == json.loads(json.dumps(expected))
 
 
+def test_details_requests_run_on_their_own_thread_not_the_batchers_pool(monkeypatch):
+    """A details request is scored beside the micro-batcher on the server's one details thread, so a burst of them
+    cannot take the event loop's default threads that the batcher's model calls run on."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from cpc_models.settings import default_model_dir
+    from spaces.server import DETAILS_THREAD, create_app
+    from spaces.settings import load_settings
+
+    model = CpcPredictor.from_pretrained(default_model_dir())
+    threads = []
+    real = CpcPredictor.predict_ranked
+    monkeypatch.setattr(
+        CpcPredictor,
+        "predict_ranked",
+        lambda self, *a, **k: threads.append(threading.current_thread().name) or real(self, *a, **k),
+    )
+    with TestClient(create_app(model, load_settings(needs_model=False))) as client:
+        for _ in range(2):
+            answer = client.post("/", json={"inputs": TEXT, "parameters": {"details": True}})
+            assert answer.status_code == 200 and answer.json()[0]["prediction"]["codes"]
+        plain = client.post("/", json={"inputs": TEXT})
+    assert plain.status_code == 200 and len(threads) == 2
+    assert all(name.startswith(DETAILS_THREAD) for name in threads), threads
+
+
 def test_predict_on_a_batch_whose_tf_idf_rows_are_made_lines_them_up_with_the_texts_it_keeps():
     """Empty texts and texts with no known words between known ones: the kept texts' cached TF-IDF rows are their
     own (``TextBatch.take``), so the codes, levels and similar patents are those of a plain list of the texts."""
