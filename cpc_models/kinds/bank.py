@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cpc_models.kinds.sparse import Csr, as_csr, matmul_dense, top_n
+from cpc_models.kinds.sparse import Csr, as_csr, matmul_dense, ranges, top_n
 from cpc_models.kinds.sparse import row_norms as query_norms
 
 FORMAT = 2
@@ -187,7 +187,7 @@ class NeighbourBank:
         r, q = rows[valid], np.nonzero(valid)[0]
         starts, ends = self.labels.indptr[r], self.labels.indptr[r + 1]
         lengths = ends - starts
-        flat = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
+        flat = ranges(starts, lengths)
         n_labels = self.labels.shape[1]
         cells = np.repeat(q, lengths) * n_labels + self.labels.indices[flat]
         votes = np.bincount(cells, weights=np.repeat(w[valid], lengths), minlength=len(rows) * n_labels)
@@ -307,7 +307,7 @@ def _split_query(x: Csr, parts: int) -> Csr:
     starts = np.repeat(np.asarray(x.indptr[:-1], np.int64), parts)
     indptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    flat = np.repeat(starts - indptr[:-1], counts) + np.arange(indptr[-1])
+    flat = ranges(starts, counts)
     part = np.repeat(np.tile(np.arange(parts), x.shape[0]), counts)
     index = x.indices.dtype if x.shape[1] * parts < 2**31 else np.int64
     indices = (x.indices[flat].astype(np.int64) * parts + part).astype(index)

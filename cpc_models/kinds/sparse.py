@@ -69,7 +69,7 @@ class Csr:
         rows = np.asarray(rows, dtype=np.int64)
         starts, ends = self.indptr[rows].astype(np.int64), self.indptr[rows + 1].astype(np.int64)
         lengths = ends - starts
-        flat = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
+        flat = ranges(starts, lengths)
         indptr = np.zeros(len(rows) + 1, dtype=self.indptr.dtype)
         np.cumsum(lengths, out=indptr[1:])
         return Csr(self.data[flat], self.indices[flat], indptr, (len(rows), self.shape[1]))
@@ -78,6 +78,13 @@ class Csr:
         from scipy.sparse import csr_matrix
 
         return csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+
+def ranges(starts, lengths) -> np.ndarray:
+    """The positions ``start, start + 1, ...`` of each (``start``, ``length``) pair, one range after the other (the
+    entries of CSR rows given by their starts and lengths), int64."""
+    starts, lengths = np.asarray(starts, np.int64), np.asarray(lengths, np.int64)
+    return np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
 
 
 def as_csr(m) -> Csr:
